@@ -1,0 +1,85 @@
+"""The submeter integration: revenue-grade sub-meters on RS-485 buses and gateways.
+
+One config entry per bus owns the link; one subentry per meter becomes a device
+with its own coordinator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from homeassistant.const import CONF_SCAN_INTERVAL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import issue_registry as ir
+
+from .connection import async_create_bus
+from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
+from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
+from .profiles import async_get_profiles
+
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> bool:
+    """Open the bus and start polling every meter on it."""
+    profiles = await async_get_profiles(hass)
+    bus = async_create_bus(hass, entry)
+    coordinators: dict[str, MeterCoordinator] = {}
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type != SUBENTRY_METER:
+            continue
+        issue_id = f"missing_profile_{subentry.subentry_id}"
+        profile = profiles.get(subentry.data[CONF_PROFILE])
+        if profile is None:
+            ir.async_create_issue(
+                hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="missing_profile",
+                translation_placeholders={"meter": subentry.title, "profile": subentry.data[CONF_PROFILE]},
+            )
+            continue
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        interval = timedelta(seconds=subentry.data.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()))
+        meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile)
+        coordinators[subentry.subentry_id] = MeterCoordinator(hass, entry, subentry, meter, interval)
+
+    results = await asyncio.gather(
+        *(c.async_config_entry_first_refresh() for c in coordinators.values()), return_exceptions=True
+    )
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if coordinators and len(failures) == len(coordinators):
+        await bus.async_close()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="bus_unreachable",
+            translation_placeholders={"bus": entry.title, "error": str(failures[0])},
+        ) from failures[0]
+    for coordinator, result in zip(coordinators.values(), results, strict=True):
+        if isinstance(result, BaseException):
+            _LOGGER.warning("%s does not answer yet; its entities stay unavailable until it does", coordinator.name)
+
+    entry.runtime_data = SubmeterRuntime(bus=bus, coordinators=coordinators)
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
+    """Meters were added, removed or changed: start over with the new set."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> bool:
+    """Stop polling and release the link."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.bus.async_close()
+    return unloaded

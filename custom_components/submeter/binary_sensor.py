@@ -1,0 +1,64 @@
+"""Binary sensors: the meter's alert bits, and whether it is exporting."""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor import BinarySensorEntity
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .coordinator import MeterCoordinator, SubmeterConfigEntry
+from .descriptions import BINARY_SENSORS, EXPORTING_DESCRIPTION, MeterBinarySensorDescription
+from .entity import SubmeterEntity
+from .sensor import wired_keys
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
+    """Add the alerts of every meter, and "exporting" where power is measured."""
+    for subentry_id, coordinator in entry.runtime_data.coordinators.items():
+        profile = coordinator.meter.profile
+        entities: list[BinarySensorEntity] = [
+            AlertBinarySensor(coordinator, BINARY_SENSORS[key]) for key in wired_keys(coordinator, profile.alert_keys)
+        ]
+        if "power" in profile.measurement_keys:
+            entities.append(ExportingBinarySensor(coordinator, EXPORTING_DESCRIPTION))
+        async_add_entities(entities, config_subentry_id=subentry_id)
+
+
+class _MeterBinarySensor(SubmeterEntity, BinarySensorEntity):
+    entity_description: MeterBinarySensorDescription
+
+    def __init__(self, coordinator: MeterCoordinator, description: MeterBinarySensorDescription) -> None:
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._attr_translation_placeholders = description.placeholders
+
+
+class AlertBinarySensor(_MeterBinarySensor):
+    """One alert bit; on means the condition is present."""
+
+    @property
+    def available(self) -> bool:
+        data = self.coordinator.data
+        return super().available and data is not None and data.alerts.get(self._key) is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        return self.coordinator.data.alerts.get(self._key)
+
+
+class ExportingBinarySensor(_MeterBinarySensor):
+    """On while net active power flows to the grid (power is signed, export negative)."""
+
+    @property
+    def available(self) -> bool:
+        data = self.coordinator.data
+        return super().available and data is not None and data.values.get("power") is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        power = self.coordinator.data.values.get("power")
+        return None if power is None else power < 0

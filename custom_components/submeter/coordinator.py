@@ -1,0 +1,92 @@
+"""One coordinator per meter: polls it, guards its energy totals."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import DOMAIN
+from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+
+    from .pysubmeter.modbus import ModbusBus
+
+_LOGGER = logging.getLogger(__name__)
+
+# Failed polls in a row before the meter's entities turn unavailable; one lost
+# frame on a busy RS-485 line should not blank a dashboard.
+FAILURES_BEFORE_UNAVAILABLE = 3
+
+
+@dataclass
+class SubmeterRuntime:
+    """What a bus entry holds while it is loaded."""
+
+    bus: ModbusBus
+    coordinators: dict[str, MeterCoordinator]
+
+
+type SubmeterConfigEntry = ConfigEntry[SubmeterRuntime]
+
+
+class MeterCoordinator(DataUpdateCoordinator[Reading]):
+    """Polls one meter; its data is the last reading after the energy guard."""
+
+    config_entry: SubmeterConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SubmeterConfigEntry,
+        subentry: ConfigSubentry,
+        meter: MeterClient,
+        interval: timedelta,
+    ) -> None:
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{subentry.title} ({meter.profile.id} at {meter.address})",
+            update_interval=interval,
+        )
+        self.subentry = subentry
+        self.meter = meter
+        self.info = MeterInfo(meter.profile.manufacturer, meter.profile.model)
+        self.guard = EnergyGuard(subentry.title, meter.profile.rated_power)
+        self._failures = 0
+        self._last_poll: float | None = None
+
+    async def _async_setup(self) -> None:
+        """Read the meter's identity once; the profile names it if that fails."""
+        try:
+            self.info = await self.meter.async_info()
+        except SubmeterError as err:
+            _LOGGER.debug("%s: identity not readable (%s), using the profile's", self.name, err)
+
+    async def _async_update_data(self) -> Reading:
+        try:
+            reading = await self.meter.async_read()
+        except SubmeterError as err:
+            self._failures += 1
+            if self.data is not None and self._failures < FAILURES_BEFORE_UNAVAILABLE:
+                _LOGGER.debug("%s: poll %d failed (%s), keeping the last reading", self.name, self._failures, err)
+                return self.data
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="meter_unreachable",
+                translation_placeholders={"meter": self.subentry.title, "error": str(err)},
+            ) from err
+        self._failures = 0
+        now = time.monotonic()
+        elapsed = None if self._last_poll is None else now - self._last_poll
+        self._last_poll = now
+        values = self.guard.filter(reading.values, elapsed)
+        return Reading(values=values, alerts=reading.alerts, phases=reading.phases)

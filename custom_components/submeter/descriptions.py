@@ -1,0 +1,118 @@
+"""Entity descriptions, written once per measurement key for every protocol.
+
+The vocabulary (``pysubmeter.measurements``) says what a key measures; this
+module says how Home Assistant shows it. Keys of one family (per phase, per
+tariff) share a translation key with placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import BinarySensorDeviceClass, BinarySensorEntityDescription
+from homeassistant.components.sensor import SensorDeviceClass, SensorEntityDescription, SensorStateClass
+from homeassistant.const import EntityCategory
+
+from .pysubmeter.measurements import ALERTS, EXPORTING, MEASUREMENTS, Kind, Measurement, Quantity
+
+_DEVICE_CLASS: dict[Quantity, SensorDeviceClass | None] = {
+    Quantity.ACTIVE_ENERGY: SensorDeviceClass.ENERGY,
+    # Reactive energy got a device class in Home Assistant 2025.x; older versions have none.
+    Quantity.REACTIVE_ENERGY: getattr(SensorDeviceClass, "REACTIVE_ENERGY", None),
+    Quantity.APPARENT_ENERGY: None,
+    Quantity.ACTIVE_POWER: SensorDeviceClass.POWER,
+    Quantity.REACTIVE_POWER: SensorDeviceClass.REACTIVE_POWER,
+    Quantity.APPARENT_POWER: SensorDeviceClass.APPARENT_POWER,
+    Quantity.VOLTAGE: SensorDeviceClass.VOLTAGE,
+    Quantity.CURRENT: SensorDeviceClass.CURRENT,
+    Quantity.POWER_FACTOR: SensorDeviceClass.POWER_FACTOR,
+    Quantity.FREQUENCY: SensorDeviceClass.FREQUENCY,
+    Quantity.DURATION: SensorDeviceClass.DURATION,
+}
+
+_PRECISION: dict[Quantity, int] = {
+    Quantity.ACTIVE_ENERGY: 3,
+    Quantity.REACTIVE_ENERGY: 3,
+    Quantity.APPARENT_ENERGY: 3,
+    Quantity.ACTIVE_POWER: 0,
+    Quantity.REACTIVE_POWER: 0,
+    Quantity.APPARENT_POWER: 0,
+    Quantity.VOLTAGE: 1,
+    Quantity.CURRENT: 2,
+    Quantity.POWER_FACTOR: 2,
+    Quantity.FREQUENCY: 2,
+    Quantity.PHASE_ANGLE: 1,
+}
+
+_STATE_CLASS: dict[Kind, SensorStateClass | None] = {
+    Kind.TOTAL: SensorStateClass.TOTAL_INCREASING,
+    Kind.NET_TOTAL: SensorStateClass.TOTAL,
+    Kind.MEASUREMENT: SensorStateClass.MEASUREMENT,
+    Kind.SETTING: None,
+    Kind.STATE: None,
+}
+
+_PAIR = re.compile(r"_(l[123])_(l[123])$")
+_PHASE = re.compile(r"_(l[123])(?=_|$)")
+_TARIFF = re.compile(r"_t([1-4])$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterSensorDescription(SensorEntityDescription):
+    """A sensor for one measurement key."""
+
+    placeholders: dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterBinarySensorDescription(BinarySensorEntityDescription):
+    """A binary sensor for one alert key."""
+
+    placeholders: dict[str, str]
+
+
+def family(key: str) -> tuple[str, dict[str, str]]:
+    """Translation key and placeholders: ``voltage_l1_n`` → ``voltage_phase_n``, {phase: L1}."""
+    if match := _TARIFF.search(key):
+        return key[: match.start()] + "_tariff", {"tariff": match.group(1)}
+    if match := _PAIR.search(key):
+        pair = f"{match.group(1).upper()}-{match.group(2).upper()}"
+        return key[: match.start()] + "_phase_pair", {"phases": pair}
+    if match := _PHASE.search(key):
+        return _PHASE.sub("_phase", key, count=1), {"phase": match.group(1).upper()}
+    return key, {}
+
+
+def sensor_description(measurement: Measurement) -> MeterSensorDescription:
+    """How Home Assistant shows one measurement key."""
+    translation_key, placeholders = family(measurement.key)
+    quantity = measurement.quantity
+    setting = measurement.kind is Kind.SETTING
+    return MeterSensorDescription(
+        key=measurement.key,
+        translation_key=translation_key,
+        placeholders=placeholders,
+        device_class=_DEVICE_CLASS.get(quantity),
+        native_unit_of_measurement=measurement.unit or None,
+        state_class=_STATE_CLASS[measurement.kind],
+        suggested_display_precision=_PRECISION.get(quantity),
+        entity_category=EntityCategory.DIAGNOSTIC if setting else None,
+        entity_registry_enabled_default=measurement.common,
+    )
+
+
+def alert_description(key: str) -> MeterBinarySensorDescription:
+    """How Home Assistant shows one alert key."""
+    translation_key, placeholders = family(key)
+    return MeterBinarySensorDescription(
+        key=key,
+        translation_key=translation_key,
+        placeholders=placeholders,
+        device_class=BinarySensorDeviceClass.PROBLEM if ALERTS[key].problem else None,
+    )
+
+
+SENSORS: dict[str, MeterSensorDescription] = {key: sensor_description(m) for key, m in MEASUREMENTS.items()}
+BINARY_SENSORS: dict[str, MeterBinarySensorDescription] = {key: alert_description(key) for key in ALERTS}
+EXPORTING_DESCRIPTION = MeterBinarySensorDescription(key=EXPORTING, translation_key=EXPORTING, placeholders={})

@@ -1,0 +1,32 @@
+"""Base entity: one device per meter subentry."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import MeterCoordinator
+
+
+class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
+    """An entity of one meter; named by translation key, grouped under its device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: MeterCoordinator, key: str) -> None:
+        super().__init__(coordinator)
+        subentry = coordinator.subentry
+        info = coordinator.info
+        self._key = key
+        self._attr_unique_id = f"{subentry.subentry_id}_{key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry.subentry_id)},
+            name=subentry.title,
+            manufacturer=info.manufacturer,
+            model=info.model,
+            model_id=coordinator.meter.profile.id,
+            serial_number=info.serial_number,
+            sw_version=info.firmware,
+            via_device=None,
+        )

@@ -1,0 +1,34 @@
+"""Profiles the integration offers: the built-in ones and the user's own."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util.hass_dict import HassKey
+
+from .const import DOMAIN, USER_PROFILE_DIR
+from .pysubmeter import Profile, ProfileError, load_builtin_profiles, load_user_profiles
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_PROFILES: HassKey[dict[str, Profile]] = HassKey(f"{DOMAIN}_profiles")
+
+
+def _load(folder: str) -> tuple[dict[str, Profile], list[ProfileError]]:
+    from pathlib import Path
+
+    builtin = load_builtin_profiles()
+    user, errors = load_user_profiles(Path(folder), frozenset(builtin))
+    return {**builtin, **user}, errors
+
+
+async def async_get_profiles(hass: HomeAssistant, *, reload: bool = False) -> dict[str, Profile]:
+    """All profiles by id; loaded once (files are read in an executor)."""
+    if not reload and (cached := hass.data.get(DATA_PROFILES)) is not None:
+        return cached
+    profiles, errors = await hass.async_add_executor_job(_load, hass.config.path(USER_PROFILE_DIR))
+    for error in errors:
+        _LOGGER.error("Ignoring meter profile %s", error)
+    hass.data[DATA_PROFILES] = profiles
+    return profiles

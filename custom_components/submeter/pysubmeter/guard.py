@@ -1,0 +1,110 @@
+"""Keep bad reads away from energy totals.
+
+Home Assistant's long-term statistics treat any decrease of a
+``total_increasing`` sensor as a meter reset and any spike as consumption, so a
+single glitch (a not-available value read as 0, a torn 32-bit read, a noisy
+line) would corrupt a user's energy history for good. The guard holds every
+total at its last good value until a new value is plausible.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+from .measurements import MEASUREMENTS, Kind
+
+_LOGGER = logging.getLogger(__name__)
+
+# Consecutive polls a lower value must persist before it is taken as a reset
+# the meter really did (someone pressed reset on the front panel).
+RESET_CONFIRMATIONS = 3
+# Power assumed when neither the profile nor the meter states one; an energy
+# step needs more than this over the elapsed time to count as a spike.
+FALLBACK_POWER_W = 100_000.0
+# Head room over the rated power: demand peaks, clock jitter between polls.
+POWER_MARGIN = 2.0
+
+
+@dataclass(slots=True)
+class _Track:
+    good: float
+    pending: list[float] = field(default_factory=list)
+    reported: bool = False
+
+
+class EnergyGuard:
+    """Filters energy totals of one meter, poll by poll."""
+
+    def __init__(self, name: str, rated_power: float | None = None) -> None:
+        self._name = name
+        self._rated_power = rated_power
+        self._tracks: dict[str, _Track] = {}
+        self._expect_reset: set[str] = set()
+
+    def expect_reset(self, keys: set[str] | None = None) -> None:
+        """A reset was commanded: accept the next drop of these totals (all if None)."""
+        self._expect_reset |= set(keys) if keys is not None else set(self._tracks)
+
+    def filter(self, values: dict[str, float | None], elapsed: float | None) -> dict[str, float | None]:
+        """Values with every implausible total replaced by its last good value."""
+        power = self._power_bound(values)
+        result = dict(values)
+        for key, value in values.items():
+            measurement = MEASUREMENTS.get(key)
+            if measurement is None or measurement.kind is not Kind.TOTAL:
+                continue
+            result[key] = self._check(key, value, power, elapsed)
+        self._expect_reset.clear()
+        return result
+
+    def _power_bound(self, values: dict[str, float | None]) -> float:
+        rated = self._rated_power or values.get("rated_power")
+        if rated and rated > 0:
+            return rated * POWER_MARGIN
+        present = max((abs(v) for k, v in values.items() if k.startswith("power") and v is not None), default=0.0)
+        return max(present * 4, FALLBACK_POWER_W)
+
+    def _check(self, key: str, value: float | None, power_w: float, elapsed: float | None) -> float | None:
+        track = self._tracks.get(key)
+        if value is None or not math.isfinite(value) or value < 0:
+            if track is not None:
+                self._report(key, track, f"unreadable value {value!r}")
+                return track.good
+            return None
+        if track is None:
+            self._tracks[key] = _Track(value)
+            return value
+        if value < track.good:
+            if key in self._expect_reset:
+                return self._accept(key, track, value, "reset commanded")
+            track.pending.append(value)
+            if len(track.pending) >= RESET_CONFIRMATIONS and track.pending == sorted(track.pending):
+                return self._accept(key, track, value, "reset seen on the meter")
+            self._report(key, track, f"drop from {track.good} to {value}")
+            return track.good
+        if elapsed is not None:
+            limit = power_w * max(elapsed, 1.0) / 3_600_000  # kWh the meter could have counted
+            if value - track.good > limit + 0.01:
+                track.pending.clear()
+                self._report(key, track, f"jump from {track.good} to {value} in {elapsed:.0f} s")
+                return track.good
+        track.good = value
+        track.pending.clear()
+        if track.reported:
+            _LOGGER.info("%s: %s is plausible again (%s)", self._name, key, value)
+            track.reported = False
+        return value
+
+    def _accept(self, key: str, track: _Track, value: float, why: str) -> float:
+        _LOGGER.info("%s: %s restarts at %s (%s)", self._name, key, value, why)
+        track.good = value
+        track.pending.clear()
+        track.reported = False
+        return value
+
+    def _report(self, key: str, track: _Track, problem: str) -> None:
+        if not track.reported:
+            _LOGGER.warning("%s: ignoring %s of %s, keeping %s", self._name, problem, key, track.good)
+            track.reported = True

@@ -1,0 +1,97 @@
+"""A Modbus bus: one link, any number of meters addressed by unit id."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from modbus_connection import (
+    ModbusConnectionError,
+    ModbusExceptionError,
+    ModbusProtocolError,
+    ModbusTimeoutError,
+    ModbusUnit,
+)
+
+from ..exceptions import LinkError
+from ..profile import Profile
+from .link import ConnectionPool, ModbusLink, link_error
+from .meter import ModbusMeter
+
+type UnitProvider = Callable[[int], ModbusUnit]
+
+# Default per-request timeout. A meter answers a short read in tens of
+# milliseconds, even at 9600 baud; a silent address costs the bus this much.
+DEFAULT_TIMEOUT = 1.0
+
+
+class ModbusBus:
+    """Implements ``BusClient`` over a shared Modbus connection.
+
+    ``unit_provider`` hands out units on the shared connection: Home Assistant's
+    registry where it has one, otherwise a ``ConnectionPool``.
+    """
+
+    def __init__(
+        self,
+        link: ModbusLink,
+        unit_provider: UnitProvider,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        message_spacing: float = 0.0,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.link = link
+        self._unit_provider = unit_provider
+        self._timeout = timeout
+        self._message_spacing = message_spacing
+        self._on_close = on_close
+        self._units: dict[int, ModbusUnit] = {}
+
+    @classmethod
+    def pooled(
+        cls, link: ModbusLink, pool: ConnectionPool, *, timeout: float = DEFAULT_TIMEOUT, message_spacing: float = 0.0
+    ) -> ModbusBus:
+        """A bus that takes its connection from ``pool`` and gives it back on close."""
+        connection, release = pool.acquire(link.params())
+        return cls(link, connection.for_unit, timeout=timeout, message_spacing=message_spacing, on_close=release)
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    def unit(self, address: int) -> ModbusUnit:
+        """The unit handle for ``address``, configured with this bus's timing."""
+        unit = self._units.get(address)
+        if unit is None:
+            unit = self._units[address] = self._unit_provider(address)
+            unit.require_timeout(self._timeout)
+            unit.set_message_spacing(self._message_spacing)
+        return unit
+
+    async def async_check(self, address: int = 1) -> None:
+        """Prove the link works and something answers at ``address``.
+
+        An exception reply counts as an answer: the meter is there, it just does
+        not have register 0. Raises ``LinkError`` with a reason key otherwise.
+        """
+        unit = self.unit(address)
+        try:
+            await unit.read_holding_registers(0, 1)
+        except ModbusExceptionError:
+            return
+        except ModbusTimeoutError as err:
+            if unit.connected:
+                raise LinkError("no_response", f"nothing answered at address {address}") from err
+            raise link_error(err) from err
+        except ModbusProtocolError as err:
+            raise LinkError("bad_frame", str(err)) from err
+        except (ModbusConnectionError, OSError) as err:
+            raise link_error(err) from err
+
+    def meter(self, address: int, profile: Profile) -> ModbusMeter:
+        return ModbusMeter(self.unit(address), address, profile)
+
+    async def async_close(self) -> None:
+        self._units.clear()
+        if self._on_close is not None:
+            await self._on_close()

@@ -1,0 +1,183 @@
+"""Meter profiles: what a meter offers and where to find it, as plain data.
+
+A profile is loaded from a YAML file (see ``profile_loader``); nothing in here
+knows a meter by name. Protocol sections (``modbus`` today, BACnet and DLMS in
+their own modules) say how each measurement key is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+
+class DataType(StrEnum):
+    """Register encodings a Modbus point can have."""
+
+    U16 = "u16"
+    S16 = "s16"
+    U32 = "u32"
+    S32 = "s32"
+    U64 = "u64"
+    S64 = "s64"
+    F32 = "f32"
+    F64 = "f64"
+    STRING = "string"  # two ASCII characters per register
+    STRING16 = "string16"  # one ASCII character per register (low byte)
+
+    @property
+    def registers(self) -> int:
+        """Registers one value occupies (strings: per character pair, set by length)."""
+        return _WIDTH[self]
+
+    @property
+    def signed(self) -> bool:
+        """Whether the integer is two's complement."""
+        return self in (DataType.S16, DataType.S32, DataType.S64)
+
+    @property
+    def is_float(self) -> bool:
+        """Whether the value is IEEE-754."""
+        return self in (DataType.F32, DataType.F64)
+
+    @property
+    def is_string(self) -> bool:
+        """Whether the value is text."""
+        return self in (DataType.STRING, DataType.STRING16)
+
+
+_WIDTH = {
+    DataType.U16: 1,
+    DataType.S16: 1,
+    DataType.U32: 2,
+    DataType.S32: 2,
+    DataType.U64: 4,
+    DataType.S64: 4,
+    DataType.F32: 2,
+    DataType.F64: 4,
+    DataType.STRING: 1,
+    DataType.STRING16: 1,
+}
+
+
+class RegisterSpace(StrEnum):
+    """Which Modbus table a register is read from."""
+
+    HOLDING = "holding"
+    INPUT = "input"
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusPoint:
+    """Where one value lives on a Modbus meter and how to turn it into engineering units.
+
+    ``address`` is the wire (PDU) address. ``factor`` already folds the unit
+    conversion to the canonical unit and any fixed scale. ``scale_address`` names
+    a register holding a power-of-ten exponent (SunSpec / Veris style).
+    """
+
+    address: int
+    dtype: DataType
+    count: int  # registers occupied
+    factor: float = 1.0
+    scale_address: int | None = None
+    offset: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWord:
+    """A register whose bits are alert flags."""
+
+    address: int
+    dtype: DataType
+    count: int
+    bits: dict[int, str]  # bit number -> alert key
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseRule:
+    """A register telling which phases the wiring has (system type)."""
+
+    address: int
+    dtype: DataType
+    count: int
+    values: dict[int, frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRule:
+    """A value that must be read back for this profile to match a meter.
+
+    ``equals`` is compared to the decoded string (case-insensitive, stripped) or
+    integer; ``contains`` accepts a substring of a string.
+    """
+
+    address: int
+    dtype: DataType
+    count: int
+    equals: str | int | None = None
+    contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusWrite:
+    """A command: write ``value`` to ``address`` (one register)."""
+
+    address: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusMap:
+    """The Modbus section of a profile."""
+
+    space: RegisterSpace
+    max_registers: int
+    word_order: Literal["big", "little"]  # "big": high word first
+    not_available: dict[DataType, frozenset[int]]
+    measurements: dict[str, ModbusPoint]
+    alerts: tuple[AlertWord, ...] = ()
+    phases: PhaseRule | None = None
+    identify: tuple[IdentityRule, ...] = ()
+    device_info: dict[str, ModbusPoint] = field(default_factory=dict)
+    actions: dict[str, ModbusWrite] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDefaults:
+    """Factory settings of the meter's communication port."""
+
+    address: int
+    baudrate: int | None = None
+    parity: str | None = None  # "N", "E", "O"
+    stopbits: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Everything the integration knows about one meter model."""
+
+    id: str
+    manufacturer: str
+    model: str
+    protocol: str
+    source: str  # file the profile came from, for messages
+    defaults: LinkDefaults
+    rated_power: float | None = None  # W; bounds a plausible energy step
+    modbus: ModbusMap | None = None
+    user: bool = False  # loaded from the user's folder, not shipped
+
+    @property
+    def measurement_keys(self) -> frozenset[str]:
+        """Every measurement key this profile can deliver."""
+        if self.modbus is None:
+            return frozenset()
+        return frozenset(self.modbus.measurements)
+
+    @property
+    def alert_keys(self) -> frozenset[str]:
+        """Every alert key this profile can deliver."""
+        if self.modbus is None:
+            return frozenset()
+        return frozenset(key for word in self.modbus.alerts for key in word.bits.values())

@@ -1,0 +1,435 @@
+"""Load and validate meter profile files.
+
+Every problem is reported as a ``ProfileError`` naming the file, the dotted path
+of the field and what is wrong, so a user writing a profile for their own meter
+can fix it without reading code. File access is blocking: callers in an event
+loop run these functions in an executor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from .exceptions import ProfileError
+from .measurements import ALERTS, MEASUREMENTS, PHASES, UNIT_FACTORS
+from .profile import (
+    AlertWord,
+    DataType,
+    IdentityRule,
+    LinkDefaults,
+    ModbusMap,
+    ModbusPoint,
+    ModbusWrite,
+    PhaseRule,
+    Profile,
+    RegisterSpace,
+)
+
+BUILTIN_DIR = Path(__file__).parent / "profiles"
+PROTOCOLS = ("modbus",)
+DEVICE_INFO_FIELDS = ("manufacturer", "model", "serial_number", "firmware")
+MAX_REGISTERS_LIMIT = 125  # Modbus protocol limit for one read
+_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Walks a parsed document, keeping the dotted path for error messages."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, problem: str) -> ProfileError:
+        return ProfileError(self.source, path, problem)
+
+    def mapping(self, value: object, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"must be a mapping, got {_kind(value)}")
+        return value
+
+    def only(self, value: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+        for key in value:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                raise self.fail(where, f"unknown field (allowed: {', '.join(allowed)})")
+
+    def get(
+        self,
+        value: Mapping[str, Any],
+        path: str,
+        key: str,
+        check: Callable[[object, str], T],
+        default: T | None = None,
+        *,
+        required: bool = True,
+    ) -> T:
+        where = f"{path}.{key}" if path else key
+        if key not in value:
+            if required:
+                raise self.fail(where, "is required")
+            return default  # type: ignore[return-value]
+        return check(value[key], where)
+
+    def text(self, value: object, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"must be a non-empty text, got {_kind(value)}")
+        return value.strip()
+
+    def integer(self, value: object, path: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"must be an integer, got {_kind(value)}")
+        if not low <= value <= high:
+            raise self.fail(path, f"{value} is out of range {low}–{high}")
+        return value
+
+    def number(self, value: object, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"must be a number, got {_kind(value)}")
+        return float(value)
+
+    def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.fail(path, f"{value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"
+
+
+def parse_profile(document: object, source: str, *, user: bool = False) -> Profile:
+    """Validate a parsed profile document and build the ``Profile``."""
+    r = _Reader(source)
+    doc = r.mapping(document, "")
+    r.only(
+        doc,
+        "",
+        ("id", "manufacturer", "model", "protocol", "defaults", "rated_power_w", "modbus"),
+    )
+    profile_id = r.get(doc, "", "id", r.text)
+    if not _ID.match(profile_id):
+        raise r.fail("id", f"{profile_id!r} must be lower case letters, digits and _")
+    protocol = r.get(doc, "", "protocol", lambda v, p: r.choice(v, p, PROTOCOLS))
+    rated = r.get(doc, "", "rated_power_w", r.number, None, required=False)
+    if rated is not None and rated <= 0:
+        raise r.fail("rated_power_w", "must be positive")
+    modbus = r.get(doc, "", "modbus", lambda v, p: _modbus(r, v, p), None, required=False)
+    if protocol == "modbus" and modbus is None:
+        raise r.fail("modbus", "is required for protocol modbus")
+    return Profile(
+        id=profile_id,
+        manufacturer=r.get(doc, "", "manufacturer", r.text),
+        model=r.get(doc, "", "model", r.text),
+        protocol=protocol,
+        source=source,
+        defaults=r.get(doc, "", "defaults", lambda v, p: _defaults(r, v, p)),
+        rated_power=rated,
+        modbus=modbus,
+        user=user,
+    )
+
+
+def _defaults(r: _Reader, value: object, path: str) -> LinkDefaults:
+    doc = r.mapping(value, path)
+    r.only(doc, path, ("address", "baudrate", "parity", "stopbits"))
+    return LinkDefaults(
+        address=r.get(doc, path, "address", lambda v, p: r.integer(v, p, 0, 4194303)),
+        baudrate=r.get(doc, path, "baudrate", lambda v, p: r.integer(v, p, 300, 921600), None, required=False),
+        parity=r.get(doc, path, "parity", lambda v, p: r.choice(v, p, ("N", "E", "O")), None, required=False),
+        stopbits=r.get(doc, path, "stopbits", lambda v, p: r.integer(v, p, 1, 2), None, required=False),
+    )
+
+
+class _ModbusContext:
+    """Settings of a Modbus section that every point needs to resolve."""
+
+    def __init__(self, r: _Reader, one_based: bool) -> None:
+        self.r = r
+        self.one_based = one_based
+
+    def address(self, value: object, path: str) -> int:
+        low = 1 if self.one_based else 0
+        number = self.r.integer(value, path, low, 65535 + low)
+        return number - low
+
+    def dtype(self, value: object, path: str) -> DataType:
+        names = tuple(item.value for item in DataType)
+        return DataType(self.r.choice(value, path, names))
+
+    def located(self, doc: Mapping[str, Any], path: str, *, numeric: bool) -> tuple[int, DataType, int]:
+        """Address, type and register count of a point."""
+        r = self.r
+        address = r.get(doc, path, "register", self.address)
+        dtype = r.get(doc, path, "type", self.dtype)
+        if dtype.is_string:
+            if numeric:
+                raise r.fail(f"{path}.type", f"{dtype} cannot hold a number")
+            count = r.get(doc, path, "length", lambda v, p: r.integer(v, p, 1, MAX_REGISTERS_LIMIT))
+        else:
+            if "length" in doc:
+                raise r.fail(f"{path}.length", f"only strings have a length, not {dtype}")
+            count = dtype.registers
+        if address + count > 65536:
+            raise r.fail(f"{path}.register", "the value runs past register 65535")
+        return address, dtype, count
+
+
+def _modbus(r: _Reader, value: object, path: str) -> ModbusMap:
+    doc = r.mapping(value, path)
+    r.only(
+        doc,
+        path,
+        (
+            "numbering",
+            "registers",
+            "max_registers",
+            "word_order",
+            "not_available",
+            "phases",
+            "identify",
+            "device_info",
+            "measurements",
+            "alerts",
+            "actions",
+        ),
+    )
+    numbering = r.get(
+        doc, path, "numbering", lambda v, p: r.choice(v, p, ("wire", "one_based")), "wire", required=False
+    )
+    ctx = _ModbusContext(r, numbering == "one_based")
+    space = RegisterSpace(
+        r.get(doc, path, "registers", lambda v, p: r.choice(v, p, ("holding", "input")), "holding", required=False)
+    )
+    max_registers = r.get(
+        doc,
+        path,
+        "max_registers",
+        lambda v, p: r.integer(v, p, 1, MAX_REGISTERS_LIMIT),
+        MAX_REGISTERS_LIMIT,
+        required=False,
+    )
+    r.get(doc, path, "word_order", lambda v, p: r.choice(v, p, ("big", "little")), "big", required=False)
+    word_order: Literal["big", "little"] = "little" if doc.get("word_order") == "little" else "big"
+    not_available: dict[DataType, frozenset[int]] = r.get(
+        doc, path, "not_available", lambda v, p: _not_available(ctx, v, p), {}, required=False
+    )
+    measurements = r.get(doc, path, "measurements", lambda v, p: _points(ctx, v, p))
+    if not measurements:
+        raise r.fail(f"{path}.measurements", "must list at least one measurement")
+    for key, point in measurements.items():
+        if point.count > max_registers:
+            raise r.fail(f"{path}.measurements.{key}", f"needs more than max_registers ({max_registers})")
+    return ModbusMap(
+        space=space,
+        max_registers=max_registers,
+        word_order=word_order,
+        not_available=not_available,
+        measurements=measurements,
+        alerts=r.get(doc, path, "alerts", lambda v, p: _alerts(ctx, v, p), (), required=False),
+        phases=r.get(doc, path, "phases", lambda v, p: _phases(ctx, v, p), None, required=False),
+        identify=r.get(doc, path, "identify", lambda v, p: _identify(ctx, v, p), (), required=False),
+        device_info=r.get(doc, path, "device_info", lambda v, p: _device_info(ctx, v, p), {}, required=False),
+        actions=r.get(doc, path, "actions", lambda v, p: _actions(ctx, v, p), {}, required=False),
+    )
+
+
+def _not_available(ctx: _ModbusContext, value: object, path: str) -> dict[DataType, frozenset[int]]:
+    r = ctx.r
+    doc = r.mapping(value, path)
+    result: dict[DataType, frozenset[int]] = {}
+    for name, markers in doc.items():
+        where = f"{path}.{name}"
+        dtype = ctx.dtype(name, where)
+        if dtype.is_float or dtype.is_string:
+            raise r.fail(where, "floats are always checked for NaN and strings have no marker")
+        if not isinstance(markers, list) or not markers:
+            raise r.fail(where, f"must be a list of raw register values, got {_kind(markers)}")
+        limit = (1 << (16 * dtype.registers)) - 1
+        result[dtype] = frozenset(r.integer(m, f"{where}[{i}]", 0, limit) for i, m in enumerate(markers))
+    return result
+
+
+def _points(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPoint]:
+    r = ctx.r
+    doc = r.mapping(value, path)
+    points: dict[str, ModbusPoint] = {}
+    for key, spec in doc.items():
+        where = f"{path}.{key}"
+        measurement = MEASUREMENTS.get(key)
+        if measurement is None:
+            raise r.fail(where, "is not a known measurement key (see the README's vocabulary)")
+        item = r.mapping(spec, where)
+        r.only(item, where, ("register", "type", "unit", "scale", "scale_register", "offset"))
+        address, dtype, count = ctx.located(item, where, numeric=True)
+        units = UNIT_FACTORS[measurement.quantity]
+        unit = measurement.unit
+        if "unit" in item:
+            unit = r.choice(item["unit"], f"{where}.unit", tuple(units))
+        if "scale" in item and "scale_register" in item:
+            raise r.fail(where, "give either scale or scale_register, not both")
+        scale = r.get(item, where, "scale", r.number, 1.0, required=False)
+        if scale == 0:
+            raise r.fail(f"{where}.scale", "must not be 0")
+        points[key] = ModbusPoint(
+            address=address,
+            dtype=dtype,
+            count=count,
+            factor=scale * units[unit],
+            scale_address=r.get(item, where, "scale_register", ctx.address, None, required=False),
+            offset=r.get(item, where, "offset", r.number, 0.0, required=False),
+        )
+    return points
+
+
+def _alerts(ctx: _ModbusContext, value: object, path: str) -> tuple[AlertWord, ...]:
+    r = ctx.r
+    if not isinstance(value, list):
+        raise r.fail(path, f"must be a list, got {_kind(value)}")
+    words = []
+    seen: set[str] = set()
+    for index, spec in enumerate(value):
+        where = f"{path}[{index}]"
+        item = r.mapping(spec, where)
+        r.only(item, where, ("register", "type", "bits"))
+        address, dtype, count = ctx.located(item, where, numeric=True)
+        if dtype.is_float:
+            raise r.fail(f"{where}.type", "an alert word must be an integer type")
+        bits_doc = r.get(item, where, "bits", r.mapping)
+        bits: dict[int, str] = {}
+        for bit, key in bits_doc.items():
+            bit_path = f"{where}.bits.{bit}"
+            number = r.integer(bit, bit_path, 0, 16 * count - 1)
+            if key not in ALERTS:
+                raise r.fail(bit_path, f"{key!r} is not a known alert key")
+            if key in seen:
+                raise r.fail(bit_path, f"{key!r} is already mapped")
+            seen.add(key)
+            bits[number] = key
+        words.append(AlertWord(address, dtype, count, bits))
+    return tuple(words)
+
+
+def _phases(ctx: _ModbusContext, value: object, path: str) -> PhaseRule:
+    r = ctx.r
+    item = r.mapping(value, path)
+    r.only(item, path, ("register", "type", "values"))
+    address, dtype, count = ctx.located(item, path, numeric=True)
+    values: dict[int, frozenset[str]] = {}
+    for raw, phases in r.get(item, path, "values", r.mapping).items():
+        where = f"{path}.values.{raw}"
+        number = r.integer(raw, where, -(1 << 31), (1 << 32) - 1)
+        if not isinstance(phases, list) or not phases:
+            raise r.fail(where, "must be a list of phases (l1, l2, l3)")
+        for phase in phases:
+            r.choice(phase, where, PHASES)
+        values[number] = frozenset(phases)
+    return PhaseRule(address, dtype, count, values)
+
+
+def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityRule, ...]:
+    r = ctx.r
+    if not isinstance(value, list):
+        raise r.fail(path, f"must be a list, got {_kind(value)}")
+    rules = []
+    for index, spec in enumerate(value):
+        where = f"{path}[{index}]"
+        item = r.mapping(spec, where)
+        r.only(item, where, ("register", "type", "length", "equals", "contains"))
+        address, dtype, count = ctx.located(item, where, numeric=False)
+        equals = item.get("equals")
+        contains = item.get("contains")
+        if (equals is None) == (contains is None):
+            raise r.fail(where, "needs exactly one of equals or contains")
+        if contains is not None and not dtype.is_string:
+            raise r.fail(f"{where}.contains", "only works on string types")
+        if equals is not None and not isinstance(equals, str | int):
+            raise r.fail(f"{where}.equals", f"must be a text or an integer, got {_kind(equals)}")
+        rules.append(IdentityRule(address, dtype, count, equals, contains))
+    return tuple(rules)
+
+
+def _device_info(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPoint]:
+    r = ctx.r
+    doc = r.mapping(value, path)
+    r.only(doc, path, DEVICE_INFO_FIELDS)
+    info = {}
+    for name, spec in doc.items():
+        where = f"{path}.{name}"
+        item = r.mapping(spec, where)
+        r.only(item, where, ("register", "type", "length"))
+        address, dtype, count = ctx.located(item, where, numeric=False)
+        info[name] = ModbusPoint(address, dtype, count)
+    return info
+
+
+def _actions(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusWrite]:
+    r = ctx.r
+    doc = r.mapping(value, path)
+    actions = {}
+    for name, spec in doc.items():
+        where = f"{path}.{name}"
+        r.text(name, where)
+        item = r.mapping(spec, where)
+        r.only(item, where, ("register", "value"))
+        actions[name] = ModbusWrite(
+            address=r.get(item, where, "register", ctx.address),
+            value=r.get(item, where, "value", lambda v, p: r.integer(v, p, 0, 0xFFFF)),
+        )
+    return actions
+
+
+def load_profile(path: Path, *, user: bool = False) -> Profile:
+    """Read and validate one profile file."""
+    source = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ProfileError(source, "", f"cannot be read ({err})") from err
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise ProfileError(source, where, f"is not valid YAML ({getattr(err, 'problem', err)})") from err
+    return parse_profile(document, source, user=user)
+
+
+def load_builtin_profiles() -> dict[str, Profile]:
+    """Every profile shipped with the integration, by id."""
+    profiles: dict[str, Profile] = {}
+    for path in sorted(BUILTIN_DIR.glob("*.yaml")):
+        profile = load_profile(path)
+        profiles[profile.id] = profile
+    return profiles
+
+
+def load_user_profiles(
+    folder: Path, taken: frozenset[str] = frozenset()
+) -> tuple[dict[str, Profile], list[ProfileError]]:
+    """Profiles a user dropped in ``folder``; a bad file is reported, not fatal.
+
+    ``taken`` holds ids already used (built-ins); a user file may not shadow one.
+    """
+    profiles: dict[str, Profile] = {}
+    errors: list[ProfileError] = []
+    if not folder.is_dir():
+        return profiles, errors
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            profile = load_profile(path, user=True)
+        except ProfileError as err:
+            errors.append(err)
+            continue
+        if profile.id in taken or profile.id in profiles:
+            errors.append(ProfileError(path.name, "id", f"{profile.id!r} is already used by another profile"))
+            continue
+        profiles[profile.id] = profile
+    return profiles, errors

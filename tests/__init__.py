@@ -1,0 +1,1 @@
+"""Tests for the submeter integration, its library and the meter simulator."""
