@@ -218,27 +218,25 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             address = int(user_input[CONF_UNIT_ADDRESS])
-            profile = profiles.get(user_input[CONF_PROFILE])
+            # The selector only offers existing profiles.
+            profile = profiles[user_input[CONF_PROFILE]]
             if any(sub.unique_id == str(address) for sub in entry.subentries.values()):
                 return self.async_abort(reason="already_configured")
-            if profile is None:
-                errors[CONF_PROFILE] = "unknown_profile"
+            try:
+                await async_probe_meter(self.hass, _entry_link(entry), address, profile, dict(entry.options))
+            except MeterTimeoutError:
+                errors["base"] = "no_response"
+            except MeterResponseError:
+                errors["base"] = "wrong_profile"
+            except LinkError as err:
+                errors["base"] = _error_key(err)
             else:
-                try:
-                    await async_probe_meter(self.hass, _entry_link(entry), address, profile, dict(entry.options))
-                except MeterTimeoutError:
-                    errors["base"] = "no_response"
-                except MeterResponseError:
-                    errors["base"] = "wrong_profile"
-                except LinkError as err:
-                    errors["base"] = _error_key(err)
-                else:
-                    title = user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}"
-                    return self.async_create_entry(
-                        title=title,
-                        data={CONF_UNIT_ADDRESS: address, CONF_PROFILE: profile.id},
-                        unique_id=str(address),
-                    )
+                title = user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}"
+                return self.async_create_entry(
+                    title=title,
+                    data={CONF_UNIT_ADDRESS: address, CONF_PROFILE: profile.id},
+                    unique_id=str(address),
+                )
         options = [
             selector.SelectOptionDict(value=p.id, label=f"{p.manufacturer} {p.model}")
             for p in sorted(profiles.values(), key=lambda p: (p.manufacturer, p.model))

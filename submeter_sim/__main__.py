@@ -1,0 +1,169 @@
+"""Command line: serve simulated meters until interrupted (``python -m submeter_sim --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from custom_components.submeter.pysubmeter.exceptions import ProfileError
+from custom_components.submeter.pysubmeter.profile import Profile
+from custom_components.submeter.pysubmeter.profile_loader import load_builtin_profiles, load_user_profiles
+
+from .model import SimulatedMeter
+from .pty import PtyPair
+from .server import LOCALHOST, SimulatorServer
+
+MAX_UNIT = 247
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT``; the host defaults to 127.0.0.1."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port {number} is out of range")
+    return host.strip("[]") or LOCALHOST, number
+
+
+def _meter_spec(text: str) -> tuple[str, int | None]:
+    """``PROFILE_ID@ADDRESS`` or ``PROFILE_ID`` (the profile's default address)."""
+    profile_id, at, address = text.partition("@")
+    if not at:
+        return profile_id, None
+    if not address.isdigit() or not 1 <= int(address) <= MAX_UNIT:
+        raise argparse.ArgumentTypeError(f"address in {text!r} must be 1-{MAX_UNIT}")
+    return profile_id, int(address)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m submeter_sim",
+        description="Simulate Modbus electricity sub-meters from submeter profiles (tests and demos).",
+    )
+    parser.add_argument(
+        "--meter",
+        action="append",
+        type=_meter_spec,
+        default=[],
+        metavar="PROFILE_ID@ADDRESS",
+        help="meter to simulate (repeatable); default: every built-in Modbus profile at its default "
+        "address, moved to the next free address when taken",
+    )
+    parser.add_argument("--tcp", type=_endpoint, metavar="HOST:PORT", help="serve Modbus TCP (port 0: any free)")
+    parser.add_argument("--rtu-over-tcp", type=_endpoint, metavar="HOST:PORT", help="serve RTU frames over TCP")
+    parser.add_argument(
+        "--serial-link", type=Path, metavar="PATH", help="serve RTU on a pty pair; PATH links to the client end"
+    )
+    parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
+    parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (meter n uses N+n)")
+    return parser
+
+
+def _profiles(folder: Path | None) -> tuple[dict[str, Profile], dict[str, Profile]]:
+    """(every profile, the built-in ones); a bad user profile is reported and skipped."""
+    builtin = load_builtin_profiles()
+    if folder is None:
+        return builtin, builtin
+    user, errors = load_user_profiles(folder, frozenset(builtin))
+    for error in errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    return builtin | user, builtin
+
+
+def _meters(
+    specs: list[tuple[str, int | None]], profiles: dict[str, Profile], builtin: dict[str, Profile], seed: int
+) -> list[SimulatedMeter]:
+    if not specs:
+        specs = [(pid, None) for pid, profile in sorted(builtin.items()) if profile.protocol == "modbus"]
+    unknown = [pid for pid, _ in specs if pid not in profiles]
+    if unknown:
+        raise ValueError(f"unknown profile {', '.join(unknown)} (known: {', '.join(sorted(profiles))})")
+    taken: set[int] = set()
+    for _, address in specs:
+        if address is not None:
+            if address in taken:
+                raise ValueError(f"two meters at address {address}")
+            taken.add(address)
+    meters = []
+    for index, (pid, wanted) in enumerate(specs):
+        address = wanted
+        if address is None:
+            address = max(1, profiles[pid].defaults.address)
+            while address in taken:
+                address += 1
+            if address > MAX_UNIT:
+                raise ValueError(f"no free address left for {pid}")
+            taken.add(address)
+        meters.append(SimulatedMeter(profiles[pid], address, seed=seed + index))
+    return meters
+
+
+def _link(path: Path, target: Path) -> Path:
+    """Point ``path`` at the tty behind ``target``, replacing an old symlink but never a real file."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        raise FileExistsError(f"{path} exists and is not a symlink")
+    tty = target.resolve()
+    path.symlink_to(tty)
+    return tty
+
+
+async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        serial = client_end = None
+        if args.serial_link is not None:
+            pair = await stack.enter_async_context(PtyPair())
+            client_end = _link(args.serial_link, pair.client_end)
+            stack.callback(args.serial_link.unlink, missing_ok=True)
+            serial = str(pair.meter_end)
+        server = SimulatorServer(
+            meters, tcp=args.tcp, rtu_over_tcp=args.rtu_over_tcp, serial=serial, tick_interval=args.tick or None
+        )
+        await stack.enter_async_context(server)
+        for endpoint in server.endpoints:  # clients open the serial link, not the meter end
+            serial_line = f"serial {args.serial_link} -> {client_end} (RTU on a pty pair)"
+            print(f"endpoint {serial_line if endpoint.startswith('serial') else endpoint}")
+        for meter in meters:
+            profile = meter.profile
+            print(f"meter {meter.address}: {profile.id} ({profile.manufacturer} {profile.model})")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator; 0 after SIGINT/SIGTERM, 1 when an endpoint cannot be opened."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.tcp is None and args.rtu_over_tcp is None and args.serial_link is None:
+        parser.error("give at least one endpoint: --tcp, --rtu-over-tcp or --serial-link")
+    if args.tick < 0:
+        parser.error("--tick must not be negative")
+    try:
+        profiles, builtin = _profiles(args.profiles_dir)
+        meters = _meters(args.meter, profiles, builtin, args.seed)
+    except (ValueError, ProfileError) as err:
+        parser.error(str(err))
+    try:
+        asyncio.run(_serve(args, meters))
+    except (OSError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
