@@ -87,7 +87,9 @@ async def tcp_bus() -> AsyncIterator[SimulatedBus]:
         yield SimulatedBus(server, meters, {"link": "tcp", "host": "127.0.0.1", "port": server.tcp_port})
 
 
-def bus_entry(link: dict[str, Any], meters: dict[int, str] | None = None, **options: Any) -> MockConfigEntry:
+def bus_entry(
+    link: dict[str, Any], meters: dict[int, str] | None = None, *, unique_id: str | None = None, **options: Any
+) -> MockConfigEntry:
     """A bus config entry with one meter subentry per address."""
     meters = BUS_METERS if meters is None else meters
     subentries = [
@@ -106,7 +108,7 @@ def bus_entry(link: dict[str, Any], meters: dict[int, str] | None = None, **opti
         data=link,
         options={"timeout": 0.3, **options},
         subentries_data=subentries,
-        unique_id=f"{link['link']}:{link.get('port')}:{link.get('host')}",
+        unique_id=unique_id or f"{link['link']}:{link.get('port')}:{link.get('host')}",
     )
 
 
