@@ -39,6 +39,22 @@ def test_persistent_drop_is_a_reset_of_the_meter() -> None:
     assert results[-1] == pytest.approx(0.1 * (RESET_CONFIRMATIONS - 1))
 
 
+def test_persistent_jump_is_accepted_but_a_spike_is_not() -> None:
+    guard = EnergyGuard("meter", rated_power=10_000)
+    guard.filter({"energy_import": 100.0}, None)
+    # A spike that returns never gets in, even when it comes back now and then.
+    for step in range(RESET_CONFIRMATIONS):
+        good = 100.0 + 0.01 * step
+        assert guard.filter({"energy_import": 9000.0}, 10)["energy_import"] == pytest.approx(good)
+        assert guard.filter({"energy_import": good + 0.01}, 10)["energy_import"] == pytest.approx(good + 0.01)
+    # A consistent new series (a replaced meter) is taken after it repeats.
+    results = [
+        guard.filter({"energy_import": 5000.0 + 0.01 * i}, 10)["energy_import"] for i in range(RESET_CONFIRMATIONS)
+    ]
+    assert results[:-1] == [pytest.approx(100.0 + 0.01 * RESET_CONFIRMATIONS)] * (RESET_CONFIRMATIONS - 1)
+    assert results[-1] == pytest.approx(5000.0 + 0.01 * (RESET_CONFIRMATIONS - 1))
+
+
 def test_commanded_reset_is_accepted_at_once() -> None:
     guard = EnergyGuard("meter")
     guard.filter({"energy_import": 100.0, "energy_export": 5.0}, None)

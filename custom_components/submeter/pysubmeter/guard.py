@@ -76,26 +76,36 @@ class EnergyGuard:
         if track is None:
             self._tracks[key] = _Track(value)
             return value
-        if value < track.good:
-            if key in self._expect_reset:
-                return self._accept(key, track, value, "reset commanded")
-            track.pending.append(value)
-            if len(track.pending) >= RESET_CONFIRMATIONS and track.pending == sorted(track.pending):
-                return self._accept(key, track, value, "reset seen on the meter")
-            self._report(key, track, f"drop from {track.good} to {value}")
-            return track.good
+        if value < track.good and key in self._expect_reset:
+            return self._accept(key, track, value, "reset commanded")
+        problem = self._implausible(track.good, value, power_w, elapsed)
+        if problem is None:
+            track.good = value
+            track.pending.clear()
+            if track.reported:
+                _LOGGER.info("%s: %s is plausible again (%s)", self._name, key, value)
+                track.reported = False
+            return value
+        # A new series that holds (a reset on the meter's front panel, a replaced
+        # meter) is accepted once it repeats; a glitch never does.
+        if track.pending and self._implausible(track.pending[-1], value, power_w, elapsed) is not None:
+            track.pending.clear()
+        track.pending.append(value)
+        if len(track.pending) >= RESET_CONFIRMATIONS:
+            return self._accept(key, track, value, f"new series seen on the meter after {problem}")
+        self._report(key, track, problem)
+        return track.good
+
+    @staticmethod
+    def _implausible(good: float, value: float, power_w: float, elapsed: float | None) -> str | None:
+        """Why ``value`` cannot follow ``good``, or None if it can."""
+        if value < good:
+            return f"drop from {good} to {value}"
         if elapsed is not None:
             limit = power_w * max(elapsed, 1.0) / 3_600_000  # kWh the meter could have counted
-            if value - track.good > limit + 0.01:
-                track.pending.clear()
-                self._report(key, track, f"jump from {track.good} to {value} in {elapsed:.0f} s")
-                return track.good
-        track.good = value
-        track.pending.clear()
-        if track.reported:
-            _LOGGER.info("%s: %s is plausible again (%s)", self._name, key, value)
-            track.reported = False
-        return value
+            if value - good > limit + 0.01:
+                return f"jump from {good} to {value} in {elapsed:.0f} s"
+        return None
 
     def _accept(self, key: str, track: _Track, value: float, why: str) -> float:
         _LOGGER.info("%s: %s restarts at %s (%s)", self._name, key, value, why)

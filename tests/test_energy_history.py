@@ -1,0 +1,68 @@
+"""Glitching meters never leave a spike or a drop in long-term statistics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
+    statistics_during_period,
+)
+
+from .conftest import SimulatedBus, bus_entry, setup_bus
+from .test_init import entity_id, refresh
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(recorder_mock: object, enable_custom_integrations: None) -> None:
+    """Set the recorder up before Home Assistant starts, then allow custom integrations."""
+
+
+def five_minutes(moment: object) -> object:
+    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)  # type: ignore[attr-defined]
+
+
+async def test_glitches_do_not_reach_statistics(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    start = five_minutes(dt_util.utcnow())
+    meter = tcp_bus.meters[1]
+    meter.set_value("energy_import", 100.0)
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {1: "leviton_4100_modbus"}))
+    energy = entity_id(hass, "sensor", 1, "energy_import")
+    seen: list[float] = []
+
+    def record(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"] == energy and (state := event.data["new_state"]) is not None:
+            seen.append(float(state.state))
+
+    unsubscribe = hass.bus.async_listen("state_changed", record)
+
+    meter.glitch("energy_import", 0.0)  # a not-available read decoded as zero
+    await refresh(hass, entry, 1)
+    meter.glitch("energy_import", 1.0e7)  # a torn 32-bit read
+    await refresh(hass, entry, 1)
+    meter.set_value("energy_import", 100.02)
+    await refresh(hass, entry, 1)
+    meter.set_not_available("energy_import")  # QNAN
+    await refresh(hass, entry, 1)
+    meter.set_not_available("energy_import", False)
+    meter.set_value("energy_import", 100.04)
+    await refresh(hass, entry, 1)
+    unsubscribe()
+    assert seen == [pytest.approx(100.02), pytest.approx(100.04)]  # f32 on the wire
+
+    await async_wait_recording_done(hass)
+    end = five_minutes(dt_util.utcnow())
+    period = start
+    while period <= end:  # the test may straddle a five-minute boundary
+        do_adhoc_statistics(hass, start=period)
+        period += timedelta(minutes=5)
+    await async_wait_recording_done(hass)
+    stats = statistics_during_period(hass, start, None, {energy}, "5minute", None, {"sum", "state", "max", "min"})
+    rows = stats[energy]
+    assert rows[-1]["state"] == pytest.approx(100.04, abs=1e-5)
+    assert rows[-1]["sum"] == pytest.approx(0.04, abs=1e-5)  # 100 -> 100.04: no spike, no reset
+    assert all(row["sum"] >= 0 for row in rows)
