@@ -130,3 +130,16 @@ def test_user_folder_collects_errors_and_refuses_shadowing(tmp_path: Path) -> No
 def test_every_builtin_key_is_in_the_vocabulary() -> None:
     for profile in load_builtin_profiles().values():
         assert profile.measurement_keys <= set(MEASUREMENTS)
+
+
+def test_readme_dts307_template_is_refused_until_filled_in(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    template = readme.split("id: measurlogic_dts307", 1)[1].split("```", 1)[0]
+    path = write(tmp_path, "id: measurlogic_dts307" + template, "dts307.yaml")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert str(caught.value) in readme
+    filled = path.read_text().replace("    # energy_import:", "    energy_import: {register: 0, type: u32}\n    #")
+    profile = load_profile(write(tmp_path, filled, "dts307.yaml"))
+    assert profile.defaults.address == 100
+    assert profile.defaults.baudrate == 9600
