@@ -164,3 +164,12 @@ async def test_options(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {"timeout": 0.5, "message_spacing": 0.01}
+
+
+async def test_meters_added_back_to_back_are_both_set_up(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {}))
+    first = await add_meter(hass, entry.entry_id, {"address": 1, "profile": "leviton_4100_modbus"})
+    second = await add_meter(hass, entry.entry_id, {"address": 2, "profile": "socomec_countis_e4x"})
+    assert first["type"] is second["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert len(entry.runtime_data.coordinators) == 2

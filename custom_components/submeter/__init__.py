@@ -27,6 +27,10 @@ PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> bool:
     """Open the bus and start polling every meter on it."""
+    # Listen before the first await: a meter added while this setup runs must
+    # trigger another reload, not slip in between reading the subentries and
+    # registering the listener.
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
     profiles = await async_get_profiles(hass)
     bus = async_create_bus(hass, entry)
     coordinators: dict[str, MeterCoordinator] = {}
@@ -67,14 +71,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
             _LOGGER.warning("%s does not answer yet; its entities stay unavailable until it does", coordinator.name)
 
     entry.runtime_data = SubmeterRuntime(bus=bus, coordinators=coordinators)
-    entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
 async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
-    """Meters were added, removed or changed: start over with the new set."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Meters were added, removed or changed: start over with the new set.
+
+    Scheduled rather than awaited, so a second meter added while the first one's
+    reload is still running triggers a reload of its own instead of being lost.
+    """
+    hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> bool:
