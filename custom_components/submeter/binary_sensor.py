@@ -8,8 +8,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .descriptions import BINARY_SENSORS, EXPORTING_DESCRIPTION, MeterBinarySensorDescription
-from .entity import SubmeterEntity
-from .sensor import wired_keys
+from .entity import SubmeterEntity, wired_keys
 
 PARALLEL_UPDATES = 0
 

@@ -7,6 +7,13 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
+from .pysubmeter.measurements import phases_of
+
+
+def wired_keys(coordinator: MeterCoordinator, keys: frozenset[str]) -> list[str]:
+    """Keys whose phases the meter's wiring has (all, while that is unknown)."""
+    phases = coordinator.data.phases if coordinator.data is not None else None
+    return sorted(key for key in keys if phases is None or phases_of(key) <= phases)
 
 
 class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):

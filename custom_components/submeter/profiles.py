@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
@@ -16,8 +17,6 @@ DATA_PROFILES: HassKey[dict[str, Profile]] = HassKey(f"{DOMAIN}_profiles")
 
 
 def _load(folder: str) -> tuple[dict[str, Profile], list[ProfileError]]:
-    from pathlib import Path
-
     builtin = load_builtin_profiles()
     user, errors = load_user_profiles(Path(folder), frozenset(builtin))
     return {**builtin, **user}, errors

@@ -8,16 +8,9 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .descriptions import SENSORS, MeterSensorDescription
-from .entity import SubmeterEntity
-from .pysubmeter.measurements import phases_of
+from .entity import SubmeterEntity, wired_keys
 
 PARALLEL_UPDATES = 0  # the coordinator polls; entities only read its data
-
-
-def wired_keys(coordinator: MeterCoordinator, keys: frozenset[str]) -> list[str]:
-    """Keys whose phases the meter's wiring has (all, while that is unknown)."""
-    phases = coordinator.data.phases if coordinator.data is not None else None
-    return sorted(key for key in keys if phases is None or phases_of(key) <= phases)
 
 
 async def async_setup_entry(
