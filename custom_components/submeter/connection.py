@@ -18,7 +18,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_MESSAGE_SPACING, CONF_TIMEOUT, DEFAULT_MESSAGE_SPACING, DEFAULT_TIMEOUT, DOMAIN
-from .pysubmeter import LinkError
+from .pysubmeter import LinkError, Profile
 from .pysubmeter.modbus import ModbusBus, ModbusLink, link_from_dict
 from .pysubmeter.modbus.link import ConnectionPool
 
@@ -132,7 +132,7 @@ async def async_check_link(
 
 
 async def async_probe_meter(
-    hass: HomeAssistant, link: ModbusLink, address: int, profile: Any, options: dict[str, Any] | None = None
+    hass: HomeAssistant, link: ModbusLink, address: int, profile: Profile, options: dict[str, Any] | None = None
 ) -> None:
     """Read a meter once with ``profile``; raises library errors if it cannot be read."""
     async with async_temporary_bus(hass, link, options) as bus:

@@ -14,7 +14,7 @@ from modbus_connection import (
 )
 
 from ..client import MeterInfo, Reading
-from ..exceptions import LinkError, MeterResponseError, MeterTimeoutError
+from ..exceptions import MeterResponseError, MeterTimeoutError
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from .codec import decode_point, decode_raw
@@ -171,6 +171,3 @@ class ModbusMeter:
         if write is None:
             raise KeyError(action)
         await self._request(lambda: self._unit.write_register(write.address, write.value))
-
-
-__all__ = ["LinkError", "ModbusMeter"]
