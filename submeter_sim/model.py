@@ -27,6 +27,7 @@ from custom_components.submeter.pysubmeter.profile import PhaseRule, Profile
 
 from .grid import PHASE_ANGLES, Grid, initial_energies
 from .registers import Layout
+from .sunspec import SunSpecBlock, pinned_view
 
 MAX_READ = 125  # registers per read, Modbus protocol limit
 DEFAULT_TARIFF_REGISTER = 0x9E21  # Socomec tariff selector (wire address)
@@ -65,6 +66,16 @@ def _phase_raw(rule: PhaseRule, phases: frozenset[str], current: int | None) -> 
     return matching[0]
 
 
+def _expected_sunspec(profile: Profile) -> SunSpecBlock | None:
+    """A model 203 block at the marker a profile identifies its meter by, if it does."""
+    if profile.modbus is None:
+        return None
+    for rule in profile.modbus.identify:
+        if isinstance(rule.equals, str) and rule.equals == "SunS":
+            return SunSpecBlock(203, rule.address)
+    return None
+
+
 class SimulatedMeter:
     """One meter at one address, serving the registers its profile maps."""
 
@@ -76,11 +87,25 @@ class SimulatedMeter:
         seed: int = 0,
         nominal_voltage: float = 230.0,
         tariff_register: int | Literal["auto"] | None = "auto",
+        sunspec: SunSpecBlock | Literal["auto"] | None = "auto",
     ) -> None:
+        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51)."""
         self.profile = profile
         self.address = address
-        self._layout = Layout(profile, address)
+        if sunspec == "auto":
+            sunspec = _expected_sunspec(profile)
+        # Views are extra register blocks showing the same installation (a SunSpec block).
+        self._views: list[Layout] = []
+        if profile.modbus is not None and profile.modbus.sunspec is not None:
+            pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
+            self._layout = Layout(pinned, address, headers)
+        else:
+            self._layout = Layout(profile, address)
+            if sunspec is not None:
+                view, headers = pinned_view(sunspec, address)
+                self._views.append(Layout(view, address, headers))
         self._map = self._layout.map
+        self._readable = self._layout.readable.union(*(view.readable for view in self._views))
         rng = random.Random(seed)
         self._grid = Grid(rng, nominal_voltage)
         self._energy = initial_energies(rng)
@@ -100,7 +125,9 @@ class SimulatedMeter:
         self._pins: dict[str, float] = {}
         self._missing: set[str] = set()
         self._glitches: dict[str, float] = {}
-        self._alerts = dict.fromkeys(sorted(profile.alert_keys), False)
+        layouts = (self._layout, *self._views)
+        alert_keys = {key for layout in layouts for word in layout.map.alerts for key in word.bits.values()}
+        self._alerts = dict.fromkeys(sorted(alert_keys), False)
         self._phases = frozenset(PHASES)
         rule = self._map.phases
         self._phase_raw = _phase_raw(rule, self._phases, None) if rule is not None else None
@@ -122,6 +149,8 @@ class SimulatedMeter:
         self.tariff_register: int | None = tariff_register
         self.writes: list[tuple[int, list[int]]] = []
         self.applied_actions: list[str] = []
+        if profile.modbus is not None and profile.modbus.sunspec is not None:
+            self.set_phases(profile.modbus.sunspec.models[(sunspec or SunSpecBlock()).model])
 
     # --- what the meter reports -------------------------------------------------
 
@@ -152,7 +181,7 @@ class SimulatedMeter:
         if not 1 <= count <= MAX_READ:
             raise IllegalValue(f"cannot read {count} registers")
         span = range(address, address + count)
-        if not all(a in self._layout.readable for a in span):
+        if not all(a in self._readable for a in span):
             raise IllegalAddress(f"registers {address}..{address + count - 1} are not all readable")
         due = {}
         for key in list(self._glitches):
@@ -162,16 +191,28 @@ class SimulatedMeter:
         words = self._words(due)
         return [words.get(a, 0) for a in span]
 
-    def _words(self, glitches: dict[str, float]) -> dict[int, int]:
+    def sunspec_values(self) -> dict[str, float | None]:
+        """What a client decodes from the added SunSpec block (empty without one)."""
+        words = self._words({})
+        return {key: value for view in self._views for key, value in view.decode(words).items()}
+
+    def _reported(self, layout: Layout) -> dict[str, float | None]:
         reported: dict[str, float | None] = {}
-        for key, point in self._map.measurements.items():
+        for key, point in layout.map.measurements.items():
             if key in self._missing:
                 reported[key] = None
             elif not phases_of(key) <= self._phases:
                 reported[key] = None if point.dtype.is_float else 0.0  # a real meter: NaN or 0
             else:
                 reported[key] = self._state[key]
-        return self._layout.encode(reported | glitches, self._alerts, self._phase_raw)
+        return reported
+
+    def _words(self, glitches: dict[str, float]) -> dict[int, int]:
+        words: dict[int, int] = {}
+        for view in self._views:
+            words.update(view.encode(self._reported(view), self._alerts, None))
+        words.update(self._layout.encode(self._reported(self._layout) | glitches, self._alerts, self._phase_raw))
+        return words
 
     # --- test hooks --------------------------------------------------------------
 

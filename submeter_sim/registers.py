@@ -39,12 +39,13 @@ def _span(address: int, count: int) -> range:
 class Layout:
     """A profile's Modbus map seen from the meter side."""
 
-    def __init__(self, profile: Profile, address: int) -> None:
+    def __init__(self, profile: Profile, address: int, fixed: Mapping[int, int] | None = None) -> None:
+        """``fixed`` adds words that never change (SunSpec headers)."""
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self.map: ModbusMap = profile.modbus
         self.order = self.map.word_order
-        self.identity = _identity_words(profile, address)
+        self.identity = {**(fixed or {}), **_identity_words(profile, address)}
         self.scales: dict[int, list[str]] = {}
         for key, point in self.map.measurements.items():
             if point.scale_address is not None:
@@ -75,7 +76,8 @@ class Layout:
         chosen: dict[int, int] = {}
         for scale_address, keys in self.scales.items():
             values = [(self.map.measurements[k], reported.get(k)) for k in keys]
-            fitting = (e for e in EXPONENTS if all(self._fits(p, v, e) for p, v in values if v is not None))
+            # Zero fits every exponent (and is SunSpec's "not accumulated" marker for acc32).
+            fitting = (e for e in EXPONENTS if all(self._fits(p, v, e) for p, v in values if v))
             chosen[scale_address] = next(fitting, EXPONENTS[-1])
         return chosen
 

@@ -49,6 +49,7 @@ class SimulatedBus:
 
 
 def make_meters() -> dict[int, SimulatedMeter]:
+    """The bus meters; the Leviton (an E51) carries its SunSpec model 203 block, as the real one does."""
     return {address: SimulatedMeter(PROFILES[pid], address, seed=address) for address, pid in BUS_METERS.items()}
 
 

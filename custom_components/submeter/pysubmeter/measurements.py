@@ -195,6 +195,9 @@ MEASUREMENTS: Final[dict[str, Measurement]] = _vocabulary()
 def _alerts() -> dict[str, Alert]:
     rows = [Alert("alert_frequency"), Alert("alert_pulse_overrun"), Alert("alert_pulse_config")]
     rows += [Alert("alert_power_failure"), Alert("alert_rtc_reset"), Alert("alert_tamper")]
+    # Whole-meter conditions, as SunSpec meter models report them (event word).
+    rows += [Alert("alert_under_voltage"), Alert("alert_over_voltage"), Alert("alert_over_current")]
+    rows += [Alert("alert_low_power_factor"), Alert("alert_missing_sensor")]
     for phase in PHASES:
         rows += [
             Alert(f"alert_phase_loss_{phase}", phase=phase),

@@ -93,6 +93,7 @@ class AlertWord:
     dtype: DataType
     count: int
     bits: dict[int, str]  # bit number -> alert key
+    not_available: frozenset[int] | None = None  # overrides the map's markers for this word
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,19 @@ class ModbusWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class SunSpecLayout:
+    """A meter whose registers are found at run time by walking its SunSpec model chain.
+
+    In a map with this layout, measurement and alert registers are offsets from
+    the meter model's ID register and device-info registers are offsets from the
+    common model's (model 1) ID register, as the SunSpec model definitions print them.
+    """
+
+    bases: tuple[int, ...]  # wire addresses where the "SunS" marker may sit, tried in order
+    models: dict[int, frozenset[str]]  # accepted meter model id -> phases it measures
+
+
+@dataclass(frozen=True, slots=True)
 class ModbusMap:
     """The Modbus section of a profile."""
 
@@ -142,6 +156,7 @@ class ModbusMap:
     identify: tuple[IdentityRule, ...] = ()
     device_info: dict[str, ModbusPoint] = field(default_factory=dict)
     actions: dict[str, ModbusWrite] = field(default_factory=dict)
+    sunspec: SunSpecLayout | None = None
 
 
 @dataclass(frozen=True, slots=True)

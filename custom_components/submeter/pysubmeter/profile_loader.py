@@ -28,6 +28,7 @@ from .profile import (
     PhaseRule,
     Profile,
     RegisterSpace,
+    SunSpecLayout,
 )
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
@@ -51,6 +52,11 @@ class _Reader:
     def mapping(self, value: object, path: str) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(path, f"must be a mapping, got {_kind(value)}")
+        return value
+
+    def listing(self, value: object, path: str) -> list[Any]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(path, f"must be a non-empty list, got {_kind(value)}")
         return value
 
     def only(self, value: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
@@ -199,6 +205,7 @@ def _modbus(r: _Reader, value: object, path: str) -> ModbusMap:
             "measurements",
             "alerts",
             "actions",
+            "sunspec",
         ),
     )
     numbering = r.get(
@@ -227,6 +234,9 @@ def _modbus(r: _Reader, value: object, path: str) -> ModbusMap:
     for key, point in measurements.items():
         if point.count > max_registers:
             raise r.fail(f"{path}.measurements.{key}", f"needs more than max_registers ({max_registers})")
+    sunspec = r.get(doc, path, "sunspec", lambda v, p: _sunspec(r, v, p), None, required=False)
+    if sunspec is not None and ("identify" in doc or "phases" in doc):
+        raise r.fail(f"{path}.sunspec", "finds the meter model itself; drop identify and phases")
     return ModbusMap(
         space=space,
         max_registers=max_registers,
@@ -238,6 +248,7 @@ def _modbus(r: _Reader, value: object, path: str) -> ModbusMap:
         identify=r.get(doc, path, "identify", lambda v, p: _identify(ctx, v, p), (), required=False),
         device_info=r.get(doc, path, "device_info", lambda v, p: _device_info(ctx, v, p), {}, required=False),
         actions=r.get(doc, path, "actions", lambda v, p: _actions(ctx, v, p), {}, required=False),
+        sunspec=sunspec,
     )
 
 
@@ -250,11 +261,36 @@ def _not_available(ctx: _ModbusContext, value: object, path: str) -> dict[DataTy
         dtype = ctx.dtype(name, where)
         if dtype.is_float or dtype.is_string:
             raise r.fail(where, "floats are always checked for NaN and strings have no marker")
-        if not isinstance(markers, list) or not markers:
-            raise r.fail(where, f"must be a list of raw register values, got {_kind(markers)}")
-        limit = (1 << (16 * dtype.registers)) - 1
-        result[dtype] = frozenset(r.integer(m, f"{where}[{i}]", 0, limit) for i, m in enumerate(markers))
+        result[dtype] = _markers(r, markers, where, dtype)
     return result
+
+
+def _markers(r: _Reader, value: object, path: str, dtype: DataType) -> frozenset[int]:
+    """Raw register values that mean "not available" for one integer type."""
+    if not isinstance(value, list) or not value:
+        raise r.fail(path, f"must be a list of raw register values, got {_kind(value)}")
+    limit = (1 << (16 * dtype.registers)) - 1
+    return frozenset(r.integer(m, f"{path}[{i}]", 0, limit) for i, m in enumerate(value))
+
+
+def _sunspec(r: _Reader, value: object, path: str) -> SunSpecLayout:
+    doc = r.mapping(value, path)
+    r.only(doc, path, ("bases", "models"))
+    bases = r.get(doc, path, "bases", r.listing)
+    models_doc = r.get(doc, path, "models", r.mapping)
+    if not models_doc:
+        raise r.fail(f"{path}.models", "must list at least one meter model")
+    models: dict[int, frozenset[str]] = {}
+    for model, phases in models_doc.items():
+        where = f"{path}.models.{model}"
+        number = r.integer(model, where, 2, 0xFFFE)
+        if not isinstance(phases, list) or not phases:
+            raise r.fail(where, "must be a list of phases (l1, l2, l3)")
+        models[number] = frozenset(r.choice(phase, where, PHASES) for phase in phases)
+    return SunSpecLayout(
+        bases=tuple(r.integer(base, f"{path}.bases[{i}]", 0, 65534) for i, base in enumerate(bases)),
+        models=models,
+    )
 
 
 def _points(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPoint]:
@@ -298,10 +334,13 @@ def _alerts(ctx: _ModbusContext, value: object, path: str) -> tuple[AlertWord, .
     for index, spec in enumerate(value):
         where = f"{path}[{index}]"
         item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "bits"))
+        r.only(item, where, ("register", "type", "bits", "not_available"))
         address, dtype, count = ctx.located(item, where, numeric=True)
         if dtype.is_float:
             raise r.fail(f"{where}.type", "an alert word must be an integer type")
+        markers = None
+        if "not_available" in item:
+            markers = _markers(r, item["not_available"], f"{where}.not_available", dtype)
         bits_doc = r.get(item, where, "bits", r.mapping)
         bits: dict[int, str] = {}
         for bit, key in bits_doc.items():
@@ -313,7 +352,7 @@ def _alerts(ctx: _ModbusContext, value: object, path: str) -> tuple[AlertWord, .
                 raise r.fail(bit_path, f"{key!r} is already mapped")
             seen.add(key)
             bits[number] = key
-        words.append(AlertWord(address, dtype, count, bits))
+        words.append(AlertWord(address, dtype, count, bits, markers))
     return tuple(words)
 
 

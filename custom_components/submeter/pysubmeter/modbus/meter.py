@@ -20,6 +20,7 @@ from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from .codec import decode_point, decode_raw
 from .link import link_error
 from .plan import RegisterImage, plan_reads
+from .sunspec import async_locate, pin
 
 T = TypeVar("T")
 
@@ -33,8 +34,13 @@ class ModbusMeter:
         self._unit = unit
         self._address = address
         self._profile = profile
-        self._map: ModbusMap = profile.modbus
-        self._plan = plan_reads(self._spans(), self._map.max_registers)
+        self._source: ModbusMap = profile.modbus
+        # A SunSpec map is pinned to wire addresses once the model chain is walked.
+        self._pinned: ModbusMap | None = None if profile.modbus.sunspec else profile.modbus
+        self._plan: list[tuple[int, int]] = []
+        self._model_phases: frozenset[str] | None = None
+        if self._pinned is not None:
+            self._plan = plan_reads(self._spans(self._pinned), self._pinned.max_registers)
 
     @property
     def profile(self) -> Profile:
@@ -46,19 +52,36 @@ class ModbusMeter:
 
     @property
     def plan(self) -> list[tuple[int, int]]:
-        """The (start, count) reads one poll makes."""
+        """The (start, count) reads one poll makes (empty until a SunSpec meter is located)."""
         return list(self._plan)
 
-    def _spans(self) -> list[tuple[int, int]]:
+    @staticmethod
+    def _spans(modbus_map: ModbusMap) -> list[tuple[int, int]]:
         spans = []
-        for point in self._map.measurements.values():
+        for point in modbus_map.measurements.values():
             spans.append((point.address, point.count))
             if point.scale_address is not None:
                 spans.append((point.scale_address, 1))
-        spans += [(word.address, word.count) for word in self._map.alerts]
-        if self._map.phases is not None:
-            spans.append((self._map.phases.address, self._map.phases.count))
+        spans += [(word.address, word.count) for word in modbus_map.alerts]
+        if modbus_map.phases is not None:
+            spans.append((modbus_map.phases.address, modbus_map.phases.count))
         return spans
+
+    async def _async_map(self) -> ModbusMap:
+        """The map in wire addresses; walks the SunSpec model chain on first use."""
+        if self._pinned is not None:
+            return self._pinned
+        layout = self._source.sunspec
+        assert layout is not None
+        location = await async_locate(self._read_block, layout)
+        if location is None:
+            models = ", ".join(str(model) for model in layout.models)
+            raise MeterResponseError(f"meter {self._address} has no SunSpec meter model ({models})")
+        pinned = pin(self._source, location)
+        self._plan = plan_reads(self._spans(pinned), pinned.max_registers)
+        self._model_phases = location.phases
+        self._pinned = pinned
+        return pinned
 
     async def _request(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one request, turning transport errors into library errors."""
@@ -74,7 +97,7 @@ class ModbusMeter:
             raise link_error(err) from err
 
     async def _read_block(self, start: int, count: int) -> list[int]:
-        if self._map.space is RegisterSpace.INPUT:
+        if self._source.space is RegisterSpace.INPUT:
             words = await self._request(lambda: self._unit.read_input_registers(start, count))
         else:
             words = await self._request(lambda: self._unit.read_holding_registers(start, count))
@@ -88,7 +111,7 @@ class ModbusMeter:
             image.store(start, await self._read_block(start, count))
         return image
 
-    def _value(self, image: RegisterImage, point: ModbusPoint) -> float | None:
+    def _value(self, modbus_map: ModbusMap, image: RegisterImage, point: ModbusPoint) -> float | None:
         words = image.words(point.address, point.count)
         exponent = None
         if point.scale_address is not None:
@@ -98,25 +121,28 @@ class ModbusMeter:
         return decode_point(
             words,
             point,
-            word_order=self._map.word_order,
-            not_available=self._map.not_available.get(point.dtype, frozenset()),
+            word_order=modbus_map.word_order,
+            not_available=modbus_map.not_available.get(point.dtype, frozenset()),
             exponent=exponent,
         )
 
     async def async_read(self) -> Reading:
+        modbus_map = await self._async_map()
         image = await self._read_image(self._plan)
-        phases = self._phases(image)
+        phases = self._phases(modbus_map, image)
         values: dict[str, float | None] = {}
-        for key, point in self._map.measurements.items():
+        for key, point in modbus_map.measurements.items():
             if phases is not None and not phases_of(key) <= phases:
                 values[key] = None
                 continue
-            values[key] = self._value(image, point)
+            values[key] = self._value(modbus_map, image, point)
         alerts: dict[str, bool | None] = {}
-        for word in self._map.alerts:
+        for word in modbus_map.alerts:
             raw = image.words(word.address, word.count)
-            bits = int(decode_raw(raw, DataType.U32 if word.count == 2 else DataType.U16, self._map.word_order))
-            not_available = self._map.not_available.get(word.dtype, frozenset())
+            bits = int(decode_raw(raw, DataType.U32 if word.count == 2 else DataType.U16, modbus_map.word_order))
+            not_available = word.not_available
+            if not_available is None:
+                not_available = modbus_map.not_available.get(word.dtype, frozenset())
             for bit, key in word.bits.items():
                 if bits in not_available or (phases is not None and not phases_of(key) <= phases):
                     alerts[key] = None
@@ -124,21 +150,22 @@ class ModbusMeter:
                     alerts[key] = bool(bits >> bit & 1)
         return Reading(values=values, alerts=alerts, phases=phases)
 
-    def _phases(self, image: RegisterImage) -> frozenset[str] | None:
-        rule = self._map.phases
+    def _phases(self, modbus_map: ModbusMap, image: RegisterImage) -> frozenset[str] | None:
+        rule = modbus_map.phases
         if rule is None:
-            return None
-        raw = int(decode_raw(image.words(rule.address, rule.count), rule.dtype, self._map.word_order))
+            return self._model_phases
+        raw = int(decode_raw(image.words(rule.address, rule.count), rule.dtype, modbus_map.word_order))
         return rule.values.get(raw)
 
     async def async_info(self) -> MeterInfo:
+        modbus_map = await self._async_map()
         found: dict[str, str] = {}
-        for name, point in self._map.device_info.items():
+        for name, point in modbus_map.device_info.items():
             try:
                 words = await self._read_block(point.address, point.count)
             except (MeterTimeoutError, MeterResponseError):
                 continue  # identity is best effort; the profile names the meter
-            text = str(decode_raw(words, point.dtype, self._map.word_order)).strip()
+            text = str(decode_raw(words, point.dtype, modbus_map.word_order)).strip()
             if text:
                 found[name] = text
         return MeterInfo(
@@ -149,13 +176,17 @@ class ModbusMeter:
         )
 
     async def async_matches(self) -> bool:
-        """Whether the meter answers every identification rule of the profile."""
-        for rule in self._map.identify:
+        """Whether the meter answers every identification rule of the profile (or has its SunSpec model)."""
+        try:
+            modbus_map = await self._async_map()
+        except MeterResponseError:
+            return False
+        for rule in modbus_map.identify:
             try:
                 words = await self._read_block(rule.address, rule.count)
             except MeterResponseError:
                 return False
-            value = decode_raw(words, rule.dtype, self._map.word_order)
+            value = decode_raw(words, rule.dtype, modbus_map.word_order)
             if rule.contains is not None:
                 if rule.contains.lower() not in str(value).lower():
                     return False
@@ -167,7 +198,7 @@ class ModbusMeter:
         return True
 
     async def async_run_action(self, action: str) -> None:
-        write = self._map.actions.get(action)
+        write = self._source.actions.get(action)
         if write is None:
             raise KeyError(action)
         await self._request(lambda: self._unit.write_register(write.address, write.value))
