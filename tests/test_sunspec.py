@@ -110,9 +110,8 @@ async def test_sunspec_meter_in_home_assistant(hass: HomeAssistant) -> None:
         assert state_value(hass, 5, "energy_import") == pytest.approx(meter.values["energy_import"])
         assert state_value(hass, 5, "power_l1") == pytest.approx(meter.values["power_l1"])
         assert entity_id(hass, "sensor", 5, "power_l2") is None
-        device = dr.async_get(hass).async_get_device({(DOMAIN, "meter5")})
-        assert device is not None
-        assert device.serial_number == "SIM005"
+        devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        assert [(d.identifiers, d.serial_number) for d in devices] == [({(DOMAIN, "meter5")}, "SIM005")]
         meter.set_alert("alert_power_failure")
         await refresh(hass, entry, 5)
         assert hass.states.get(entity_id(hass, "binary_sensor", 5, "alert_power_failure")).state == STATE_ON
