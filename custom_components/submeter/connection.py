@@ -104,7 +104,7 @@ class _TemporaryBus(ModbusBus):
         self._held = units
         self._open_unit = open_unit
 
-    async def async_hold(self, address: int) -> None:
+    async def async_prepare(self, address: int) -> None:
         """Take a hold on ``address`` before it is used."""
         if address not in self._held:
             try:
@@ -122,8 +122,7 @@ async def async_check_link(
     there is just no meter there (yet).
     """
     async with async_temporary_bus(hass, link, options) as bus:
-        if isinstance(bus, _TemporaryBus):
-            await bus.async_hold(address)
+        await bus.async_prepare(address)
         try:
             await bus.async_check(address)
         except LinkError as err:
@@ -136,6 +135,5 @@ async def async_probe_meter(
 ) -> None:
     """Read a meter once with ``profile``; raises library errors if it cannot be read."""
     async with async_temporary_bus(hass, link, options) as bus:
-        if isinstance(bus, _TemporaryBus):
-            await bus.async_hold(address)
+        await bus.async_prepare(address)
         await bus.meter(address, profile).async_read()

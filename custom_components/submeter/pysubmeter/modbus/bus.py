@@ -88,6 +88,9 @@ class ModbusBus:
         except (ModbusConnectionError, OSError) as err:
             raise link_error(err) from err
 
+    async def async_prepare(self, address: int) -> None:
+        """Called before ``address`` is first used; a bus that must reserve units does it here."""
+
     def meter(self, address: int, profile: Profile) -> ModbusMeter:
         return ModbusMeter(self.unit(address), address, profile)
 

@@ -1,0 +1,182 @@
+"""Forms and small helpers shared by the bus and meter flows."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT, CONF_SCAN_INTERVAL
+from homeassistant.helpers import selector
+
+from .const import (
+    CONF_BAUDRATE,
+    CONF_PARITY,
+    CONF_PROFILE,
+    CONF_STOPBITS,
+    CONF_UNIT_ADDRESS,
+    DEFAULT_SCAN_INTERVAL,
+)
+from .pysubmeter import LinkError, Profile
+from .pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
+
+BAUDRATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+BY_ID_DIR = "/dev/serial/by-id"
+MAX_ADDRESS = 247
+
+# Link failures with their own message; anything else is "cannot_connect".
+LINK_ERRORS = {
+    "port_not_found",
+    "permission_denied",
+    "port_busy",
+    "host_not_found",
+    "host_unreachable",
+    "connection_refused",
+    "timeout",
+    "no_response",
+    "bad_frame",
+    "settings_conflict",
+}
+
+
+def error_key(err: LinkError) -> str:
+    """The translation key of a link failure."""
+    return err.reason if err.reason in LINK_ERRORS else "cannot_connect"
+
+
+def stable_port_path(port: str, by_id_dir: str = BY_ID_DIR) -> str:
+    """The ``/dev/serial/by-id`` name of a port, which survives re-plugging."""
+    folder = Path(by_id_dir)
+    if port.startswith(by_id_dir) or not folder.is_dir():
+        return port
+    target = os.path.realpath(port)
+    for link in sorted(folder.iterdir()):
+        if os.path.realpath(link) == target:
+            return str(link)
+    return port
+
+
+def list_serial_ports() -> list[str]:
+    """Serial ports of this machine, by their stable names (blocking)."""
+    from serial.tools import list_ports
+
+    return sorted({stable_port_path(port.device) for port in list_ports.comports()})
+
+
+def _port_selector(ports: list[str]) -> selector.Selector[Any]:
+    """Home Assistant's serial port picker where it has one (2026+), else a list with free text."""
+    serial_port_selector = getattr(selector, "SerialPortSelector", None)
+    if serial_port_selector is not None:
+        return serial_port_selector()  # type: ignore[no-any-return]
+    return selector.SelectSelector(
+        selector.SelectSelectorConfig(options=ports, custom_value=True, mode=selector.SelectSelectorMode.DROPDOWN)
+    )
+
+
+def serial_schema(ports: list[str], defaults: Mapping[str, Any]) -> vol.Schema:
+    """Port and line settings of a serial bus."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else "")): _port_selector(ports),
+            vol.Required(CONF_BAUDRATE, default=str(defaults.get(CONF_BAUDRATE, 9600))): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=[str(rate) for rate in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
+                )
+            ),
+            vol.Required(CONF_PARITY, default=defaults.get(CONF_PARITY, "N")): selector.SelectSelector(
+                selector.SelectSelectorConfig(options=["N", "E", "O"], translation_key="parity")
+            ),
+            vol.Required(CONF_STOPBITS, default=str(defaults.get(CONF_STOPBITS, 1))): selector.SelectSelector(
+                selector.SelectSelectorConfig(options=["1", "2"])
+            ),
+        }
+    )
+
+
+def network_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+    """Host and port of a gateway."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): selector.TextSelector(),
+            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, 502)): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
+            ),
+        }
+    )
+
+
+def serial_link(user_input: Mapping[str, Any], port: str) -> SerialLink:
+    """The serial link a form describes."""
+    return SerialLink(
+        port=port,
+        baudrate=int(user_input[CONF_BAUDRATE]),
+        parity=user_input[CONF_PARITY],
+        stopbits=int(user_input[CONF_STOPBITS]),  # type: ignore[arg-type]
+    )
+
+
+def network_link(kind: str, user_input: Mapping[str, Any]) -> ModbusLink:
+    """The gateway link a form describes."""
+    link_type = TcpLink if kind == TcpLink.kind else RtuOverTcpLink
+    return link_type(host=str(user_input[CONF_HOST]).strip(), port=int(user_input[CONF_PORT]))
+
+
+def link_unique_id(link: ModbusLink) -> str:
+    """One entry per port or gateway endpoint."""
+    where = link.port if isinstance(link, SerialLink) else f"{link.host}:{link.port}"
+    return f"{link.kind}:{where}"
+
+
+def profile_options(profiles: Mapping[str, Profile]) -> list[selector.SelectOptionDict]:
+    """Modbus profiles for a dropdown, built-in first."""
+    return [
+        selector.SelectOptionDict(value=p.id, label=f"{p.manufacturer} {p.model}")
+        for p in sorted(profiles.values(), key=lambda p: (p.user, p.manufacturer, p.model))
+        if p.protocol == "modbus"
+    ]
+
+
+def meter_schema(profiles: Mapping[str, Profile], defaults: Mapping[str, Any], *, address: bool = True) -> vol.Schema:
+    """Address (optional), profile, name and poll interval of one meter."""
+    options = profile_options(profiles)
+    first = options[0]["value"] if options else ""
+    fields: dict[Any, Any] = {}
+    if address:
+        fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, 1))] = selector.NumberSelector(
+            selector.NumberSelectorConfig(min=1, max=MAX_ADDRESS, mode=selector.NumberSelectorMode.BOX)
+        )
+    fields[vol.Required(CONF_PROFILE, default=defaults.get(CONF_PROFILE, first))] = selector.SelectSelector(
+        selector.SelectSelectorConfig(options=options, mode=selector.SelectSelectorMode.DROPDOWN)
+    )
+    name = defaults.get(CONF_NAME)
+    fields[vol.Optional(CONF_NAME, description={"suggested_value": name} if name else None)] = selector.TextSelector()
+    interval = defaults.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds())
+    fields[vol.Required(CONF_SCAN_INTERVAL, default=interval)] = selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=1, max=3600, step=1, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
+        )
+    )
+    return vol.Schema(fields)
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+
+
+def parse_addresses(text: str) -> list[int] | None:
+    """``"7, 20-25"`` → [7, 20, …, 25]; ``None`` if any part is not an address or a range of them."""
+    addresses: list[int] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        match = _RANGE.match(part)
+        if match is None:
+            return None
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if not 1 <= low <= high <= MAX_ADDRESS:
+            return None
+        addresses.extend(a for a in range(low, high + 1) if a not in addresses)
+    return addresses

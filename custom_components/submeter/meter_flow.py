@@ -1,0 +1,118 @@
+"""Subentry flow: add meters to a bus (scan or by hand) and change one later."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry, ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
+
+from .connection import async_probe_meter
+from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, SUBENTRY_METER
+from .flow_schemas import error_key, meter_schema
+from .profiles import async_get_profiles
+from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
+from .pysubmeter.modbus import link_from_dict
+from .scan_steps import ScanSteps, default_addresses
+
+
+def _addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
+    """Addresses of the bus' meters, except the subentry ``but``."""
+    return {
+        int(sub.data[CONF_UNIT_ADDRESS])
+        for sub in entry.subentries.values()
+        if sub.subentry_type == SUBENTRY_METER and sub.subentry_id != but
+    }
+
+
+class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
+    """Add meters found by a scan or typed in; reconfigure one meter."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        return self.async_show_menu(step_id="user", menu_options=["find", "manual"])
+
+    async def async_step_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        entry = self._get_entry()
+        self._init_scan(link_from_dict(entry.data), dict(entry.options), _addresses(entry))
+        return await self._async_start_scan(default_addresses(await async_get_profiles(self.hass)))
+
+    async def _async_add_meters(self, meters: list[dict[str, Any]]) -> SubentryFlowResult:
+        """All but the last are added directly: a subentry flow creates one subentry itself."""
+        if not meters:
+            return self.async_abort(reason="no_meters_selected")
+        entry = self._get_entry()
+        *others, last = meters
+        for meter in others:
+            self.hass.config_entries.async_add_subentry(
+                entry,
+                ConfigSubentry(
+                    data=MappingProxyType(meter["data"]),
+                    subentry_type=SUBENTRY_METER,
+                    title=meter["title"],
+                    unique_id=meter["unique_id"],
+                ),
+            )
+        return self.async_create_entry(title=last["title"], data=last["data"], unique_id=last["unique_id"])
+
+    async def async_step_manual(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        entry = self._get_entry()
+        profiles = await async_get_profiles(self.hass)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            address = int(user_input[CONF_UNIT_ADDRESS])
+            if address in _addresses(entry):
+                return self.async_abort(reason="already_configured")
+            profile = profiles[user_input[CONF_PROFILE]]  # the selector offers existing profiles only
+            if (error := await self._async_probe(entry, address, profile)) is not None:
+                errors["base"] = error
+            else:
+                return self.async_create_entry(
+                    title=user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}",
+                    data=_meter_data(address, profile, user_input),
+                    unique_id=str(address),
+                )
+        return self.async_show_form(
+            step_id="manual", data_schema=meter_schema(profiles, user_input or {}), errors=errors
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """New address, profile, name or poll interval; the meter is read before it is saved."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        profiles = await async_get_profiles(self.hass)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            address = int(user_input[CONF_UNIT_ADDRESS])
+            profile = profiles[user_input[CONF_PROFILE]]
+            if address in _addresses(entry, but=subentry.subentry_id):
+                errors[CONF_UNIT_ADDRESS] = "address_taken"
+            elif (error := await self._async_probe(entry, address, profile)) is not None:
+                errors["base"] = error
+            else:
+                return self.async_update_and_abort(
+                    entry,
+                    subentry,
+                    title=user_input.get(CONF_NAME) or subentry.title,
+                    data=_meter_data(address, profile, user_input),
+                    unique_id=str(address),
+                )
+        defaults = user_input or {**subentry.data, CONF_NAME: subentry.title}
+        return self.async_show_form(step_id="reconfigure", data_schema=meter_schema(profiles, defaults), errors=errors)
+
+    async def _async_probe(self, entry: ConfigEntry, address: int, profile: Profile) -> str | None:
+        """Read the meter once with ``profile``; the error key if that fails."""
+        try:
+            await async_probe_meter(self.hass, link_from_dict(entry.data), address, profile, dict(entry.options))
+        except MeterTimeoutError:
+            return "no_response"
+        except MeterResponseError:
+            return "wrong_profile"
+        except LinkError as err:
+            return error_key(err)
+        return None
+
+
+def _meter_data(address: int, profile: Profile, user_input: dict[str, Any]) -> dict[str, Any]:
+    interval = float(user_input.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()))
+    return {CONF_UNIT_ADDRESS: address, CONF_PROFILE: profile.id, CONF_SCAN_INTERVAL: interval}

@@ -1,0 +1,213 @@
+"""Scan steps shared by the bus flow and the add-meter flow.
+
+The scan runs as the flow's progress task: the dialog shows the address being
+probed and how many meters answered so far, and closing it cancels the task,
+which releases the link. Quick scan first (every profile's factory address,
+plus what the user typed), the full range 1-247 on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
+from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED, FlowHandler, FlowResult
+from homeassistant.helpers import selector
+
+from .connection import async_probe_meter, async_temporary_bus
+from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL
+from .flow_schemas import error_key, meter_schema, parse_addresses
+from .profiles import async_get_profiles
+from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
+from .pysubmeter.modbus.scan import ALL_ADDRESSES, ProbeTimer, Responder, async_scan
+
+if TYPE_CHECKING:
+    from .pysubmeter.modbus import ModbusLink
+
+CONF_METERS = "meters"
+CONF_FULL_SCAN = "full_scan"
+CONF_ADDRESSES = "addresses"
+REFRESH_INTERVAL = 0.5  # s between progress refreshes of the dialog
+# Factory addresses of meters without a built-in profile: Measurlogic DTS 307 (its map is not public).
+KNOWN_FACTORY_ADDRESSES = (100,)
+
+
+def default_addresses(profiles: dict[str, Profile]) -> list[int]:
+    """Factory addresses of every known meter, the quick scan."""
+    addresses = {p.defaults.address for p in profiles.values()} | set(KNOWN_FACTORY_ADDRESSES)
+    return sorted(a for a in addresses if a in ALL_ADDRESSES)
+
+
+def responder_title(responder: Responder, profiles: dict[str, Profile]) -> str:
+    """``maker model @ address``, from what the meter said or its profile."""
+    profile = profiles.get(responder.profile_id or "")
+    maker = responder.manufacturer or (profile.manufacturer if profile else None)
+    model = responder.model or (profile.model if profile else None)
+    name = " ".join(part for part in (maker, model) if part)
+    if profile is None:  # unrecognised: "?" and whatever the meter said about itself
+        name = f"? {name}".strip()
+    return f"{name} @ {responder.address}"
+
+
+class ScanSteps(FlowHandler[Any, Any, Any]):
+    """Steps ``scan``, ``meters`` and ``identify``; the flow using them implements ``_async_add_meters``."""
+
+    _link: ModbusLink
+    _options: dict[str, Any]
+    _taken: set[int]  # addresses already on the bus
+
+    def _init_scan(self, link: ModbusLink, options: dict[str, Any], taken: set[int]) -> None:
+        self._link, self._options, self._taken = link, options, taken
+        self._timer: ProbeTimer | None = None
+        self._found: dict[int, Responder] = {}
+        self._scan_addresses: list[int] = []
+        self._scan_task: asyncio.Task[None] | None = None
+        self._scan_error: str | None = None
+        self._status = {"address": "-", "probed": "0", "total": "0", "found": "0"}
+        self._refreshed = 0.0
+        self._selected: list[dict[str, Any]] = []
+        self._unknown: list[Responder] = []
+
+    async def _async_start_scan(self, addresses: list[int]) -> FlowResult[Any, Any]:
+        self._scan_addresses = [a for a in addresses if a not in self._taken and a not in self._found]
+        self._status = {"address": "-", "probed": "0", "total": str(len(self._scan_addresses)), "found": "0"}
+        return await self.async_step_scan()
+
+    async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+        """Progress step: probe and identify, then show what answered."""
+        if self._scan_task is None:
+            self._scan_task = self.hass.async_create_task(self._async_scan(), "submeter scan")
+        if not self._scan_task.done():
+            return self.async_show_progress(
+                step_id="scan",
+                progress_action="scan",
+                description_placeholders=dict(self._status),
+                progress_task=self._scan_task,
+            )
+        task, self._scan_task = self._scan_task, None
+        try:
+            task.result()
+        except LinkError as err:
+            self._scan_error = error_key(err)
+            return self.async_show_progress_done(next_step_id="scan_failed")
+        return self.async_show_progress_done(next_step_id="meters")
+
+    async def async_step_scan_failed(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+        return self.async_abort(reason=self._scan_error or "cannot_connect")
+
+    async def _async_scan(self) -> None:
+        profiles = await async_get_profiles(self.hass)
+        total = len(self._scan_addresses)
+        async with async_temporary_bus(self.hass, self._link, self._options) as bus:
+            if self._timer is None:
+                self._timer = ProbeTimer.for_link(bus)
+
+            def progress(address: int, probed: int, found: int) -> None:
+                self._status = {
+                    "address": str(address),
+                    "probed": str(probed),
+                    "total": str(total),
+                    "found": str(found),
+                }
+                self._refresh(probed / total if total else 1.0)
+
+            found = await async_scan(bus, self._scan_addresses, profiles, self._timer, progress)
+        self._found.update((responder.address, responder) for responder in found)
+
+    def _refresh(self, fraction: float) -> None:
+        """Let the dialog show the new address and count, at most twice a second."""
+        update_progress = getattr(self, "async_update_progress", None)
+        if update_progress is not None:  # Home Assistant 2024.12+: the progress bar
+            update_progress(fraction)
+        now = time.monotonic()
+        if now - self._refreshed >= REFRESH_INTERVAL:
+            self._refreshed = now
+            self.hass.bus.async_fire_internal(
+                EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": self.handler, "flow_id": self.flow_id, "refresh": True}
+            )
+
+    async def async_step_meters(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+        """Tick the meters to add; or scan more addresses."""
+        profiles = await async_get_profiles(self.hass)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            typed = parse_addresses(user_input.get(CONF_ADDRESSES, ""))
+            if typed is None:
+                errors[CONF_ADDRESSES] = "invalid_addresses"
+            elif user_input.get(CONF_FULL_SCAN) or typed:
+                return await self._async_start_scan(list(ALL_ADDRESSES) if user_input.get(CONF_FULL_SCAN) else typed)
+            else:
+                chosen = [self._found[int(a)] for a in user_input.get(CONF_METERS, [])]
+                self._selected = [self._subentry(r, profiles) for r in chosen if r.profile_id is not None]
+                self._unknown = [r for r in chosen if r.profile_id is None]
+                return await self.async_step_identify()
+        options = [
+            selector.SelectOptionDict(value=str(r.address), label=responder_title(r, profiles))
+            for r in sorted(self._found.values(), key=lambda r: r.address)
+        ]
+        recognised = [str(r.address) for r in self._found.values() if r.profile_id is not None]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_METERS, default=recognised): selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
+                ),
+                vol.Optional(CONF_FULL_SCAN, default=False): selector.BooleanSelector(),
+                vol.Optional(CONF_ADDRESSES, default=""): selector.TextSelector(),
+            }
+        )
+        unknown = sum(1 for r in self._found.values() if r.profile_id is None)
+        return self.async_show_form(
+            step_id="meters",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"found": str(len(self._found)), "unknown": str(unknown)},
+        )
+
+    def _subentry(self, responder: Responder, profiles: dict[str, Profile], name: str | None = None) -> dict[str, Any]:
+        return {
+            "title": name or responder_title(responder, profiles),
+            "data": {
+                CONF_UNIT_ADDRESS: responder.address,
+                CONF_PROFILE: responder.profile_id,
+                CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL.total_seconds(),
+            },
+            "unique_id": str(responder.address),
+        }
+
+    async def async_step_identify(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+        """One unrecognised meter at a time: which profile reads it."""
+        if not self._unknown:
+            return await self._async_add_meters(self._selected)
+        profiles = await async_get_profiles(self.hass)
+        responder = self._unknown[0]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            profile = profiles[user_input[CONF_PROFILE]]
+            try:
+                await async_probe_meter(self.hass, self._link, responder.address, profile, self._options)
+            except MeterTimeoutError:
+                errors["base"] = "no_response"
+            except MeterResponseError:
+                errors["base"] = "wrong_profile"
+            except LinkError as err:
+                errors["base"] = error_key(err)
+            else:
+                self._unknown.pop(0)
+                chosen = Responder(responder.address, profile.id, responder.manufacturer, responder.model)
+                entry = self._subentry(chosen, profiles, user_input.get(CONF_NAME))
+                entry["data"][CONF_SCAN_INTERVAL] = float(user_input[CONF_SCAN_INTERVAL])
+                self._selected.append(entry)
+                return await self.async_step_identify()
+        seen = " ".join(part for part in (responder.manufacturer, responder.model) if part) or "?"
+        return self.async_show_form(
+            step_id="identify",
+            data_schema=meter_schema(profiles, user_input or {}, address=False),
+            errors=errors,
+            description_placeholders={"address": str(responder.address), "seen": seen},
+        )
+
+    async def _async_add_meters(self, meters: list[dict[str, Any]]) -> FlowResult[Any, Any]:
+        raise NotImplementedError
