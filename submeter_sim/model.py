@@ -125,6 +125,8 @@ class SimulatedMeter:
             tariff_register = action.address if action else DEFAULT_TARIFF_REGISTER if mapped else None
         self.tariff_register: int | None = tariff_register
         self.tariff_control: TariffControl = "communication"
+        # Command words this meter answers with exception 3 (an older firmware, say).
+        self.unsupported_commands: set[int] = set()
         self.writes: list[tuple[int, list[int]]] = []
         self.applied_actions: list[str] = []
 
@@ -252,6 +254,8 @@ class SimulatedMeter:
             if self.tariff_control == "communication":
                 self._tariff = words[0]
         else:
+            if words and words[0] in self.unsupported_commands:
+                raise IllegalValue(f"this meter does not take command {words[0]}")
             name, option = self._command(address, words)
             self._run(name, option)
             self.applied_actions.append(name)
