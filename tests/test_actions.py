@@ -20,9 +20,16 @@ LEVITON, COUNTIS = 1, 2
 
 
 def device(hass: HomeAssistant, address: int) -> str:
-    entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"meter{address}")})
-    assert entry is not None
-    return entry.id
+    """The device id of a meter (``async_get_device`` by identifiers is gone in Home Assistant 2026)."""
+    registry = dr.async_get(hass)
+    found = [
+        d.id
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for d in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if (DOMAIN, f"meter{address}") in d.identifiers
+    ]
+    assert len(found) == 1
+    return found[0]
 
 
 async def call(hass: HomeAssistant, service: str, address: int | list[int], context: Context | None = None, **data):

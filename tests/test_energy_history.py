@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -17,6 +16,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.submeter.const import DOMAIN
 
 from .conftest import SimulatedBus, bus_entry, setup_bus
+from .test_actions import device
 from .test_init import entity_id, refresh
 
 
@@ -82,7 +82,7 @@ async def test_commanded_reset_is_one_clean_reset_in_statistics(hass: HomeAssist
     await refresh(hass, entry, 1)
     assert float(hass.states.get(energy).state) == pytest.approx(100.02)
 
-    await hass.services.async_call(DOMAIN, "reset_energy", {"device_id": [device_id(hass)]}, blocking=True)
+    await hass.services.async_call(DOMAIN, "reset_energy", {"device_id": [device(hass, 1)]}, blocking=True)
     await hass.async_block_till_done()
     assert float(hass.states.get(energy).state) == 0.0  # shown at once, not held as a glitch
     meter.set_value("energy_import", 0.03)  # counting again after the reset
@@ -101,9 +101,3 @@ async def test_commanded_reset_is_one_clean_reset_in_statistics(hass: HomeAssist
     assert rows[-1]["state"] == pytest.approx(0.03, abs=1e-5)
     assert rows[-1]["sum"] == pytest.approx(0.02 + 0.03, abs=1e-5)  # 100 -> 100.02, reset, 0 -> 0.03
     assert all(0 <= row["sum"] <= 0.05 + 1e-5 for row in rows)
-
-
-def device_id(hass: HomeAssistant) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "meter1")})
-    assert device is not None
-    return device.id
