@@ -35,6 +35,10 @@ SET_TARIFF = "set_tariff"
 FULL_WIRING = 40  # Leviton/Veris system type 40: 3 phases + neutral
 NETS = tuple(k for k, m in MEASUREMENTS.items() if m.kind is Kind.NET_TOTAL)
 DEMANDED = ("power", "reactive_power", "apparent_power")
+# How a meter's tariff is chosen (COUNTIS: SETUP 1 menu). Only "communication"
+# obeys tariff writes; "inputs" accepts and ignores them, "inputs_refusing"
+# answers them with an exception. Which one a real meter does is not documented.
+TariffControl = Literal["communication", "inputs", "inputs_refusing"]
 
 
 class SimulatorError(Exception):
@@ -76,6 +80,17 @@ def _expected_sunspec(profile: Profile) -> SunSpecBlock | None:
     return None
 
 
+def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tuple[Layout, list[Layout]]:
+    """The meter's own registers, and views: extra blocks showing the same installation (SunSpec)."""
+    if profile.modbus is not None and profile.modbus.sunspec is not None:
+        pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
+        return Layout(pinned, address, headers), []
+    if sunspec is None:
+        return Layout(profile, address), []
+    view, headers = pinned_view(sunspec, address)
+    return Layout(profile, address), [Layout(view, address, headers)]
+
+
 class SimulatedMeter:
     """One meter at one address, serving the registers its profile maps."""
 
@@ -94,16 +109,7 @@ class SimulatedMeter:
         self.address = address
         if sunspec == "auto":
             sunspec = _expected_sunspec(profile)
-        # Views are extra register blocks showing the same installation (a SunSpec block).
-        self._views: list[Layout] = []
-        if profile.modbus is not None and profile.modbus.sunspec is not None:
-            pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
-            self._layout = Layout(pinned, address, headers)
-        else:
-            self._layout = Layout(profile, address)
-            if sunspec is not None:
-                view, headers = pinned_view(sunspec, address)
-                self._views.append(Layout(view, address, headers))
+        self._layout, self._views = _layouts(profile, address, sunspec)
         self._map = self._layout.map
         self._readable = self._layout.readable.union(*(view.readable for view in self._views))
         rng = random.Random(seed)
@@ -147,6 +153,9 @@ class SimulatedMeter:
             mapped = "tariff_active" in self._map.measurements
             tariff_register = action.address if action else DEFAULT_TARIFF_REGISTER if mapped else None
         self.tariff_register: int | None = tariff_register
+        self.tariff_control: TariffControl = "communication"
+        # Command words this meter answers with exception 3 (an older firmware, say).
+        self.unsupported_commands: set[int] = set()
         self.writes: list[tuple[int, list[int]]] = []
         self.applied_actions: list[str] = []
         if profile.modbus is not None and profile.modbus.sunspec is not None:
@@ -283,35 +292,51 @@ class SimulatedMeter:
         if address == self.tariff_register:
             if len(words) != 1 or not 1 <= words[0] <= self._state["tariff_count"]:
                 raise IllegalValue(f"tariff {words} does not exist")
-            self._tariff = words[0]
+            if self.tariff_control == "inputs_refusing":
+                raise SimulatorError("tariff control is set to the T1/T2 inputs")
+            if self.tariff_control == "communication":
+                self._tariff = words[0]
         else:
-            actions = {name: w for name, w in self._map.actions.items() if w.address == address}
-            if not actions:
-                raise IllegalAddress(f"register {address} is not writable")
-            name = next((n for n, w in actions.items() if words == [w.value]), None)
-            if name is None:
-                raise IllegalValue(f"register {address} does not take {words}")
-            self._run(name)
+            if words and words[0] in self.unsupported_commands:
+                raise IllegalValue(f"this meter does not take command {words[0]}")
+            name, option = self._command(address, words)
+            self._run(name, option)
             self.applied_actions.append(name)
         self.writes.append((address, words))
         self._derive()
 
-    def _run(self, action: str) -> None:
-        if action == "reset_energy":
-            for key in self._energy:
-                if not key.startswith("partial_"):
-                    self._energy[key] = 0.0
+    def _command(self, address: int, words: list[int]) -> tuple[str, str | None]:
+        """The profile action (and option) a write to ``address`` means."""
+        actions = {name: w for name, w in self._map.actions.items() if w.address == address}
+        if not actions:
+            raise IllegalAddress(f"register {address} is not writable")
+        for name, write in actions.items():
+            if write.value is not None and words == [write.value]:
+                return name, None
+            for option, choice in write.options.items():
+                if words == [choice.value]:
+                    return name, option
+        raise IllegalValue(f"register {address} does not take {words}")
+
+    def _run(self, action: str, option: str | None) -> None:
+        """Act on a command as the meter does."""
+        if action == "reset_energy":  # every accumulator but the partial counters
+            self._zero(key for key in self._energy if not key.startswith("partial_"))
             self._reset_count += 1
-        elif action == "reset_partial_energy":
-            for key in self._energy:
-                if key.startswith("partial_"):
-                    self._energy[key] = 0.0
+        elif action == "reset_partial_energy":  # the counters the bit mask names, as the map lists them
+            self._zero(self._map.actions[action].resets_for(option))
         elif action == "reset_demand":
             for key in DEMANDED:
                 demand = self._state[f"{key}_demand"]
                 self._max[f"{key}_demand_max_import"] = max(demand, 0.0)
                 self._max[f"{key}_demand_max_export"] = max(-demand, 0.0)
         # Anything else (reset_pulse_counters, ...) has no modelled effect: it is only logged.
+
+    def _zero(self, keys: Iterable[str]) -> None:
+        for key in list(keys):
+            if key in self._energy:
+                self._energy[key] = 0.0
+                self._pins.pop(key, None)  # a pinned counter restarts from zero too
 
     # --- the model ---------------------------------------------------------------
 

@@ -5,6 +5,10 @@ an illegal address or value is a genuine Modbus exception reply on the wire.
 A unit id that no meter has gets no reply at all, on every endpoint: that is
 what an RS-485 bus does, and a Modbus TCP gateway may either stay silent or
 answer exception 0x0B; silence (a client timeout) is the stricter case to test.
+
+Unit id 0 is a broadcast on every endpoint: each meter applies the write as if
+addressed alone, and nothing answers (a TCP client times out, as it does behind
+a gateway that forwards the broadcast to its serial line).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ WRITE_SINGLE = 6
 LOCALHOST = "127.0.0.1"
 # An unknown unit id gets no reply (see the module docstring).
 SILENT_ON_UNKNOWN_UNIT = True
+BROADCAST = True
 
 
 class MeterContext(ModbusServerContext):
@@ -139,6 +144,7 @@ class SimulatorServer:
                     framer=FramerType.SOCKET,
                     address=self._tcp,
                     ignore_missing_devices=SILENT_ON_UNKNOWN_UNIT,
+                    broadcast_enable=BROADCAST,
                 )
                 self.tcp_port = _bound_port(await self._listen(tcp))
             if self._rtu_over_tcp is not None:
@@ -147,6 +153,7 @@ class SimulatorServer:
                     framer=FramerType.RTU,
                     address=self._rtu_over_tcp,
                     ignore_missing_devices=SILENT_ON_UNKNOWN_UNIT,
+                    broadcast_enable=BROADCAST,
                 )
                 self.rtu_over_tcp_port = _bound_port(await self._listen(rtu))
             if self.serial is not None:
@@ -156,6 +163,7 @@ class SimulatorServer:
                     port=self.serial,
                     baudrate=self._baudrate,
                     ignore_missing_devices=SILENT_ON_UNKNOWN_UNIT,
+                    broadcast_enable=BROADCAST,
                 )
                 await self._listen(line)
         except BaseException:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -15,7 +16,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from custom_components.submeter.config_flow import stable_port_path
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
 from custom_components.submeter.flow_schemas import parse_addresses
-from custom_components.submeter.pysubmeter import parse_profile
+from custom_components.submeter.pysubmeter import Profile, parse_profile
 from submeter_sim import PtyPair, SimulatedMeter, SimulatorServer
 
 from .conftest import PROFILES, SimulatedBus, bus_entry, make_meters, setup_bus
@@ -158,14 +159,18 @@ async def test_missing_serial_port(hass: HomeAssistant, tmp_path: Path) -> None:
     assert result["errors"] == {"base": "port_not_found"}
 
 
-async def test_unknown_meter_gets_a_profile_choice(hass: HomeAssistant) -> None:
-    """A responder nobody recognises is offered with '?'; a wrong profile is refused, the right one saved."""
+@pytest.fixture
+def user_profile(hass: HomeAssistant) -> Profile:
+    """The unknown meter's profile, dropped in the user folder."""
     folder = Path(hass.config.path("submeter_profiles"))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "my_dts307.yaml").write_text(UNKNOWN_PROFILE)
-    import yaml
+    return parse_profile(yaml.safe_load(UNKNOWN_PROFILE), "my_dts307.yaml", user=True)
 
-    profile = parse_profile(yaml.safe_load(UNKNOWN_PROFILE), "my_dts307.yaml", user=True)
+
+async def test_unknown_meter_gets_a_profile_choice(hass: HomeAssistant, user_profile: Profile) -> None:
+    """A responder nobody recognises is offered with '?'; a wrong profile is refused, the right one saved."""
+    profile = user_profile
     meter = SimulatedMeter(profile, 100)
     async with SimulatorServer([meter], tcp=("127.0.0.1", 0), tick_interval=None) as server:
         flow_id = await start(hass, "tcp")

@@ -13,7 +13,10 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     statistics_during_period,
 )
 
+from custom_components.submeter.const import DOMAIN
+
 from .conftest import SimulatedBus, bus_entry, setup_bus
+from .test_actions import device
 from .test_init import entity_id, refresh
 
 
@@ -66,3 +69,35 @@ async def test_glitches_do_not_reach_statistics(hass: HomeAssistant, tcp_bus: Si
     assert rows[-1]["state"] == pytest.approx(100.04, abs=1e-5)
     assert rows[-1]["sum"] == pytest.approx(0.04, abs=1e-5)  # 100 -> 100.04: no spike, no reset
     assert all(row["sum"] >= 0 for row in rows)
+
+
+async def test_commanded_reset_is_one_clean_reset_in_statistics(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """After reset_energy the total restarts from zero: no negative step, no doubled one."""
+    start = five_minutes(dt_util.utcnow())
+    meter = tcp_bus.meters[1]
+    meter.set_value("energy_import", 100.0)
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {1: "leviton_4100_modbus"}))
+    energy = entity_id(hass, "sensor", 1, "energy_import")
+    meter.set_value("energy_import", 100.02)
+    await refresh(hass, entry, 1)
+    assert float(hass.states.get(energy).state) == pytest.approx(100.02)
+
+    await hass.services.async_call(DOMAIN, "reset_energy", {"device_id": [device(hass, 1)]}, blocking=True)
+    await hass.async_block_till_done()
+    assert float(hass.states.get(energy).state) == 0.0  # shown at once, not held as a glitch
+    meter.set_value("energy_import", 0.03)  # counting again after the reset
+    await refresh(hass, entry, 1)
+    assert float(hass.states.get(energy).state) == pytest.approx(0.03)
+
+    await async_wait_recording_done(hass)
+    end = five_minutes(dt_util.utcnow())
+    period = start
+    while period <= end:
+        do_adhoc_statistics(hass, start=period)
+        period += timedelta(minutes=5)
+    await async_wait_recording_done(hass)
+    stats = statistics_during_period(hass, start, None, {energy}, "5minute", None, {"sum", "state"})
+    rows = stats[energy]
+    assert rows[-1]["state"] == pytest.approx(0.03, abs=1e-5)
+    assert rows[-1]["sum"] == pytest.approx(0.02 + 0.03, abs=1e-5)  # 100 -> 100.02, reset, 0 -> 0.03
+    assert all(0 <= row["sum"] <= 0.05 + 1e-5 for row in rows)

@@ -61,3 +61,17 @@ def test_commanded_reset_is_accepted_at_once() -> None:
     guard.expect_reset({"energy_import"})
     out = guard.filter({"energy_import": 0.0, "energy_export": 0.0}, 10)
     assert out == {"energy_import": 0.0, "energy_export": 5.0}
+
+
+def test_commanded_reset_outlives_a_poll_under_way_but_not_two() -> None:
+    guard = EnergyGuard("meter")
+    guard.filter({"energy_import": 100.0}, None)
+    guard.expect_reset({"energy_import"})
+    assert guard.filter({"energy_import": 100.0}, 10) == {"energy_import": 100.0}  # read before the command
+    assert guard.filter({"energy_import": 0.1}, 10) == {"energy_import": 0.1}  # the drop it announced
+    assert guard.filter({"energy_import": 0.0}, 10) == {"energy_import": 0.1}  # consumed: a glitch again
+
+    guard.expect_reset({"energy_import"})
+    guard.filter({"energy_import": 0.2}, 10)
+    guard.filter({"energy_import": 0.3}, 10)
+    assert guard.filter({"energy_import": 0.0}, 10) == {"energy_import": 0.3}  # expired after two polls

@@ -143,3 +143,83 @@ def test_readme_dts307_template_is_refused_until_filled_in(tmp_path: Path) -> No
     profile = load_profile(write(tmp_path, filled, "dts307.yaml"))
     assert profile.defaults.address == 100
     assert profile.defaults.baudrate == 9600
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+ACTIONS_GOOD = (
+    GOOD.replace("    power:", "    tariff_active: {register: 20, type: u16}\n    power:")
+    + """  actions:
+    reset_energy: {register: 10, value: 30078, resets: [energy_import]}
+    reset_demand: {register: 10, value: 21212, min_interval: 10}
+    set_tariff:
+      register: 11
+      values: {1: 1, 2: 2}
+      readback: tariff_active
+      broadcast: true
+"""
+)
+
+
+def test_actions_are_data() -> None:
+    profiles = load_builtin_profiles()
+    leviton = profiles["leviton_4100_modbus"].actions
+    assert leviton["reset_energy"].word(None) == 30078
+    assert "energy_import" in leviton["reset_energy"].resets_for(None)
+    assert leviton["reset_demand"].min_interval == 10
+    countis = profiles["socomec_countis_e4x"].actions
+    assert "reset_energy" not in countis  # MID: totals cannot be reset
+    assert countis["set_tariff"].word("3") == 3
+    assert countis["set_tariff"].readback == "tariff_active"
+    assert countis["set_tariff"].broadcast
+    partial = countis["reset_partial_energy"]
+    assert partial.word("all") == 0x1F
+    assert partial.word("active_export") == 0x08
+    assert partial.resets_for("active_export") == {"partial_energy_export"}
+    with pytest.raises(ValueError, match="'5' is not one of"):
+        countis["set_tariff"].word("5")
+    with pytest.raises(ValueError, match="takes no option"):
+        leviton["reset_energy"].word("all")
+
+
+def test_good_actions(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, ACTIONS_GOOD))
+    tariff = profile.actions["set_tariff"]
+    assert set(tariff.options) == {"1", "2"}
+    assert profile.modbus is not None
+    assert profile.modbus.actions["set_tariff"].address == 10  # one-based numbering
+    assert profile.actions["reset_demand"].min_interval == 10.0
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        (("reset_energy:", "reset_everything:"), "modbus.actions.reset_everything", "is not a known action"),
+        (("value: 30078,", "values: {all: 1},"), "modbus.actions.reset_energy", "give value, not values"),
+        (("values: {1: 1, 2: 2}", "value: 1"), "modbus.actions.set_tariff", "give values, not value"),
+        (("{1: 1, 2: 2}", "{1: 1, 5: 5}"), "modbus.actions.set_tariff.values.5", "'5' is not one of 1, 2, 3, 4"),
+        (("{1: 1, 2: 2}", "{1: 1, 2: 70000}"), "modbus.actions.set_tariff.values.2", "out of range"),
+        (("{1: 1, 2: 2}", "{}"), "modbus.actions.set_tariff.values", "at least one value"),
+        (("resets: [energy_import]", "resets: [power]"), "modbus.actions.reset_energy.resets[0]", "not an energy"),
+        (("resets: [energy_import]", "resets: [energy_export]"), "modbus.actions.reset_energy.resets[0]", "not a"),
+        (("resets: [energy_import]", "resets: energy"), "modbus.actions.reset_energy.resets", "must be a list"),
+        (("readback: tariff_active", "readback: power_l1"), "modbus.actions.set_tariff.readback", "not a measure"),
+        (("min_interval: 10", "min_interval: -1"), "modbus.actions.reset_demand.min_interval", "not be negative"),
+        (("broadcast: true", "broadcast: 1"), "modbus.actions.set_tariff.broadcast", "must be true or false"),
+        (("min_interval: 10", "minimum: 10"), "modbus.actions.reset_demand.minimum", "unknown field"),
+    ],
+)
+def test_bad_action_names_field_and_problem(tmp_path: Path, change: tuple[str, str], field: str, problem: str) -> None:
+    assert change[0] in ACTIONS_GOOD
+    path = write(tmp_path, ACTIONS_GOOD.replace(change[0], change[1], 1), "broken.yaml")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert caught.value.field == field
+    assert problem in caught.value.problem
+
+
+def test_readback_needs_values(tmp_path: Path) -> None:
+    text = ACTIONS_GOOD.replace("min_interval: 10}", "readback: tariff_active}")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(write(tmp_path, text))
+    assert caught.value.field == "modbus.actions.reset_demand.readback"

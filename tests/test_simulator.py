@@ -187,12 +187,22 @@ def test_actions_and_refused_writes() -> None:
     assert socomec.state["energy_import"] == total
     assert socomec.applied_actions == ["reset_partial_energy"]
     with pytest.raises(IllegalValue):
-        socomec.write(0xE222, [1])
+        socomec.write(0xE222, [0x0020])  # the hour counter bit of an older map: not on this meter
     with pytest.raises(IllegalValue):
         socomec.write(0x9E21, [5])  # 4 tariffs
     with pytest.raises(IllegalAddress):
         socomec.write(0x1234, [1])
     assert socomec.writes == [(0xE222, [0x001F])]
+    socomec.tick(600.0)
+    before = socomec.state
+    assert before["partial_energy_import"] > 0
+
+    socomec.set_value("partial_energy_export", 5.0)
+    socomec.write(0xE222, [0x0008])  # partial Ea- only
+    assert socomec.state["partial_energy_export"] == 0
+    assert socomec.state["partial_energy_import"] == before["partial_energy_import"]
+    assert socomec.writes[-1] == (0xE222, [0x0008])
+    assert socomec.applied_actions == ["reset_partial_energy"] * 2
 
     leviton = SimulatedMeter(LEVITON, 1)
     leviton.tick(60.0)
@@ -275,6 +285,29 @@ async def test_tariff_selection(bench: Bench) -> None:
     reply = await bench.client.write_register(0x9E21, 2, device_id=SOCOMEC_UNIT)
     assert not reply.isError()
     assert await bench.words(SOCOMEC_UNIT, 0xC6A1, 1) == [2]
+
+
+async def test_tariff_control_by_inputs_ignores_or_refuses_the_write(bench: Bench) -> None:
+    bench.socomec.tariff_control = "inputs"
+    reply = await bench.client.write_register(0x9E21, 3, device_id=SOCOMEC_UNIT)
+    assert not reply.isError()
+    assert await bench.words(SOCOMEC_UNIT, 0xC6A1, 1) == [1]
+    bench.socomec.tariff_control = "inputs_refusing"
+    reply = await bench.client.write_register(0x9E21, 3, device_id=SOCOMEC_UNIT)
+    assert reply.isError()
+    assert reply.exception_code == 4
+    assert await bench.words(SOCOMEC_UNIT, 0xC6A1, 1) == [1]
+
+
+async def test_broadcast_reaches_every_meter_and_gets_no_reply(bench: Bench) -> None:
+    second = SimulatedMeter(SOCOMEC, 3, seed=3)
+    bench.server.meters[3] = second
+    with pytest.raises(ModbusIOException):  # nobody answers a broadcast
+        await bench.client.write_register(0x9E21, 4, device_id=0)
+    await asyncio.sleep(0.05)
+    assert await bench.words(SOCOMEC_UNIT, 0xC6A1, 1) == [4]
+    assert second.state["tariff_active"] == 4
+    assert bench.leviton.writes == []  # the Leviton has no such register and stays silent
 
 
 async def test_not_available_markers_on_the_wire(bench: Bench) -> None:

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from .action_errors import translated_action_error
 from .const import DOMAIN
 from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
+from .pysubmeter.action_runner import ActionRunner
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -61,6 +63,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self.meter = meter
         self.info = MeterInfo(meter.profile.manufacturer, meter.profile.model)
         self.guard = EnergyGuard(subentry.title, meter.profile.rated_power)
+        self.runner = ActionRunner(meter)
         self._failures = 0
         self._last_poll: float | None = None
 
@@ -85,8 +88,40 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._failures = 0
+        return self._guarded(reading)
+
+    def _guarded(self, reading: Reading) -> Reading:
+        """A raw reading with its energy totals passed through the guard."""
         now = time.monotonic()
         elapsed = None if self._last_poll is None else now - self._last_poll
         self._last_poll = now
         values = self.guard.filter(reading.values, elapsed)
         return Reading(values=values, alerts=reading.alerts, phases=reading.phases)
+
+    def check_action(self, action: str, option: str | None = None) -> None:
+        """Raise the translated error a call of ``action`` would meet before anything is sent."""
+        try:
+            self.runner.check(action, option)
+        except SubmeterError as err:
+            raise translated_action_error(err, self, action, option) from err
+
+    async def async_run_action(self, action: str, option: str | None = None) -> None:
+        """Send a command, then show its effect at once; errors come translated for the user."""
+        try:
+            reading = await self.runner.async_run(action, option)
+        except SubmeterError as err:
+            raise translated_action_error(err, self, action, option) from err
+        if resets := self.runner.spec(action).resets_for(option):
+            self.guard.expect_reset(set(resets))  # the drop that follows is the reset, not a glitch
+        if reading is not None:
+            self.async_set_updated_data(self._guarded(reading))
+        else:
+            await self.async_refresh()
+
+    async def async_verify_action(self, action: str, option: str | None) -> None:
+        """Read the meter back after a broadcast of ``action``; error if it did not follow."""
+        try:
+            reading = await self.runner.async_verify(action, option)
+        except SubmeterError as err:
+            raise translated_action_error(err, self, action, option) from err
+        self.async_set_updated_data(self._guarded(reading))

@@ -53,8 +53,11 @@ class MeterClient(Protocol):
     async def async_info(self) -> MeterInfo:
         """Read the meter's identity."""
 
-    async def async_run_action(self, action: str) -> None:
-        """Execute a command the profile declares (reset, …)."""
+    async def async_run_action(self, action: str, option: str | None = None) -> None:
+        """Send a command the profile declares (reset, tariff, …), with one of its options if it takes one.
+
+        Only sends it: ``ActionRunner`` adds the profile's spacing and read-back rules.
+        """
 
 
 class BusClient(Protocol):
@@ -69,6 +72,12 @@ class BusClient(Protocol):
 
     def meter(self, address: int, profile: Profile) -> MeterClient:
         """A client for the meter at ``address``."""
+
+    async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
+        """Send an action the profile allows to broadcast to every meter on the bus at once.
+
+        No meter answers a broadcast: read each one back to know it acted.
+        """
 
     async def async_close(self) -> None:
         """Release the link."""

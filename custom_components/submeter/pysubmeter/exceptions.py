@@ -32,3 +32,34 @@ class MeterTimeoutError(SubmeterError):
 
 class MeterResponseError(SubmeterError):
     """The meter answered with an exception or a malformed frame."""
+
+
+class ActionError(SubmeterError):
+    """An action cannot be run on a meter, or did not take effect."""
+
+    def __init__(self, action: str, problem: str) -> None:
+        super().__init__(f"{action}: {problem}")
+        self.action = action
+
+
+class ActionNotSupported(ActionError):
+    """The meter's profile does not declare this action."""
+
+    def __init__(self, action: str, profile: str) -> None:
+        super().__init__(action, f"profile {profile} does not offer it")
+
+
+class ActionOptionError(ActionError):
+    """The option given does not fit the action (a tariff the meter lacks, …)."""
+
+
+class ActionTooSoon(ActionError):
+    """The meter needs more time between two such commands; ``wait`` is the seconds left."""
+
+    def __init__(self, action: str, wait: float) -> None:
+        super().__init__(action, f"the meter takes it at most once per interval; retry in {wait:.0f} s")
+        self.wait = wait
+
+
+class ActionNotApplied(ActionError):
+    """The meter accepted (or refused) the command, but reading back shows it did not act on it."""

@@ -25,6 +25,9 @@ RESET_CONFIRMATIONS = 3
 FALLBACK_POWER_W = 100_000.0
 # Head room over the rated power: demand peaks, clock jitter between polls.
 POWER_MARGIN = 2.0
+# Polls a commanded reset stays expected: a poll already under way when the
+# command went out may still read the old totals; the one after reads the drop.
+EXPECT_RESET_POLLS = 2
 
 
 @dataclass(slots=True)
@@ -41,11 +44,16 @@ class EnergyGuard:
         self._name = name
         self._rated_power = rated_power
         self._tracks: dict[str, _Track] = {}
-        self._expect_reset: set[str] = set()
+        self._expect_reset: dict[str, int] = {}  # key -> polls the expectation lasts
 
-    def expect_reset(self, keys: set[str] | None = None) -> None:
-        """A reset was commanded: accept the next drop of these totals (all if None)."""
-        self._expect_reset |= set(keys) if keys is not None else set(self._tracks)
+    def expect_reset(self, keys: set[str] | frozenset[str] | None = None) -> None:
+        """A reset was commanded: accept a drop of these totals (all if None) in the next polls.
+
+        The expectation ends with the drop it announced, or after ``EXPECT_RESET_POLLS``
+        polls, so a later glitch is never mistaken for the reset.
+        """
+        for key in set(keys) if keys is not None else set(self._tracks):
+            self._expect_reset[key] = EXPECT_RESET_POLLS
 
     def filter(self, values: dict[str, float | None], elapsed: float | None) -> dict[str, float | None]:
         """Values with every implausible total replaced by its last good value."""
@@ -56,7 +64,7 @@ class EnergyGuard:
             if measurement is None or measurement.kind is not Kind.TOTAL:
                 continue
             result[key] = self._check(key, value, power, elapsed)
-        self._expect_reset.clear()
+        self._expect_reset = {key: left - 1 for key, left in self._expect_reset.items() if left > 1}
         return result
 
     def _power_bound(self, values: dict[str, float | None]) -> float:
@@ -76,7 +84,7 @@ class EnergyGuard:
         if track is None:
             self._tracks[key] = _Track(value)
             return value
-        if value < track.good and key in self._expect_reset:
+        if value < track.good and self._expect_reset.pop(key, 0):
             return self._accept(key, track, value, "reset commanded")
         problem = self._implausible(track.good, value, power_w, elapsed)
         if problem is None:

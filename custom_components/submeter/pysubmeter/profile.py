@@ -7,6 +7,7 @@ their own modules) say how each measurement key is read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -122,11 +123,54 @@ class IdentityRule:
 
 
 @dataclass(frozen=True, slots=True)
-class ModbusWrite:
-    """A command: write ``value`` to ``address`` (one register)."""
+class ActionOption:
+    """One named value an action takes (a tariff, a set of partial counters)."""
+
+    value: int
+    resets: frozenset[str] = frozenset()  # totals this choice sets back to zero
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionSpec:
+    """What a command does, whatever the protocol carries it.
+
+    An action writes either one fixed ``value`` or one of the named ``options``.
+    ``resets`` names the totals it sets back (the energy guard accepts their
+    drop); ``readback`` a measurement that must then equal the option's value;
+    ``min_interval`` the seconds the meter needs between two such commands;
+    ``broadcast`` whether every meter on the bus may be sent it at once.
+    """
+
+    value: int | None = None
+    options: dict[str, ActionOption] = field(default_factory=dict)
+    resets: frozenset[str] = frozenset()
+    readback: str | None = None
+    min_interval: float = 0.0
+    broadcast: bool = False
+
+    def word(self, option: str | None) -> int:
+        """The raw value to send; ``ValueError`` when the option does not fit the action."""
+        if not self.options:
+            if option is not None:
+                raise ValueError(f"takes no option, got {option!r}")
+            assert self.value is not None  # the loader guarantees one of the two
+            return self.value
+        if option not in self.options:
+            raise ValueError(f"{option!r} is not one of {', '.join(self.options)}")
+        return self.options[option].value
+
+    def resets_for(self, option: str | None) -> frozenset[str]:
+        """Totals the command sets back, for this option."""
+        if option is not None and option in self.options:
+            return self.resets | self.options[option].resets
+        return self.resets
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModbusWrite(ActionSpec):
+    """A command carried by writing one holding register at wire ``address``."""
 
     address: int
-    value: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +233,13 @@ class Profile:
         if self.modbus is None:
             return frozenset()
         return frozenset(self.modbus.measurements)
+
+    @property
+    def actions(self) -> Mapping[str, ActionSpec]:
+        """Every action this profile declares, by action key."""
+        if self.modbus is None:
+            return {}
+        return self.modbus.actions
 
     @property
     def alert_keys(self) -> frozenset[str]:

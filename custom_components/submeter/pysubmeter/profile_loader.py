@@ -15,9 +15,11 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from .actions import ACTIONS
 from .exceptions import ProfileError
-from .measurements import ALERTS, MEASUREMENTS, PHASES, UNIT_FACTORS
+from .measurements import ALERTS, MEASUREMENTS, PHASES, UNIT_FACTORS, Kind
 from .profile import (
+    ActionOption,
     AlertWord,
     DataType,
     IdentityRule,
@@ -98,6 +100,11 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, f"must be a number, got {_kind(value)}")
         return float(value)
+
+    def flag(self, value: object, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"must be true or false, got {_kind(value)}")
+        return value
 
     def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str:
         if value not in choices:
@@ -247,7 +254,7 @@ def _modbus(r: _Reader, value: object, path: str) -> ModbusMap:
         phases=r.get(doc, path, "phases", lambda v, p: _phases(ctx, v, p), None, required=False),
         identify=r.get(doc, path, "identify", lambda v, p: _identify(ctx, v, p), (), required=False),
         device_info=r.get(doc, path, "device_info", lambda v, p: _device_info(ctx, v, p), {}, required=False),
-        actions=r.get(doc, path, "actions", lambda v, p: _actions(ctx, v, p), {}, required=False),
+        actions=r.get(doc, path, "actions", lambda v, p: _actions(ctx, v, p, measurements), {}, required=False),
         sunspec=sunspec,
     )
 
@@ -409,20 +416,85 @@ def _device_info(ctx: _ModbusContext, value: object, path: str) -> dict[str, Mod
     return info
 
 
-def _actions(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusWrite]:
+ACTION_FIELDS = ("register", "value", "values", "resets", "readback", "min_interval", "broadcast")
+
+
+def _actions(
+    ctx: _ModbusContext, value: object, path: str, measurements: Mapping[str, ModbusPoint]
+) -> dict[str, ModbusWrite]:
     r = ctx.r
     doc = r.mapping(value, path)
     actions = {}
     for name, spec in doc.items():
         where = f"{path}.{name}"
-        r.text(name, where)
+        kind = ACTIONS.get(name)
+        if kind is None:
+            raise r.fail(where, f"is not a known action (one of {', '.join(ACTIONS)})")
         item = r.mapping(spec, where)
-        r.only(item, where, ("register", "value"))
+        r.only(item, where, ACTION_FIELDS)
+        if kind.takes_option and ("value" in item or "values" not in item):
+            raise r.fail(where, f"{name} takes one of {', '.join(kind.options)}: give values, not value")
+        if not kind.takes_option and ("values" in item or "value" not in item):
+            raise r.fail(where, f"{name} writes one fixed value: give value, not values")
+        options: dict[str, ActionOption] = {}
+        if "values" in item:
+            options = _options(r, item["values"], f"{where}.values", kind.options, measurements)
+        readback = r.get(item, where, "readback", r.text, None, required=False)
+        if readback is not None:
+            if readback not in measurements:
+                raise r.fail(f"{where}.readback", f"{readback!r} is not a measurement of this profile")
+            if not options:
+                raise r.fail(f"{where}.readback", "needs values to compare the measurement with")
+        min_interval = r.get(item, where, "min_interval", r.number, 0.0, required=False)
+        if min_interval < 0:
+            raise r.fail(f"{where}.min_interval", "must not be negative")
         actions[name] = ModbusWrite(
             address=r.get(item, where, "register", ctx.address),
-            value=r.get(item, where, "value", lambda v, p: r.integer(v, p, 0, 0xFFFF)),
+            value=r.get(item, where, "value", lambda v, p: r.integer(v, p, 0, 0xFFFF), None, required=False),
+            options=options,
+            resets=r.get(
+                item, where, "resets", lambda v, p: _resets(r, v, p, measurements), frozenset(), required=False
+            ),
+            readback=readback,
+            min_interval=min_interval,
+            broadcast=r.get(item, where, "broadcast", r.flag, False, required=False),
         )
     return actions
+
+
+def _options(
+    r: _Reader, value: object, path: str, allowed: tuple[str, ...], measurements: Mapping[str, ModbusPoint]
+) -> dict[str, ActionOption]:
+    doc = r.mapping(value, path)
+    if not doc:
+        raise r.fail(path, "must name at least one value")
+    options = {}
+    for raw_name, spec in doc.items():
+        name = str(raw_name)
+        where = f"{path}.{name}"
+        r.choice(name, where, allowed)
+        if isinstance(spec, Mapping):
+            r.only(spec, where, ("value", "resets"))
+            options[name] = ActionOption(
+                value=r.get(spec, where, "value", lambda v, p: r.integer(v, p, 0, 0xFFFF)),
+                resets=r.get(
+                    spec, where, "resets", lambda v, p: _resets(r, v, p, measurements), frozenset(), required=False
+                ),
+            )
+        else:
+            options[name] = ActionOption(value=r.integer(spec, where, 0, 0xFFFF))
+    return options
+
+
+def _resets(r: _Reader, value: object, path: str, measurements: Mapping[str, ModbusPoint]) -> frozenset[str]:
+    if not isinstance(value, list) or not value:
+        raise r.fail(path, f"must be a list of measurement keys, got {_kind(value)}")
+    for index, key in enumerate(value):
+        if key not in measurements:
+            raise r.fail(f"{path}[{index}]", f"{key!r} is not a measurement of this profile")
+        if MEASUREMENTS[key].kind not in (Kind.TOTAL, Kind.NET_TOTAL):
+            raise r.fail(f"{path}[{index}]", f"{key!r} is not an energy total")
+    return frozenset(value)
 
 
 def load_profile(path: Path, *, user: bool = False) -> Profile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from modbus_connection import (
@@ -12,7 +13,7 @@ from modbus_connection import (
     ModbusUnit,
 )
 
-from ..exceptions import LinkError
+from ..exceptions import LinkError, MeterResponseError
 from ..profile import Profile
 from .link import ConnectionPool, ModbusLink, link_error
 from .meter import ModbusMeter
@@ -22,6 +23,11 @@ type UnitProvider = Callable[[int], ModbusUnit]
 # Default per-request timeout. A meter answers a short read in tens of
 # milliseconds, even at 9600 baud; a silent address costs the bus this much.
 DEFAULT_TIMEOUT = 1.0
+# Unit id every meter on a serial line obeys and none answers.
+BROADCAST_ADDRESS = 0
+# Quiet time after a broadcast so the meters act on it before the next request
+# (the Modbus serial line specification's turnaround delay, 100-200 ms).
+BROADCAST_TURNAROUND = 0.2
 
 
 class ModbusBus:
@@ -93,6 +99,22 @@ class ModbusBus:
 
     def meter(self, address: int, profile: Profile) -> ModbusMeter:
         return ModbusMeter(self.unit(address), address, profile)
+
+    async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
+        """Write an action to unit id 0: every meter on the line acts on it, none answers."""
+        write = profile.modbus.actions.get(action) if profile.modbus is not None else None
+        if write is None or not write.broadcast:
+            raise ValueError(f"profile {profile.id} does not allow {action} as a broadcast")
+        word = write.word(option)
+        try:
+            await self.unit(BROADCAST_ADDRESS).write_register(write.address, word)
+        except ModbusTimeoutError:
+            pass  # the expected outcome: nobody answers a broadcast, a TCP gateway neither
+        except (ModbusExceptionError, ModbusProtocolError) as err:
+            raise MeterResponseError(f"the broadcast was refused: {err}") from err
+        except (ModbusConnectionError, OSError) as err:
+            raise link_error(err) from err
+        await asyncio.sleep(BROADCAST_TURNAROUND)
 
     async def async_close(self) -> None:
         self._units.clear()

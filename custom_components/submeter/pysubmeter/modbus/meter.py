@@ -197,8 +197,9 @@ class ModbusMeter:
                 return False
         return True
 
-    async def async_run_action(self, action: str) -> None:
+    async def async_run_action(self, action: str, option: str | None = None) -> None:
         write = self._source.actions.get(action)
         if write is None:
             raise KeyError(action)
-        await self._request(lambda: self._unit.write_register(write.address, write.value))
+        word = write.word(option)
+        await self._request(lambda: self._unit.write_register(write.address, word))

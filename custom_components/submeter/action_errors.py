@@ -1,0 +1,59 @@
+"""Turn the library's action errors into translated Home Assistant errors.
+
+A call that cannot work (unsupported action, bad option, too soon) is the
+caller's to fix: ``ServiceValidationError``. A meter that refuses, ignores or
+does not answer the command is a ``HomeAssistantError``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .const import DOMAIN
+from .pysubmeter.actions import RESET_ENERGY, RESET_PARTIAL_ENERGY, SET_TARIFF
+from .pysubmeter.exceptions import (
+    ActionNotApplied,
+    ActionNotSupported,
+    ActionOptionError,
+    ActionTooSoon,
+    MeterResponseError,
+    SubmeterError,
+)
+
+if TYPE_CHECKING:
+    from .coordinator import MeterCoordinator
+
+
+def translated_action_error(
+    err: SubmeterError, coordinator: MeterCoordinator, action: str, option: str | None
+) -> HomeAssistantError:
+    """The error to raise for ``err``, naming the meter and the action."""
+    placeholders = {"meter": coordinator.subentry.title, "action": action, "error": str(err)}
+    actions = coordinator.meter.profile.actions
+    if isinstance(err, ActionNotSupported):
+        if action == RESET_ENERGY and RESET_PARTIAL_ENERGY in actions:
+            key = "totals_not_resettable"  # a MID meter: point to what it does offer
+        else:
+            key = "action_not_supported"
+        return ServiceValidationError(
+            translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+        )
+    if isinstance(err, ActionOptionError):
+        spec = actions[action]
+        placeholders |= {"option": str(option), "options": ", ".join(spec.options)}
+        return ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="action_option_invalid", translation_placeholders=placeholders
+        )
+    if isinstance(err, ActionTooSoon):
+        placeholders["seconds"] = f"{max(err.wait, 1):.0f}"
+        return ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="action_too_soon", translation_placeholders=placeholders
+        )
+    if isinstance(err, ActionNotApplied):
+        key = "tariff_not_by_communication" if action == SET_TARIFF else "action_not_applied"
+        placeholders["option"] = str(option)
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders)
+    key = "action_refused" if isinstance(err, MeterResponseError) else "action_failed"
+    return HomeAssistantError(translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders)
