@@ -417,7 +417,9 @@ async def test_reconfigure_serial_bus(hass: HomeAssistant, tmp_path: Path) -> No
         SimulatorServer(list(meters.values()), serial=str(pty.meter_end), baudrate=19200, tick_interval=None),
     ):
         link = {"link": "serial", "port": str(pty.client_end), "baudrate": 9600, "parity": "N", "stopbits": 1}
-        entry = bus_entry({**link, "bytesize": 8}, {}, unique_id="serial:x")
+        # A meter whose profile file is gone is skipped; the Leviton proves the new settings.
+        meters = {9: "no_such_profile", 1: "leviton_4100_modbus"}
+        entry = bus_entry({**link, "bytesize": 8}, meters, unique_id=f"serial:{pty.client_end}")
         entry.add_to_hass(hass)
         result = await reconfigure_bus(
             hass, entry, {"port": str(pty.client_end), "baudrate": "19200", "parity": "N", "stopbits": "1"}
@@ -446,3 +448,51 @@ async def test_meters_added_back_to_back_are_both_set_up(hass: HomeAssistant, tc
     assert first["type"] is second["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert len(entry.runtime_data.coordinators) == 2
+
+
+async def test_add_meter_on_a_dead_link(hass: HomeAssistant, unused_tcp_port: int) -> None:
+    entry = bus_entry({"link": "tcp", "host": "127.0.0.1", "port": unused_tcp_port}, {})
+    entry.add_to_hass(hass)
+    result = await add_meter(
+        hass, entry.entry_id, {"address": 1, "profile": "leviton_4100_modbus", "scan_interval": 10}
+    )
+    assert result["errors"] == {"base": "connection_refused"}
+
+
+def test_serial_port_selector_where_home_assistant_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from homeassistant.helpers import selector
+
+    from custom_components.submeter import flow_schemas
+
+    class PortPicker:
+        pass
+
+    monkeypatch.setattr(selector, "SerialPortSelector", PortPicker, raising=False)
+    assert isinstance(flow_schemas._port_selector(["/dev/ttyUSB0"]), PortPicker)
+    monkeypatch.delattr(selector, "SerialPortSelector")
+    fallback = flow_schemas._port_selector(["/dev/ttyUSB0"])
+    assert isinstance(fallback, selector.SelectSelector)
+    assert fallback.config["options"] == ["/dev/ttyUSB0"]
+
+
+async def test_scan_refreshes_the_dialog(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """While probing, the dialog is told to reload (address and count) and, where it can, the bar moves."""
+    from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED
+
+    refreshes = []
+    hass.bus.async_listen(EVENT_DATA_ENTRY_FLOW_PROGRESSED, refreshes.append)
+    flow_id = await start(hass, "tcp")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"host": "127.0.0.1", "port": tcp_bus.link["port"]}
+    )
+    await finish_scan(hass, hass.config_entries.flow, result)
+    assert any(event.data["flow_id"] == flow_id and event.data.get("refresh") for event in refreshes)
+
+
+async def test_reconfigure_bus_without_meters(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """With no meters to ask, a link that opens is enough."""
+    link = tcp_bus.link
+    entry = bus_entry(link, {}, unique_id=f"tcp:127.0.0.1:{link['port']}")
+    entry.add_to_hass(hass)
+    result = await reconfigure_bus(hass, entry, {"host": "127.0.0.1", "port": link["port"]})
+    assert result["reason"] == "reconfigure_successful"
