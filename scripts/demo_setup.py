@@ -35,6 +35,9 @@ ONLINE_ONBOARDING_DOMAINS = ("google_translate", "radio_browser", "met")
 METERS = {"leviton": ("leviton_4100_modbus", 1), "socomec": ("socomec_countis_e4x", 2)}
 
 
+SCAN_TIMEOUT = 60  # s; a full scan takes seconds
+
+
 class DemoError(Exception):
     """Something the person running the demo has to look at."""
 
@@ -244,15 +247,28 @@ def tidy(api: Api, wait: float) -> None:
         time.sleep(0.25)
 
 
+def _settle(api: Api, base: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Wait out a progress step (the bus scan) the way the dialog does: reload the flow until it moves on."""
+    end = time.time() + SCAN_TIMEOUT
+    while result.get("type") == "progress":
+        if time.time() > end:
+            raise DemoError(f"the scan did not finish in {SCAN_TIMEOUT} s")
+        time.sleep(0.25)
+        result = api.get(f"{base}/{result['flow_id']}")
+    return result
+
+
 def _flow(api: Api, base: str, handler: Any, *steps: dict[str, Any]) -> dict[str, Any]:
     """Run a config (or subentry) flow through ``steps``; the final result must create an entry."""
     result: dict[str, Any] = api.post(base, {"handler": handler})
     for answer in steps:
+        result = _settle(api, base, result)
         if result.get("type") not in ("form", "menu"):
             break
         result = api.post(f"{base}/{result['flow_id']}", answer)
         if result.get("errors"):
             raise DemoError(f"flow {handler} step {result.get('step_id')}: errors {result['errors']}")
+    result = _settle(api, base, result)
     if result.get("type") != "create_entry":
         raise DemoError(f"flow {handler} ended with {json.dumps(result)[:400]}")
     return result
@@ -286,6 +302,8 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial
     api.call("DELETE", f"/api/config/config_entries/flow/{menu['flow_id']}")
     print("check: the submeter config flow offers " + ", ".join(menu["menu_options"]), flush=True)
 
+    # Leviton behind the gateway (the quick scan finds it at its factory address), Socomec on the
+    # serial line (at address 2, which the user asks the scan to try): both paths get exercised.
     buses = {
         "tcp": _flow(
             api,
@@ -293,6 +311,7 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial
             "submeter",
             {"next_step_id": "tcp"},
             {"host": "127.0.0.1", "port": tcp_port},
+            {"meters": [str(METERS["leviton"][1])]},
         ),
         "serial": _flow(
             api,
@@ -300,21 +319,12 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial
             "submeter",
             {"next_step_id": "serial"},
             {"port": serial_port, "baudrate": str(baudrate), "parity": "N", "stopbits": "1"},
+            {"addresses": str(METERS["socomec"][1])},
+            {"meters": [str(METERS["socomec"][1])]},
         ),
     }
     for kind, result in buses.items():
-        print(f"check: bus entry {result['title']!r} created ({kind})", flush=True)
-    # Leviton behind the gateway, Socomec on the serial line: both paths get exercised.
-    for kind, meter in (("tcp", "leviton"), ("serial", "socomec")):
-        profile, address = METERS[meter]
-        entry_id = buses[kind]["result"]["entry_id"]
-        sub = _flow(
-            api,
-            "/api/config/config_entries/subentries/flow",
-            [entry_id, "meter"],
-            {"address": address, "profile": profile},
-        )
-        print(f"check: meter subentry {sub['title']!r} added to the {kind} bus", flush=True)
+        print(f"check: bus entry {result['title']!r} created ({kind}) with the meters its scan found", flush=True)
 
     # The entry reloads with its new meter; wait until each meter reports its import counter.
     readings: dict[str, tuple[str, str, str]] = {}
