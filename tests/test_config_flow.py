@@ -496,3 +496,19 @@ async def test_reconfigure_bus_without_meters(hass: HomeAssistant, tcp_bus: Simu
     entry.add_to_hass(hass)
     result = await reconfigure_bus(hass, entry, {"host": "127.0.0.1", "port": link["port"]})
     assert result["reason"] == "reconfigure_successful"
+
+
+async def test_removing_a_meter_removes_its_device_and_entities(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    from homeassistant.helpers import device_registry as dr
+    from homeassistant.helpers import entity_registry as er
+
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
+    entities = er.async_get(hass)
+    devices = dr.async_get(hass)
+    assert er.async_entries_for_config_entry(entities, entry.entry_id)
+    assert hass.config_entries.async_remove_subentry(entry, "meter2")
+    await hass.async_block_till_done()
+    left = er.async_entries_for_config_entry(entities, entry.entry_id)
+    assert left
+    assert {e.unique_id.split("_", 1)[0] for e in left} == {"meter1"}
+    assert [d.identifiers for d in dr.async_entries_for_config_entry(devices, entry.entry_id)] == [{(DOMAIN, "meter1")}]
