@@ -54,6 +54,13 @@ async def finish_scan(hass: HomeAssistant, manager: Any, result: dict[str, Any])
     return await manager.async_configure(result["flow_id"])
 
 
+async def scanned(hass: HomeAssistant, port: int) -> tuple[str, dict[str, Any]]:
+    """A TCP bus flow past its link test and quick scan: the flow id and the ``meters`` form."""
+    flow_id = await start(hass, "tcp")
+    result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": port})
+    return flow_id, await finish_scan(hass, hass.config_entries.flow, result)
+
+
 def found(result: dict[str, Any]) -> dict[str, str]:
     """address -> label of the meters a ``meters`` form offers."""
     schema = result["data_schema"].schema
@@ -199,9 +206,7 @@ async def test_identify_reports_a_silent_meter(hass: HomeAssistant) -> None:
     """The meter that answered the scan went quiet before its profile was chosen."""
     server = SimulatorServer([SimulatedMeter(PROFILES["socomec_countis_e4x"], 100)], tcp=("127.0.0.1", 0))
     async with server:
-        flow_id = await start(hass, "tcp")
-        result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": server.tcp_port})
-        result = await finish_scan(hass, hass.config_entries.flow, result)
+        flow_id, result = await scanned(hass, server.tcp_port)
         # The COUNTIS at 100 is recognised; forget it so the flow asks, then silence the address.
         flow = hass.config_entries.flow._progress[flow_id]
         flow._found[100] = type(flow._found[100])(100, None)
@@ -218,22 +223,14 @@ async def test_identify_reports_a_silent_meter(hass: HomeAssistant) -> None:
 
 
 async def test_invalid_addresses_are_refused(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
-    flow_id = await start(hass, "tcp")
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {"host": "127.0.0.1", "port": tcp_bus.link["port"]}
-    )
-    result = await finish_scan(hass, hass.config_entries.flow, result)
+    flow_id, result = await scanned(hass, tcp_bus.link["port"])
     result = await hass.config_entries.flow.async_configure(flow_id, {"addresses": "7, 300"})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"addresses": "invalid_addresses"}
 
 
 async def test_scan_can_be_cancelled(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
-    flow_id = await start(hass, "tcp")
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {"host": "127.0.0.1", "port": tcp_bus.link["port"]}
-    )
-    result = await finish_scan(hass, hass.config_entries.flow, result)
+    flow_id, result = await scanned(hass, tcp_bus.link["port"])
     result = await hass.config_entries.flow.async_configure(flow_id, {"full_scan": True})
     assert result["type"] is FlowResultType.SHOW_PROGRESS
     task = hass.config_entries.flow._progress[flow_id]._scan_task
@@ -248,9 +245,7 @@ async def test_scan_reports_a_link_lost_meanwhile(hass: HomeAssistant) -> None:
     meters = make_meters()
     server = SimulatorServer(list(meters.values()), tcp=("127.0.0.1", 0), tick_interval=None)
     async with server:
-        flow_id = await start(hass, "tcp")
-        result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": server.tcp_port})
-        result = await finish_scan(hass, hass.config_entries.flow, result)
+        flow_id, result = await scanned(hass, server.tcp_port)
     result = await hass.config_entries.flow.async_configure(flow_id, {"addresses": "5"})
     result = await finish_scan(hass, hass.config_entries.flow, result)
     assert result["type"] is FlowResultType.ABORT

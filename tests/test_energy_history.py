@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
@@ -27,6 +28,19 @@ def auto_enable_custom_integrations(recorder_mock: object, enable_custom_integra
 
 def five_minutes(moment: object) -> object:
     return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)  # type: ignore[attr-defined]
+
+
+async def five_minute_statistics(hass: HomeAssistant, start: object, entity: str) -> list[dict[str, Any]]:
+    """Compile the recorder's 5-minute statistics since ``start`` and return the entity's rows."""
+    await async_wait_recording_done(hass)
+    end = five_minutes(dt_util.utcnow())
+    period = start
+    while period <= end:  # the test may straddle a five-minute boundary
+        do_adhoc_statistics(hass, start=period)
+        period += timedelta(minutes=5)  # type: ignore[operator]
+    await async_wait_recording_done(hass)
+    stats = statistics_during_period(hass, start, None, {entity}, "5minute", None, {"sum", "state", "max", "min"})
+    return stats[entity]
 
 
 async def test_glitches_do_not_reach_statistics(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
@@ -57,15 +71,7 @@ async def test_glitches_do_not_reach_statistics(hass: HomeAssistant, tcp_bus: Si
     unsubscribe()
     assert seen == [pytest.approx(100.02), pytest.approx(100.04)]  # f32 on the wire
 
-    await async_wait_recording_done(hass)
-    end = five_minutes(dt_util.utcnow())
-    period = start
-    while period <= end:  # the test may straddle a five-minute boundary
-        do_adhoc_statistics(hass, start=period)
-        period += timedelta(minutes=5)
-    await async_wait_recording_done(hass)
-    stats = statistics_during_period(hass, start, None, {energy}, "5minute", None, {"sum", "state", "max", "min"})
-    rows = stats[energy]
+    rows = await five_minute_statistics(hass, start, energy)
     assert rows[-1]["state"] == pytest.approx(100.04, abs=1e-5)
     assert rows[-1]["sum"] == pytest.approx(0.04, abs=1e-5)  # 100 -> 100.04: no spike, no reset
     assert all(row["sum"] >= 0 for row in rows)
@@ -89,15 +95,7 @@ async def test_commanded_reset_is_one_clean_reset_in_statistics(hass: HomeAssist
     await refresh(hass, entry, 1)
     assert float(hass.states.get(energy).state) == pytest.approx(0.03)
 
-    await async_wait_recording_done(hass)
-    end = five_minutes(dt_util.utcnow())
-    period = start
-    while period <= end:
-        do_adhoc_statistics(hass, start=period)
-        period += timedelta(minutes=5)
-    await async_wait_recording_done(hass)
-    stats = statistics_during_period(hass, start, None, {energy}, "5minute", None, {"sum", "state"})
-    rows = stats[energy]
+    rows = await five_minute_statistics(hass, start, energy)
     assert rows[-1]["state"] == pytest.approx(0.03, abs=1e-5)
     assert rows[-1]["sum"] == pytest.approx(0.02 + 0.03, abs=1e-5)  # 100 -> 100.02, reset, 0 -> 0.03
     assert all(0 <= row["sum"] <= 0.05 + 1e-5 for row in rows)

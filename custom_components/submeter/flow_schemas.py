@@ -162,6 +162,12 @@ def meter_schema(profiles: Mapping[str, Profile], defaults: Mapping[str, Any], *
     return vol.Schema(fields)
 
 
+def meter_data(address: int, profile_id: str, interval: float | None = None) -> dict[str, Any]:
+    """What a meter subentry stores."""
+    seconds = DEFAULT_SCAN_INTERVAL.total_seconds() if interval is None else float(interval)
+    return {CONF_UNIT_ADDRESS: address, CONF_PROFILE: profile_id, CONF_SCAN_INTERVAL: seconds}
+
+
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 
 

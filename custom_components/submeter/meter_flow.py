@@ -9,8 +9,8 @@ from homeassistant.config_entries import ConfigEntry, ConfigSubentry, ConfigSube
 from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
 
 from .connection import async_probe_meter
-from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, SUBENTRY_METER
-from .flow_schemas import error_key, meter_schema
+from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
+from .flow_schemas import error_key, meter_data, meter_schema
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
 from .pysubmeter.modbus import link_from_dict
@@ -69,7 +69,7 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
             else:
                 return self.async_create_entry(
                     title=user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}",
-                    data=_meter_data(address, profile, user_input),
+                    data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)),
                     unique_id=str(address),
                 )
         return self.async_show_form(
@@ -94,7 +94,7 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
                     entry,
                     subentry,
                     title=user_input.get(CONF_NAME) or subentry.title,
-                    data=_meter_data(address, profile, user_input),
+                    data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)),
                     unique_id=str(address),
                 )
         defaults = user_input or {**subentry.data, CONF_NAME: subentry.title}
@@ -111,8 +111,3 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
         except LinkError as err:
             return error_key(err)
         return None
-
-
-def _meter_data(address: int, profile: Profile, user_input: dict[str, Any]) -> dict[str, Any]:
-    interval = float(user_input.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()))
-    return {CONF_UNIT_ADDRESS: address, CONF_PROFILE: profile.id, CONF_SCAN_INTERVAL: interval}

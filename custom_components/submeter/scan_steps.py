@@ -18,8 +18,8 @@ from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED, Flow
 from homeassistant.helpers import selector
 
 from .connection import async_probe_meter, async_temporary_bus
-from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL
-from .flow_schemas import error_key, meter_schema, parse_addresses
+from .const import CONF_PROFILE
+from .flow_schemas import error_key, meter_data, meter_schema, parse_addresses
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
 from .pysubmeter.modbus.scan import ALL_ADDRESSES, ProbeTimer, Responder, async_scan
@@ -166,14 +166,17 @@ class ScanSteps(FlowHandler[Any, Any, Any]):
             description_placeholders={"found": str(len(self._found)), "unknown": str(unknown)},
         )
 
-    def _subentry(self, responder: Responder, profiles: dict[str, Profile], name: str | None = None) -> dict[str, Any]:
+    def _subentry(
+        self,
+        responder: Responder,
+        profiles: dict[str, Profile],
+        name: str | None = None,
+        interval: float | None = None,
+    ) -> dict[str, Any]:
+        assert responder.profile_id is not None
         return {
             "title": name or responder_title(responder, profiles),
-            "data": {
-                CONF_UNIT_ADDRESS: responder.address,
-                CONF_PROFILE: responder.profile_id,
-                CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL.total_seconds(),
-            },
+            "data": meter_data(responder.address, responder.profile_id, interval),
             "unique_id": str(responder.address),
         }
 
@@ -197,9 +200,9 @@ class ScanSteps(FlowHandler[Any, Any, Any]):
             else:
                 self._unknown.pop(0)
                 chosen = Responder(responder.address, profile.id, responder.manufacturer, responder.model)
-                entry = self._subentry(chosen, profiles, user_input.get(CONF_NAME))
-                entry["data"][CONF_SCAN_INTERVAL] = float(user_input[CONF_SCAN_INTERVAL])
-                self._selected.append(entry)
+                self._selected.append(
+                    self._subentry(chosen, profiles, user_input.get(CONF_NAME), user_input[CONF_SCAN_INTERVAL])
+                )
                 return await self.async_step_identify()
         seen = " ".join(part for part in (responder.manufacturer, responder.model) if part) or "?"
         return self.async_show_form(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from modbus_connection import (
@@ -151,7 +151,7 @@ def _text(raw: bytes | None) -> str | None:
     return text or None
 
 
-type Progress = Callable[[int, int, int], Awaitable[None] | None]  # address, probed so far, found so far
+type Progress = Callable[[int, int, int], None]  # address, probed so far, found so far
 
 
 async def async_scan(
@@ -173,9 +173,7 @@ async def async_scan(
         if address in skipped:
             continue
         if progress is not None:
-            step = progress(address, probed, len(found))
-            if step is not None:
-                await step
+            progress(address, probed, len(found))
         await bus.async_prepare(address)
         latency = await async_probe(bus, address, timer.timeout)
         if latency is None:
