@@ -34,6 +34,7 @@ class Reading:
     values: dict[str, float | None]
     alerts: dict[str, bool | None] = field(default_factory=dict)
     phases: frozenset[str] | None = None  # wired phases, when the meter tells
+    extras: dict[str, float | bool | None] = field(default_factory=dict)  # generic points, by extra key
 
 
 class MeterClient(Protocol):

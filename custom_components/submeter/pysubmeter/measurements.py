@@ -186,6 +186,8 @@ def _vocabulary() -> dict[str, Measurement]:
     add("tariff_count", q.COUNT, k.SETTING, common=False)
     add("energy_reset_count", q.COUNT, k.SETTING, common=False)
     add("power_up_count", q.COUNT, k.SETTING, common=False)
+    add("phase_loss_voltage_threshold", q.RATIO, k.SETTING, common=False)
+    add("phase_loss_imbalance_threshold", q.RATIO, k.SETTING, common=False)
     return {row.key: row for row in rows}
 
 

@@ -204,6 +204,69 @@ class ModbusMap:
 
 
 @dataclass(frozen=True, slots=True)
+class BacnetObject:
+    """A BACnet object identifier: ``analog-input`` 1 is AI1."""
+
+    type: str  # bacpypes3 / standard hyphenated name: analog-input, binary-input, analog-value
+    instance: int
+
+    def __str__(self) -> str:
+        return f"{self.type},{self.instance}"
+
+
+@dataclass(frozen=True, slots=True)
+class BacnetPoint:
+    """A measurement read from an object's Present_Value; ``factor`` turns it into the canonical unit."""
+
+    object: BacnetObject
+    factor: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class GenericPoint:
+    """An object a generic BACnet meter has but the vocabulary cannot name: shown as the meter names it."""
+
+    object: BacnetObject
+    name: str
+    unit: str | None  # Home Assistant style unit text, when the BACnet unit has one
+    binary: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacnetWrite(ActionSpec):
+    """A command carried by writing an object's Present_Value (Leviton AV1 takes command codes)."""
+
+    object: BacnetObject
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacnetTimeSync(ActionSpec):
+    """A command carried by the TimeSynchronization service; it sends the clock, so ``value`` is unused."""
+
+    value: int | None = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BacnetMap:
+    """The BACnet section of a profile.
+
+    A ``generic`` map starts empty: the meter's own Object_List, names and units
+    fill it in when the meter is first read (see ``bacnet.classify``).
+    """
+
+    vendor_ids: frozenset[int]  # Vendor_Identifier values this profile recognises in an I-Am
+    model_contains: str | None  # and a Model_Name that must contain this (case-insensitive)
+    max_apdu: int  # bytes; a request and its answer must each fit, the meter does not segment
+    measurements: dict[str, BacnetPoint] = field(default_factory=dict)
+    alerts: dict[str, BacnetObject] = field(default_factory=dict)
+    phase_values: dict[int, frozenset[str]] = field(default_factory=dict)  # system_type value -> wired phases
+    serial_pattern: str | None = None  # regex with one group, applied to the device's Object_Name
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    generic: bool = False
+    extras: dict[str, GenericPoint] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class LinkDefaults:
     """Factory settings of the meter's communication port."""
 
@@ -225,25 +288,37 @@ class Profile:
     defaults: LinkDefaults
     rated_power: float | None = None  # W; bounds a plausible energy step
     modbus: ModbusMap | None = None
+    bacnet: BacnetMap | None = None
     user: bool = False  # loaded from the user's folder, not shipped
 
     @property
     def measurement_keys(self) -> frozenset[str]:
         """Every measurement key this profile can deliver."""
-        if self.modbus is None:
-            return frozenset()
-        return frozenset(self.modbus.measurements)
+        if self.modbus is not None:
+            return frozenset(self.modbus.measurements)
+        if self.bacnet is not None:
+            return frozenset(self.bacnet.measurements)
+        return frozenset()
 
     @property
     def actions(self) -> Mapping[str, ActionSpec]:
         """Every action this profile declares, by action key."""
-        if self.modbus is None:
-            return {}
-        return self.modbus.actions
+        if self.modbus is not None:
+            return self.modbus.actions
+        if self.bacnet is not None:
+            return self.bacnet.actions
+        return {}
 
     @property
     def alert_keys(self) -> frozenset[str]:
         """Every alert key this profile can deliver."""
-        if self.modbus is None:
-            return frozenset()
-        return frozenset(key for word in self.modbus.alerts for key in word.bits.values())
+        if self.modbus is not None:
+            return frozenset(key for word in self.modbus.alerts for key in word.bits.values())
+        if self.bacnet is not None:
+            return frozenset(self.bacnet.alerts)
+        return frozenset()
+
+    @property
+    def extras(self) -> Mapping[str, GenericPoint]:
+        """Objects a generic meter has that no vocabulary key names, by extra key."""
+        return self.bacnet.extras if self.bacnet is not None else {}

@@ -20,7 +20,13 @@ from .exceptions import ProfileError
 from .measurements import ALERTS, MEASUREMENTS, PHASES, UNIT_FACTORS, Kind
 from .profile import (
     ActionOption,
+    ActionSpec,
     AlertWord,
+    BacnetMap,
+    BacnetObject,
+    BacnetPoint,
+    BacnetTimeSync,
+    BacnetWrite,
     DataType,
     IdentityRule,
     LinkDefaults,
@@ -34,7 +40,8 @@ from .profile import (
 )
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
-PROTOCOLS = ("modbus",)
+PROTOCOLS = ("modbus", "bacnet")
+BACNET_OBJECT_TYPES = ("analog-input", "analog-value", "binary-input", "binary-value", "accumulator")
 DEVICE_INFO_FIELDS = ("manufacturer", "model", "serial_number", "firmware")
 MAX_REGISTERS_LIMIT = 125  # Modbus protocol limit for one read
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -125,7 +132,7 @@ def parse_profile(document: object, source: str, *, user: bool = False) -> Profi
     r.only(
         doc,
         "",
-        ("id", "manufacturer", "model", "protocol", "defaults", "rated_power_w", "modbus"),
+        ("id", "manufacturer", "model", "protocol", "defaults", "rated_power_w", "modbus", "bacnet"),
     )
     profile_id = r.get(doc, "", "id", r.text)
     if not _ID.match(profile_id):
@@ -135,17 +142,25 @@ def parse_profile(document: object, source: str, *, user: bool = False) -> Profi
     if rated is not None and rated <= 0:
         raise r.fail("rated_power_w", "must be positive")
     modbus = r.get(doc, "", "modbus", lambda v, p: _modbus(r, v, p), None, required=False)
+    bacnet = r.get(doc, "", "bacnet", lambda v, p: _bacnet(r, v, p), None, required=False)
     if protocol == "modbus" and modbus is None:
         raise r.fail("modbus", "is required for protocol modbus")
+    if protocol == "bacnet" and bacnet is None:
+        raise r.fail("bacnet", "is required for protocol bacnet")
+    if protocol == "bacnet" and modbus is not None:
+        raise r.fail("modbus", "does not belong in a bacnet profile")
     return Profile(
         id=profile_id,
         manufacturer=r.get(doc, "", "manufacturer", r.text),
         model=r.get(doc, "", "model", r.text),
         protocol=protocol,
         source=source,
-        defaults=r.get(doc, "", "defaults", lambda v, p: _defaults(r, v, p)),
+        defaults=r.get(
+            doc, "", "defaults", lambda v, p: _defaults(r, v, p), LinkDefaults(address=0), required=protocol != "bacnet"
+        ),
         rated_power=rated,
         modbus=modbus,
+        bacnet=bacnet,
         user=user,
     )
 
@@ -486,7 +501,7 @@ def _options(
     return options
 
 
-def _resets(r: _Reader, value: object, path: str, measurements: Mapping[str, ModbusPoint]) -> frozenset[str]:
+def _resets(r: _Reader, value: object, path: str, measurements: Mapping[str, object]) -> frozenset[str]:
     if not isinstance(value, list) or not value:
         raise r.fail(path, f"must be a list of measurement keys, got {_kind(value)}")
     for index, key in enumerate(value):
@@ -495,6 +510,107 @@ def _resets(r: _Reader, value: object, path: str, measurements: Mapping[str, Mod
         if MEASUREMENTS[key].kind not in (Kind.TOTAL, Kind.NET_TOTAL):
             raise r.fail(f"{path}[{index}]", f"{key!r} is not an energy total")
     return frozenset(value)
+
+
+def _bacnet_object(r: _Reader, value: object, path: str) -> BacnetObject:
+    """``analog-input 1`` (as the object tables print AI1)."""
+    text = r.text(value, path)
+    parts = text.replace(",", " ").split()
+    if len(parts) != 2 or parts[0] not in BACNET_OBJECT_TYPES or not parts[1].isdigit():
+        raise r.fail(path, f"{text!r} is not '<type> <instance>' with type one of {', '.join(BACNET_OBJECT_TYPES)}")
+    return BacnetObject(parts[0], int(parts[1]))
+
+
+def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
+    doc = r.mapping(value, path)
+    r.only(
+        doc, path, ("identify", "max_apdu", "generic", "serial_pattern", "phases", "measurements", "alerts", "actions")
+    )
+    generic = r.get(doc, path, "generic", r.flag, False, required=False)
+    identify = r.mapping(doc.get("identify", {}), f"{path}.identify")
+    r.only(identify, f"{path}.identify", ("vendor_ids", "model_contains"))
+    if not generic and "vendor_ids" not in identify:
+        raise r.fail(f"{path}.identify.vendor_ids", "must list the vendor identifiers the meter answers with")
+    vendor_ids = r.listing(identify["vendor_ids"], f"{path}.identify.vendor_ids") if "vendor_ids" in identify else []
+    pattern = r.get(doc, path, "serial_pattern", r.text, None, required=False)
+    if pattern is not None:
+        try:
+            if re.compile(pattern).groups != 1:
+                raise r.fail(f"{path}.serial_pattern", "must have exactly one group (the serial number)")
+        except re.error as err:
+            raise r.fail(f"{path}.serial_pattern", f"is not a regular expression ({err})") from err
+    measurements: dict[str, BacnetPoint] = {}
+    points = r.mapping(doc.get("measurements", {}), f"{path}.measurements")
+    for key, spec in points.items():
+        where = f"{path}.measurements.{key}"
+        if key not in MEASUREMENTS:
+            raise r.fail(where, "is not a measurement key of the vocabulary")
+        item = r.mapping(spec, where)
+        r.only(item, where, ("object", "unit", "scale"))
+        quantity = MEASUREMENTS[key].quantity
+        unit = r.get(item, where, "unit", r.text, "", required=False)
+        if unit not in UNIT_FACTORS[quantity]:
+            raise r.fail(f"{where}.unit", f"{unit!r} is not a unit of {quantity} ({', '.join(UNIT_FACTORS[quantity])})")
+        scale = r.get(item, where, "scale", r.number, 1.0, required=False)
+        measurements[key] = BacnetPoint(
+            r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)), UNIT_FACTORS[quantity][unit] * scale
+        )
+    if not generic and not measurements:
+        raise r.fail(f"{path}.measurements", "must list at least one measurement")
+    alerts: dict[str, BacnetObject] = {}
+    for key, spec in r.mapping(doc.get("alerts", {}), f"{path}.alerts").items():
+        if key not in ALERTS:
+            raise r.fail(f"{path}.alerts.{key}", "is not an alert key of the vocabulary")
+        alerts[key] = _bacnet_object(r, spec, f"{path}.alerts.{key}")
+    phase_values: dict[int, frozenset[str]] = {}
+    if "phases" in doc:
+        if "system_type" not in measurements:
+            raise r.fail(f"{path}.phases", "needs the system_type measurement to read the wiring from")
+        for raw, phases in r.mapping(doc["phases"], f"{path}.phases").items():
+            where = f"{path}.phases.{raw}"
+            listed = r.listing(phases, where)
+            if not set(listed) <= set(PHASES):
+                raise r.fail(where, f"phases must be among {', '.join(PHASES)}")
+            phase_values[r.integer(raw, where, 0, 0xFFFF)] = frozenset(listed)
+    return BacnetMap(
+        vendor_ids=frozenset(r.integer(v, f"{path}.identify.vendor_ids", 0, 0xFFFF) for v in vendor_ids),
+        model_contains=r.get(identify, f"{path}.identify", "model_contains", r.text, None, required=False),
+        max_apdu=r.get(doc, path, "max_apdu", lambda v, p: r.integer(v, p, 50, 1476), 480, required=False),
+        measurements=measurements,
+        alerts=alerts,
+        phase_values=phase_values,
+        serial_pattern=pattern,
+        actions=_bacnet_actions(r, doc.get("actions", {}), f"{path}.actions", measurements),
+        generic=generic,
+    )
+
+
+def _bacnet_actions(
+    r: _Reader, value: object, path: str, measurements: Mapping[str, BacnetPoint]
+) -> dict[str, ActionSpec]:
+    actions: dict[str, ActionSpec] = {}
+    for name, spec in r.mapping(value, path).items():
+        where = f"{path}.{name}"
+        kind = ACTIONS.get(name)
+        if kind is None:
+            raise r.fail(where, f"is not a known action (one of {', '.join(ACTIONS)})")
+        item = r.mapping(spec, where)
+        if item.get("service") == "time_synchronization":
+            r.only(item, where, ("service",))
+            actions[name] = BacnetTimeSync()
+            continue
+        r.only(item, where, ("object", "value", "resets", "min_interval"))
+        if kind.takes_option:
+            raise r.fail(where, f"{name} takes an option, which BACnet profiles cannot carry yet")
+        actions[name] = BacnetWrite(
+            object=r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)),
+            value=r.get(item, where, "value", lambda v, p: r.integer(v, p, 0, 0xFFFFFFFF)),
+            resets=r.get(
+                item, where, "resets", lambda v, p: _resets(r, v, p, measurements), frozenset(), required=False
+            ),
+            min_interval=r.get(item, where, "min_interval", r.number, 0.0, required=False),
+        )
+    return actions
 
 
 def load_profile(path: Path, *, user: bool = False) -> Profile:

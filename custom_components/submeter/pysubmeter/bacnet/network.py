@@ -1,0 +1,269 @@
+"""The BACnet/IP network a bus entry joins: BAC0 starts and owns the stack.
+
+BAC0 sets up the local device, the network port and the foreign-device
+registration, and carries Who-Is and TimeSynchronization. Property reads and
+writes go through the typed services of the bacpypes3 application BAC0
+started: BAC0's string API turns a per-property error (an object without a
+Reliability property, say) into a missing value, and a meter must tell those
+apart from a value that is really absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
+from ..profile import BacnetObject, Profile
+from .link import BacnetIpLink
+
+if TYPE_CHECKING:
+    from .meter import BacnetMeter
+
+_LOGGER = logging.getLogger(__name__)
+
+WHO_IS_WAIT = 2.0  # s to collect I-Am answers to one Who-Is
+REGISTRATION_WAIT = 3.0  # s for a BBMD to accept the foreign-device registration
+
+
+@dataclass(frozen=True, slots=True)
+class IAm:
+    """A device that answered Who-Is."""
+
+    instance: int
+    address: str  # "ip:port", or "network:mac" for a device behind a router
+    vendor_id: int
+    max_apdu: int
+
+
+class PropertyError(Exception):
+    """A property a device answered with an error (unknown property, read access denied)."""
+
+
+def _check_bindable(link: BacnetIpLink) -> None:
+    """Bind the UDP port once to turn a wrong address into a clear error.
+
+    bacpypes3 retries a failing bind forever in the background, so without this
+    a typo in the interface address would look like a network with no devices.
+    """
+    ip = link.interface.split("/")[0]
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        probe.bind((ip, link.port))
+    except OSError as err:
+        if err.errno == errno.EADDRNOTAVAIL:
+            raise LinkError("address_not_local", f"{ip} is not an address of this host") from err
+        if err.errno == errno.EADDRINUSE:
+            raise LinkError("port_busy", f"UDP port {link.port} is held by another program") from err
+        if err.errno == errno.EACCES:
+            raise LinkError("permission_denied", f"UDP port {link.port}") from err
+        raise LinkError("cannot_connect", str(err)) from err
+    finally:
+        probe.close()
+
+
+class BacnetNetwork:
+    """One BACnet/IP stack, shared by every meter of a bus entry."""
+
+    def __init__(self, link: BacnetIpLink, *, timeout: float = 3.0, device_id: int | None = None) -> None:
+        self.link = link
+        self.timeout = timeout
+        self._device_id = device_id
+        self._bacnet: Any = None  # BAC0.scripts.Lite.Lite, untyped
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    async def async_start(self) -> None:
+        """Start the stack once; ``LinkError`` if the interface, port or BBMD is unusable."""
+        async with self._lock:
+            if self._bacnet is not None:
+                return
+            _check_bindable(self.link)
+            self._bacnet = await asyncio.get_running_loop().run_in_executor(None, _import_bac0)
+            try:
+                self._bacnet = self._bacnet.start(
+                    ip=self.link.interface,
+                    port=self.link.port,
+                    bbmdAddress=self.link.bbmd,
+                    bbmdTTL=self.link.ttl if self.link.bbmd else 0,
+                    ping=False,
+                    deviceId=self._device_id,
+                )
+            except Exception as err:  # BAC0 raises its own InitializationError and plain errors alike
+                self._bacnet = None
+                raise LinkError("cannot_connect", str(err)) from err
+            try:
+                await self._async_wait_ready()
+            except LinkError:
+                await self._async_stop()
+                raise
+
+    async def _async_wait_ready(self) -> None:
+        """The socket is bound and, for a foreign device, the BBMD accepted us."""
+        for layer in self.app.link_layers.values():
+            server = getattr(layer, "server", None)
+            if server is not None:
+                await asyncio.wait_for(server._local_transport_ready.wait(), self.timeout)
+            event = getattr(layer, "_registration_event", None)
+            if event is not None:
+                try:
+                    await asyncio.wait_for(event.wait(), max(self.timeout, REGISTRATION_WAIT))
+                except TimeoutError as err:
+                    raise LinkError("bbmd_no_answer", f"BBMD {self.link.bbmd} did not accept the registration") from err
+
+    @property
+    def app(self) -> Any:
+        """The bacpypes3 application BAC0 runs."""
+        if self._bacnet is None:
+            raise LinkError("not_started", "the BACnet stack is not running")
+        return self._bacnet.this_application.app
+
+    async def async_check(self) -> None:
+        await self.async_start()
+
+    async def async_who_is(
+        self, network: int | None = None, instance: int | None = None, wait: float = WHO_IS_WAIT
+    ) -> list[IAm]:
+        """Devices answering a Who-Is: global, to one remote ``network``, or for one ``instance``."""
+        await self.async_start()
+        destination = f"{network}:*" if network is not None else None
+        low = high = instance
+        answers = await self._bacnet.who_is(
+            address=destination,
+            low_limit=0 if low is None else low,
+            high_limit=4194303 if high is None else high,
+            timeout=wait,
+        )
+        found: dict[int, IAm] = {}
+        own = getattr(self._bacnet, "Boid", None)
+        for answer in answers:
+            if answer.iAmDeviceIdentifier[1] == own:
+                continue
+            found[answer.iAmDeviceIdentifier[1]] = IAm(
+                instance=answer.iAmDeviceIdentifier[1],
+                address=str(answer.pduSource),
+                vendor_id=int(answer.vendorID),
+                max_apdu=int(answer.maxAPDULengthAccepted),
+            )
+        return sorted(found.values(), key=lambda i: i.instance)
+
+    async def async_read_multiple(
+        self, address: str, requests: Sequence[tuple[BacnetObject, Sequence[str]]]
+    ) -> dict[tuple[BacnetObject, str], Any]:
+        """One ReadPropertyMultiple; a property the device refused maps to a ``PropertyError``."""
+        from bacpypes3.apdu import ErrorRejectAbortNack
+        from bacpypes3.basetypes import ErrorType
+        from bacpypes3.pdu import Address
+        from bacpypes3.primitivedata import ObjectIdentifier, PropertyIdentifier
+
+        await self.async_start()
+        arguments: list[Any] = []
+        by_id: dict[tuple[str, int], BacnetObject] = {}
+        for obj, properties in requests:
+            oid = ObjectIdentifier(str(obj))
+            by_id[(str(oid[0]), int(oid[1]))] = obj
+            arguments += [oid, [PropertyIdentifier(p) for p in properties]]
+        try:
+            async with asyncio.timeout(self.timeout):
+                answer = await self.app.read_property_multiple(Address(address), arguments)
+        except TimeoutError as err:
+            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
+        except ErrorRejectAbortNack as err:
+            raise _response_error(address, err) from None
+        values: dict[tuple[BacnetObject, str], Any] = {}
+        for oid, prop, _index, value in answer:
+            key = by_id.get((str(oid[0]), int(oid[1])))
+            if key is None:
+                continue
+            values[(key, str(prop))] = PropertyError(str(value)) if isinstance(value, ErrorType) else value
+        return values
+
+    async def async_read_property(self, address: str, obj: BacnetObject, prop: str, index: int | None = None) -> Any:
+        """One property (one element of an array with ``index``); ``MeterResponseError`` if refused."""
+        from bacpypes3.apdu import ErrorRejectAbortNack
+        from bacpypes3.pdu import Address
+        from bacpypes3.primitivedata import ObjectIdentifier, PropertyIdentifier
+
+        await self.async_start()
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.app.read_property(
+                    Address(address), ObjectIdentifier(str(obj)), PropertyIdentifier(prop), index
+                )
+        except TimeoutError as err:
+            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
+        except ErrorRejectAbortNack as err:
+            raise _response_error(address, err) from None
+
+    async def async_write(self, address: str, obj: BacnetObject, prop: str, value: Any) -> None:
+        from bacpypes3.apdu import ErrorRejectAbortNack
+        from bacpypes3.pdu import Address
+        from bacpypes3.primitivedata import ObjectIdentifier, PropertyIdentifier
+
+        await self.async_start()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.app.write_property(
+                    Address(address), ObjectIdentifier(str(obj)), PropertyIdentifier(prop), value
+                )
+        except TimeoutError as err:
+            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
+        except ErrorRejectAbortNack as err:
+            raise _response_error(address, err) from None
+
+    async def async_time_sync(self, address: str, when: datetime) -> None:
+        """Send the wall-clock time (an unconfirmed service: nothing answers)."""
+        from bacpypes3.basetypes import DateTime
+        from bacpypes3.primitivedata import Date, Time
+
+        await self.async_start()
+        stamp = DateTime(
+            date=Date((when.year - 1900, when.month, when.day, when.isoweekday())),
+            time=Time((when.hour, when.minute, when.second, when.microsecond // 10000)),
+        )
+        self._bacnet.time_sync(destination=address, datetime=stamp)
+
+    def meter(self, address: int, profile: Profile, hint: str | None = None) -> BacnetMeter:
+        """The meter with device instance ``address``; ``hint`` is where it answered last."""
+        from .meter import BacnetMeter
+
+        return BacnetMeter(self, address, profile, hint)
+
+    async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
+        raise ActionNotSupported(action, f"{profile.id} (no BACnet command is broadcast)")
+
+    async def _async_stop(self) -> None:
+        bacnet, self._bacnet = self._bacnet, None
+        if bacnet is not None:
+            await bacnet._disconnect()
+
+    async def async_close(self) -> None:
+        async with self._lock:
+            await self._async_stop()
+
+
+def _import_bac0() -> Any:
+    """BAC0, imported off the event loop (it reads a ``.env`` file and registers vendors at import)."""
+    import BAC0
+
+    BAC0.log_level("silence")
+    return BAC0
+
+
+def _response_error(address: str, err: BaseException) -> Exception:
+    reason = str(getattr(err, "reason", "") or getattr(err, "errorCode", "") or err)
+    if "no-response" in reason or "noResponse" in reason:
+        return MeterTimeoutError(f"{address} did not answer")
+    return MeterResponseError(f"{address}: {reason or type(err).__name__}")
