@@ -18,9 +18,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .connection import async_create_bus
-from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
+from .const import CONF_BACNET_ADDRESS, CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
 from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
 from .profiles import async_get_profiles
+from .pysubmeter import MeterClient
+from .pysubmeter.bacnet import BacnetNetwork
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,7 +64,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
             continue
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         interval = timedelta(seconds=subentry.data.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()))
-        meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile)
+        meter: MeterClient
+        if isinstance(bus, BacnetNetwork):
+            meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile, subentry.data.get(CONF_BACNET_ADDRESS))
+        else:
+            meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile)
         coordinators[subentry.subentry_id] = MeterCoordinator(hass, entry, subentry, meter, interval)
 
     results = await asyncio.gather(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from homeassistant.components.binary_sensor import BinarySensorEntity
+from homeassistant.components.binary_sensor import BinarySensorDeviceClass, BinarySensorEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .descriptions import BINARY_SENSORS, EXPORTING_DESCRIPTION, MeterBinarySensorDescription
 from .entity import SubmeterEntity, wired_keys
+from .pysubmeter.profile import GenericPoint
 
 PARALLEL_UPDATES = 0
 
@@ -24,6 +25,7 @@ async def async_setup_entry(
         ]
         if "power" in profile.measurement_keys:
             entities.append(ExportingBinarySensor(coordinator, EXPORTING_DESCRIPTION))
+        entities += [GenericAlertSensor(coordinator, key, point) for key, point in profile.extras.items() if point.binary]
         async_add_entities(entities, config_subentry_id=subentry_id)
 
 
@@ -61,3 +63,23 @@ class ExportingBinarySensor(_MeterBinarySensor):
     def is_on(self) -> bool | None:
         power = self.coordinator.data.values.get("power")
         return None if power is None else power < 0
+
+
+class GenericAlertSensor(SubmeterEntity, BinarySensorEntity):
+    """A binary input of a generic meter that no alert key names, under the meter's own name."""
+
+    _attr_device_class = BinarySensorDeviceClass.PROBLEM
+
+    def __init__(self, coordinator: MeterCoordinator, key: str, point: GenericPoint) -> None:
+        super().__init__(coordinator, key)
+        self._attr_name = point.name
+
+    @property
+    def available(self) -> bool:
+        data = self.coordinator.data
+        return super().available and data is not None and data.extras.get(self._key) is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        value = self.coordinator.data.extras.get(self._key)
+        return None if value is None else bool(value)

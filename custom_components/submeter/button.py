@@ -1,4 +1,4 @@
-"""Buttons for the resets a meter's profile offers (configuration category)."""
+"""Buttons for the resets and the clock synchronisation a meter's profile offers (configuration category)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ PARALLEL_UPDATES = 1  # one command at a time per platform: the bus is shared
 
 
 def _buttons(coordinator: MeterCoordinator) -> list[ActionButton]:
-    """A button per destructive action the profile declares that a press can run without a choice."""
+    """A button per action the profile declares that a press can run without a choice."""
     buttons = []
     for key, spec in coordinator.meter.profile.actions.items():
         kind = ACTIONS[key]
-        if kind.destructive and (not kind.takes_option or kind.button_option in spec.options):
+        if not kind.takes_option or kind.button_option in spec.options:
             buttons.append(ActionButton(coordinator, kind))
     return buttons
 
@@ -61,5 +61,6 @@ class ActionButton(SubmeterEntity, ButtonEntity):
         self._attr_translation_key = kind.key
 
     async def async_press(self) -> None:
-        await async_require_admin(self.hass, self._context)
+        if self._kind.destructive:
+            await async_require_admin(self.hass, self._context)
         await self.coordinator.async_run_action(self._kind.key, self._kind.button_option)

@@ -18,15 +18,20 @@ from homeassistant.const import CONF_PORT
 from homeassistant.core import callback
 from homeassistant.helpers import selector
 
+from .bacnet_flow import BacnetSteps, bacnet_link, bacnet_schema
 from .connection import async_check_link, async_probe_meter
 from .const import (
+    CONF_LINK,
     CONF_MESSAGE_SPACING,
     CONF_PROFILE,
+    CONF_SYNC_CLOCK,
     CONF_TIMEOUT,
     CONF_UNIT_ADDRESS,
+    DEFAULT_BACNET_TIMEOUT,
     DEFAULT_MESSAGE_SPACING,
     DEFAULT_TIMEOUT,
     DOMAIN,
+    LINK_BACNET_IP,
     LINK_RTU_OVER_TCP,
     LINK_SERIAL,
     LINK_TCP,
@@ -53,7 +58,7 @@ _LOGGER = logging.getLogger(__name__)
 __all__ = ["SubmeterConfigFlow", "stable_port_path"]
 
 
-class SubmeterConfigFlow(ScanSteps, ConfigFlow, domain=DOMAIN):
+class SubmeterConfigFlow(ScanSteps, BacnetSteps, ConfigFlow, domain=DOMAIN):
     """Add a bus (serial port, Modbus TCP gateway, RTU over TCP), then find its meters."""
 
     VERSION = 1
@@ -69,7 +74,9 @@ class SubmeterConfigFlow(ScanSteps, ConfigFlow, domain=DOMAIN):
         return BusOptionsFlow()
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return self.async_show_menu(step_id="user", menu_options=[LINK_SERIAL, LINK_TCP, LINK_RTU_OVER_TCP])
+        return self.async_show_menu(
+            step_id="user", menu_options=[LINK_SERIAL, LINK_TCP, LINK_RTU_OVER_TCP, LINK_BACNET_IP]
+        )
 
     async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
@@ -122,6 +129,8 @@ class SubmeterConfigFlow(ScanSteps, ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """New port, gateway address or line settings; saved only if the meters answer there."""
         entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_LINK) == LINK_BACNET_IP:
+            return await self._async_reconfigure_bacnet(entry, user_input)
         current = link_from_dict(entry.data)
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -152,6 +161,24 @@ class SubmeterConfigFlow(ScanSteps, ConfigFlow, domain=DOMAIN):
             schema = network_schema(defaults)
         return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
 
+    async def _async_reconfigure_bacnet(
+        self, entry: ConfigEntry, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """New interface, port, BBMD or remote networks; the reload that follows joins the network again.
+
+        The entry's own station holds the UDP port while it runs, so the flow cannot
+        open a second one to test: a failing reload shows the translated reason.
+        """
+        errors: dict[str, str] = {}
+        if user_input is not None and (link := bacnet_link(user_input, errors)) is not None:
+            unique_id = f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}"
+            if unique_id != entry.unique_id:
+                await self.async_set_unique_id(unique_id)
+                self._abort_if_unique_id_configured()
+            return self.async_update_reload_and_abort(entry, unique_id=unique_id, title=link.name, data=link.as_dict())
+        defaults = user_input or dict(entry.data)
+        return self.async_show_form(step_id="reconfigure", data_schema=bacnet_schema(defaults), errors=errors)
+
     async def _async_check_meters(self, entry: ConfigEntry, link: ModbusLink) -> None:
         """The link opens and, if the bus has meters, at least one of them reads with its profile."""
         meters = [sub.data for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_METER]
@@ -175,13 +202,31 @@ class SubmeterConfigFlow(ScanSteps, ConfigFlow, domain=DOMAIN):
         raise last or LinkError("no_response", "no meter answers")
 
 
+def _bacnet_options(options: Any) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_BACNET_TIMEOUT)
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=0.5, max=30, step=0.5, unit_of_measurement="s")
+            ),
+            vol.Required(CONF_SYNC_CLOCK, default=options.get(CONF_SYNC_CLOCK, False)): selector.BooleanSelector(),
+        }
+    )
+
+
 class BusOptionsFlow(OptionsFlow):
     """Timing of the bus: response timeout and quiet time between messages."""
+
+    async def async_step_bacnet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await self.async_step_init(user_input)
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         options = self.config_entry.options
+        if self.config_entry.data.get(CONF_LINK) == LINK_BACNET_IP:
+            return self.async_show_form(step_id="bacnet", data_schema=_bacnet_options(options))
         schema = vol.Schema(
             {
                 vol.Required(CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT)): selector.NumberSelector(

@@ -17,8 +17,18 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util.hass_dict import HassKey
 
-from .const import CONF_MESSAGE_SPACING, CONF_TIMEOUT, DEFAULT_MESSAGE_SPACING, DEFAULT_TIMEOUT, DOMAIN
-from .pysubmeter import LinkError, Profile
+from .const import (
+    CONF_LINK,
+    CONF_MESSAGE_SPACING,
+    CONF_TIMEOUT,
+    DEFAULT_BACNET_TIMEOUT,
+    DEFAULT_MESSAGE_SPACING,
+    DEFAULT_TIMEOUT,
+    DOMAIN,
+    LINK_BACNET_IP,
+)
+from .pysubmeter import BusClient, LinkError, Profile
+from .pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
 from .pysubmeter.modbus import ModbusBus, ModbusLink, link_from_dict
 from .pysubmeter.modbus.link import ConnectionPool
 
@@ -48,8 +58,11 @@ def _timing(options: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def async_create_bus(hass: HomeAssistant, entry: ConfigEntry) -> ModbusBus:
+def async_create_bus(hass: HomeAssistant, entry: ConfigEntry) -> BusClient:
     """The bus of a config entry; its link is released when the entry unloads."""
+    if entry.data.get(CONF_LINK) == LINK_BACNET_IP:
+        timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_BACNET_TIMEOUT))
+        return BacnetNetwork(BacnetIpLink.from_dict(dict(entry.data)), timeout=timeout)
     link = link_from_dict(entry.data)
     timing = _timing(entry.options)
     if (core := _core_registry()) is not None:

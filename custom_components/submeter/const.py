@@ -15,17 +15,21 @@ CONF_STOPBITS: Final = "stopbits"
 LINK_SERIAL: Final = "serial"
 LINK_TCP: Final = "tcp"
 LINK_RTU_OVER_TCP: Final = "rtu_over_tcp"
+LINK_BACNET_IP: Final = "bacnet_ip"
 
 # Bus entry options.
 CONF_TIMEOUT: Final = "timeout"
 CONF_MESSAGE_SPACING: Final = "message_spacing"
 DEFAULT_TIMEOUT: Final = 1.0
 DEFAULT_MESSAGE_SPACING: Final = 0.0
+DEFAULT_BACNET_TIMEOUT: Final = 3.0  # s; MS/TP behind a router answers slower than RS-485 Modbus
+CONF_SYNC_CLOCK: Final = "sync_clock"  # synchronise a meter's clock when it reports a reset
 
 # Meter subentries.
 SUBENTRY_METER: Final = "meter"
 CONF_PROFILE: Final = "profile"
-CONF_UNIT_ADDRESS: Final = "address"
+CONF_UNIT_ADDRESS: Final = "address"  # Modbus unit id; BACnet device instance
+CONF_BACNET_ADDRESS: Final = "bacnet_address"  # where a BACnet meter answered last
 DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=10)
 
 # Folder under the Home Assistant configuration directory for user profiles.

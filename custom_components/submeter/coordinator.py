@@ -12,14 +12,17 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .action_errors import translated_action_error
-from .const import DOMAIN
+from .const import CONF_SYNC_CLOCK, DOMAIN
 from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
+from .pysubmeter.actions import SYNC_CLOCK
+
+ALERT_RTC_RESET = "alert_rtc_reset"
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
-    from .pysubmeter.modbus import ModbusBus
+    from .pysubmeter import BusClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ FAILURES_BEFORE_UNAVAILABLE = 3
 class SubmeterRuntime:
     """What a bus entry holds while it is loaded."""
 
-    bus: ModbusBus
+    bus: BusClient
     coordinators: dict[str, MeterCoordinator]
 
 
@@ -88,7 +91,20 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._failures = 0
+        if reading.alerts.get(ALERT_RTC_RESET) and self.config_entry.options.get(CONF_SYNC_CLOCK):
+            await self._async_sync_clock()
         return self._guarded(reading)
+
+    async def _async_sync_clock(self) -> None:
+        """The meter lost its clock (no battery): set it, at most as often as the profile allows."""
+        if SYNC_CLOCK not in self.meter.profile.actions:
+            return
+        try:
+            await self.runner.async_run(SYNC_CLOCK)
+        except SubmeterError as err:
+            _LOGGER.debug("%s: clock not synchronised (%s)", self.name, err)
+        else:
+            _LOGGER.info("%s reported a clock reset; its clock was synchronised", self.name)
 
     def _guarded(self, reading: Reading) -> Reading:
         """A raw reading with its energy totals passed through the guard."""
@@ -96,7 +112,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         elapsed = None if self._last_poll is None else now - self._last_poll
         self._last_poll = now
         values = self.guard.filter(reading.values, elapsed)
-        return Reading(values=values, alerts=reading.alerts, phases=reading.phases)
+        return Reading(values=values, alerts=reading.alerts, phases=reading.phases, extras=reading.extras)
 
     def check_action(self, action: str, option: str | None = None) -> None:
         """Raise the translated error a call of ``action`` would meet before anything is sent."""

@@ -29,6 +29,8 @@ MAX_ADDRESS = 247
 
 # Link failures with their own message; anything else is "cannot_connect".
 LINK_ERRORS = {
+    "address_not_local",
+    "bbmd_no_answer",
     "port_not_found",
     "permission_denied",
     "port_busy",

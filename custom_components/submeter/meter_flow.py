@@ -5,14 +5,24 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentry, ConfigSubentryFlow, SubentryFlowResult
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigSubentry,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
 from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
+from homeassistant.helpers import selector
 
+from .bacnet_flow import device_title
 from .connection import async_probe_meter
-from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
+from .const import CONF_BACNET_ADDRESS, CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
 from .flow_schemas import error_key, meter_data, meter_schema
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
+from .pysubmeter.bacnet import BacnetDevice, BacnetNetwork, async_discover
 from .pysubmeter.modbus import link_from_dict
 from .scan_steps import ScanSteps, default_addresses
 
@@ -29,8 +39,52 @@ def _addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
 class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
     """Add meters found by a scan or typed in; reconfigure one meter."""
 
+    _bacnet_found: dict[int, BacnetDevice]
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        if self._get_entry().data.get(CONF_LINK) == LINK_BACNET_IP:
+            return await self.async_step_bacnet_find()
         return self.async_show_menu(step_id="user", menu_options=["find", "manual"])
+
+    async def async_step_bacnet_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Who-Is on the bus' running network; tick the devices not set up yet."""
+        entry = self._get_entry()
+        if user_input is not None:
+            chosen = [self._bacnet_found[int(i)] for i in user_input.get("devices", [])]
+            return await self._async_add_meters(
+                [
+                    {
+                        "title": device_title(d),
+                        "data": {**meter_data(d.instance, d.profile_id), CONF_BACNET_ADDRESS: d.address},
+                        "unique_id": str(d.instance),
+                    }
+                    for d in chosen
+                ]
+            )
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="bus_not_loaded")
+        network = entry.runtime_data.bus
+        assert isinstance(network, BacnetNetwork)
+        try:
+            found = await async_discover(
+                network, await async_get_profiles(self.hass), networks=network.link.networks, skip=_addresses(entry)
+            )
+        except LinkError as err:
+            return self.async_abort(reason=error_key(err))
+        if not found:
+            return self.async_abort(reason="no_new_meters")
+        self._bacnet_found = {d.instance: d for d in found}
+        options = [selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in found]
+        schema = vol.Schema(
+            {
+                vol.Optional(
+                    "devices", default=[str(d.instance) for d in found if d.recognised]
+                ): selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
+                )
+            }
+        )
+        return self.async_show_form(step_id="bacnet_find", data_schema=schema)
 
     async def async_step_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         entry = self._get_entry()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from homeassistant.components.sensor import SensorEntity
+from homeassistant.components.sensor import SensorEntity, SensorStateClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .descriptions import SENSORS, MeterSensorDescription
 from .entity import SubmeterEntity, wired_keys
+from .pysubmeter.profile import GenericPoint
 
 PARALLEL_UPDATES = 0  # the coordinator polls; entities only read its data
 
@@ -19,10 +20,13 @@ async def async_setup_entry(
     """Add the sensors of every meter on the bus, each under its subentry."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():
         keys = wired_keys(coordinator, coordinator.meter.profile.measurement_keys)
-        async_add_entities(
-            [MeterSensor(coordinator, SENSORS[key]) for key in keys],
-            config_subentry_id=subentry_id,
-        )
+        entities: list[SensorEntity] = [MeterSensor(coordinator, SENSORS[key]) for key in keys]
+        entities += [
+            GenericSensor(coordinator, key, point)
+            for key, point in coordinator.meter.profile.extras.items()
+            if not point.binary
+        ]
+        async_add_entities(entities, config_subentry_id=subentry_id)
 
 
 class MeterSensor(SubmeterEntity, SensorEntity):
@@ -44,3 +48,29 @@ class MeterSensor(SubmeterEntity, SensorEntity):
     @property
     def native_value(self) -> float | None:
         return self.coordinator.data.values.get(self._key)
+
+
+class GenericSensor(SubmeterEntity, SensorEntity):
+    """An object of a generic meter the vocabulary cannot name, shown under the meter's own name.
+
+    Disabled by default: without knowing what it measures, it is no use in the
+    Energy dashboard, but a user who recognises it can turn it on.
+    """
+
+    _attr_entity_registry_enabled_default = False
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(self, coordinator: MeterCoordinator, key: str, point: GenericPoint) -> None:
+        super().__init__(coordinator, key)
+        self._attr_name = point.name
+        self._attr_native_unit_of_measurement = point.unit
+
+    @property
+    def available(self) -> bool:
+        data = self.coordinator.data
+        return super().available and data is not None and data.extras.get(self._key) is not None
+
+    @property
+    def native_value(self) -> float | None:
+        value = self.coordinator.data.extras.get(self._key)
+        return None if value is None else float(value)

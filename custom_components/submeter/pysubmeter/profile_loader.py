@@ -596,8 +596,10 @@ def _bacnet_actions(
             raise r.fail(where, f"is not a known action (one of {', '.join(ACTIONS)})")
         item = r.mapping(spec, where)
         if item.get("service") == "time_synchronization":
-            r.only(item, where, ("service",))
-            actions[name] = BacnetTimeSync()
+            r.only(item, where, ("service", "min_interval"))
+            actions[name] = BacnetTimeSync(
+                min_interval=r.get(item, where, "min_interval", r.number, 0.0, required=False)
+            )
             continue
         r.only(item, where, ("object", "value", "resets", "min_interval"))
         if kind.takes_option:

@@ -1,0 +1,210 @@
+"""Config-flow steps for a BACnet/IP network: join it, Who-Is, tick the meters.
+
+Discovery runs as the flow's progress task, like the Modbus scan: the dialog
+shows how many Who-Is rounds and identifications are done and how many meters
+answered. The flow's network is closed before the entry is created, since the
+entry opens its own on the same UDP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.const import CONF_PORT
+from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED
+from homeassistant.helpers import selector
+
+from .const import CONF_BACNET_ADDRESS, DEFAULT_SCAN_INTERVAL, LINK_BACNET_IP, SUBENTRY_METER
+from .flow_schemas import error_key, meter_data
+from .profiles import async_get_profiles
+from .pysubmeter import LinkError
+from .pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
+from .pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL
+
+CONF_INTERFACE = "interface"
+CONF_BBMD = "bbmd"
+CONF_TTL = "ttl"
+CONF_NETWORKS = "networks"
+CONF_DEVICES = "devices"
+
+
+def parse_networks(text: str) -> tuple[int, ...] | None:
+    """``"2, 5"`` -> (2, 5); ``None`` if a number is not a BACnet network (1-65534)."""
+    numbers = []
+    for part in text.replace(";", ",").split(","):
+        if not (part := part.strip()):
+            continue
+        if not part.isdigit() or not 1 <= int(part) <= 65534:
+            return None
+        numbers.append(int(part))
+    return tuple(dict.fromkeys(numbers))
+
+
+def parse_bbmd(text: str) -> str | None:
+    """``host[:port]`` -> ``host:port``; ``None`` if malformed."""
+    host, _, port = text.strip().partition(":")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return None
+    if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
+        return None
+    return f"{host}:{port or DEFAULT_PORT}"
+
+
+def bacnet_schema(defaults: dict[str, Any]) -> vol.Schema:
+    """The network form, filled with ``defaults`` (user input or the entry's data)."""
+    networks = defaults.get(CONF_NETWORKS, "")
+    if isinstance(networks, list):
+        networks = ", ".join(str(n) for n in networks)
+    return vol.Schema(
+        {
+            vol.Required(CONF_INTERFACE, default=defaults.get(CONF_INTERFACE, "")): selector.TextSelector(),
+            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
+            ),
+            vol.Optional(CONF_BBMD, default=defaults.get(CONF_BBMD) or ""): selector.TextSelector(),
+            vol.Optional(CONF_TTL, default=defaults.get(CONF_TTL, DEFAULT_TTL)): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=30, max=65535, unit_of_measurement="s", mode="box")
+            ),
+            vol.Optional(CONF_NETWORKS, default=networks): selector.TextSelector(),
+        }
+    )
+
+
+def bacnet_link(user_input: dict[str, Any], errors: dict[str, str]) -> BacnetIpLink | None:
+    """The link the form describes; ``None`` with ``errors`` set if a field is malformed."""
+    interface = str(user_input[CONF_INTERFACE]).strip()
+    if "/" not in interface:
+        interface += "/24"
+    try:
+        ipaddress.IPv4Interface(interface)
+    except ValueError:
+        errors[CONF_INTERFACE] = "invalid_interface"
+    bbmd = None
+    if (text := str(user_input.get(CONF_BBMD) or "").strip()) and (bbmd := parse_bbmd(text)) is None:
+        errors[CONF_BBMD] = "invalid_bbmd"
+    networks = parse_networks(str(user_input.get(CONF_NETWORKS) or ""))
+    if networks is None:
+        errors[CONF_NETWORKS] = "invalid_networks"
+    if errors or networks is None:
+        return None
+    return BacnetIpLink(
+        interface=interface,
+        port=int(user_input[CONF_PORT]),
+        bbmd=bbmd,
+        ttl=int(user_input.get(CONF_TTL, DEFAULT_TTL)),
+        networks=networks,
+    )
+
+
+def device_title(device: BacnetDevice) -> str:
+    """``maker model #instance @ address``; ``?`` when no profile or known maker claims it."""
+    name = " ".join(part for part in (device.vendor_name, device.model) if part) or f"vendor {device.vendor_id}"
+    if not device.recognised:
+        name = f"? {name}"
+    return f"{name} #{device.instance} @ {device.address}"
+
+
+class BacnetSteps(ConfigFlow):
+    """Steps ``bacnet_ip``, ``bacnet_scan`` and ``bacnet_meters`` of the bus flow."""
+
+    _bacnet: BacnetIpLink
+    _devices: dict[int, BacnetDevice]
+    _discovery: asyncio.Task[None] | None = None
+    _discovery_error: str | None = None
+    _discovery_status: dict[str, str]
+
+    async def async_step_bacnet_ip(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Where to join the network: this host's address on it, UDP port, BBMD, remote networks."""
+        errors: dict[str, str] = {}
+        if user_input is not None and (link := bacnet_link(user_input, errors)) is not None:
+            await self.async_set_unique_id(f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}")
+            self._abort_if_unique_id_configured()
+            self._bacnet = link
+            self._devices = {}
+            self._discovery_status = {"done": "0", "total": "1", "found": "0"}
+            return await self.async_step_bacnet_scan()
+        return self.async_show_form(step_id=LINK_BACNET_IP, data_schema=bacnet_schema(user_input or {}), errors=errors)
+
+    async def async_step_bacnet_scan(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Progress step: Who-Is and identification."""
+        if self._discovery is None:
+            self._discovery = self.hass.async_create_task(self._async_discover(), "submeter bacnet discovery")
+        if not self._discovery.done():
+            return self.async_show_progress(
+                step_id="bacnet_scan",
+                progress_action="bacnet_scan",
+                description_placeholders=dict(self._discovery_status),
+                progress_task=self._discovery,
+            )
+        task, self._discovery = self._discovery, None
+        try:
+            task.result()
+        except LinkError as err:
+            self._discovery_error = error_key(err)
+            return self.async_show_progress_done(next_step_id="bacnet_failed")
+        return self.async_show_progress_done(next_step_id="bacnet_meters")
+
+    async def async_step_bacnet_failed(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return self.async_abort(reason=self._discovery_error or "cannot_connect")
+
+    async def _async_discover(self) -> None:
+        profiles = await async_get_profiles(self.hass)
+        network = BacnetNetwork(self._bacnet)
+
+        def progress(done: int, total: int, found: int) -> None:
+            self._discovery_status = {"done": str(done), "total": str(total), "found": str(found)}
+            if (update := getattr(self, "async_update_progress", None)) is not None:
+                update(done / total if total else 1.0)
+            self.hass.bus.async_fire_internal(
+                EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": self.handler, "flow_id": self.flow_id, "refresh": True}
+            )
+
+        try:
+            await network.async_start()
+            found = await async_discover(network, profiles, networks=self._bacnet.networks, progress=progress)
+        finally:
+            await network.async_close()
+        self._devices = {device.instance: device for device in found}
+
+    async def async_step_bacnet_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Tick the meters to add."""
+        if user_input is not None:
+            chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
+            return self.async_create_entry(
+                title=self._bacnet.name,
+                data=self._bacnet.as_dict(),
+                subentries=[
+                    ConfigSubentryData(
+                        data={
+                            **meter_data(d.instance, d.profile_id, DEFAULT_SCAN_INTERVAL.total_seconds()),
+                            CONF_BACNET_ADDRESS: d.address,
+                        },
+                        subentry_type=SUBENTRY_METER,
+                        title=device_title(d),
+                        unique_id=str(d.instance),
+                    )
+                    for d in chosen
+                ],
+            )
+        options = [
+            selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in self._devices.values()
+        ]
+        recognised = [str(d.instance) for d in self._devices.values() if d.recognised]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_DEVICES, default=recognised): selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="bacnet_meters",
+            data_schema=schema,
+            description_placeholders={"found": str(len(self._devices)), "network": self._bacnet.name},
+        )
