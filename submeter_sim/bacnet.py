@@ -145,7 +145,7 @@ class MeterApplication(Application):
         limit = self.meter.max_apdu
         if limit and not isinstance(apdu, ErrorRejectAbortNack) and len(apdu.encode().pduData) > limit:
             self.meter.oversized += 1
-            abort = AbortPDU(reason=AbortReason.segmentationNotSupported, context=apdu)
+            abort = AbortPDU(srv=True, reason=AbortReason.segmentationNotSupported, context=apdu)
             abort.pduDestination = apdu.pduDestination
             await super().response(abort)
             return
@@ -354,5 +354,10 @@ class BacnetSite:
 
     def close(self) -> None:
         for app in self._apps:
+            for layer in app.link_layers.values():
+                if (clock := getattr(layer, "_fdt_clock_handle", None)) is not None:
+                    clock.cancel()  # bacpypes3's BBMD does not stop its table clock on close
+            for transaction in [*app.asap.clientTransactions, *app.asap.serverTransactions]:
+                transaction.stop_timer()
             app.close()
         self._apps.clear()

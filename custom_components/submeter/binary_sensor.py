@@ -25,7 +25,8 @@ async def async_setup_entry(
         ]
         if "power" in profile.measurement_keys:
             entities.append(ExportingBinarySensor(coordinator, EXPORTING_DESCRIPTION))
-        entities += [GenericAlertSensor(coordinator, key, point) for key, point in profile.extras.items() if point.binary]
+        extras = profile.extras.items()
+        entities += [GenericAlertSensor(coordinator, key, point) for key, point in extras if point.binary]
         async_add_entities(entities, config_subentry_id=subentry_id)
 
 

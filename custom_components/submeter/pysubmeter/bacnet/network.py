@@ -91,9 +91,9 @@ class BacnetNetwork:
             if self._bacnet is not None:
                 return
             _check_bindable(self.link)
-            self._bacnet = await asyncio.get_running_loop().run_in_executor(None, _import_bac0)
+            station = await asyncio.get_running_loop().run_in_executor(None, _import_bac0)
             try:
-                self._bacnet = self._bacnet.start(
+                self._bacnet = station(
                     ip=self.link.interface,
                     port=self.link.port,
                     bbmdAddress=self.link.bbmd,
@@ -246,8 +246,20 @@ class BacnetNetwork:
 
     async def _async_stop(self) -> None:
         bacnet, self._bacnet = self._bacnet, None
-        if bacnet is not None:
-            await bacnet._disconnect()
+        if bacnet is None:
+            return
+        for layer in bacnet.this_application.app.link_layers.values():
+            if getattr(layer, "bbmdAddress", None) is not None and hasattr(layer, "unregister"):
+                # Tell the BBMD we are gone, and stop bacpypes3's renewal timers with us.
+                retry = getattr(layer, "_reregistration_timeout_handle", None)
+                layer.unregister()
+                if retry is not None:
+                    retry.cancel()
+                await asyncio.sleep(0.01)  # let the goodbye leave before the socket closes
+        app = bacnet.this_application.app
+        for transaction in list(getattr(app.asap, "clientTransactions", ())):
+            transaction.stop_timer()  # requests we gave up on (timeouts) keep a retry timer in bacpypes3
+        await bacnet._disconnect()
 
     async def async_close(self) -> None:
         async with self._lock:
@@ -255,11 +267,22 @@ class BacnetNetwork:
 
 
 def _import_bac0() -> Any:
-    """BAC0, imported off the event loop (it reads a ``.env`` file and registers vendors at import)."""
+    """BAC0's station class, imported off the event loop (BAC0 reads a ``.env`` file at import)."""
     import BAC0
 
     BAC0.log_level("silence")
-    return BAC0
+
+    class Station(BAC0.lite):  # type: ignore[misc]
+        """BAC0's station, announcing itself once.
+
+        BAC0 2026.7 waits for bacpypes3's ``i_am`` to become a coroutine function,
+        which it is not, so its announce task would poll every 10 ms forever.
+        """
+
+        def i_am(self) -> None:
+            self.this_application.app.i_am()
+
+    return Station
 
 
 def _response_error(address: str, err: BaseException) -> Exception:
