@@ -33,6 +33,7 @@ USER = {"name": "Demo", "username": "demo", "password": "demo-submeter", "langua
 # (and packages the demo does not install), so their entries only show errors.
 ONLINE_ONBOARDING_DOMAINS = ("google_translate", "radio_browser", "met")
 METERS = {"leviton": ("leviton_4100_modbus", 1), "socomec": ("socomec_countis_e4x", 2)}
+BACNET_METERS = 3  # the BACnet site's two Levitons and its DTS-like meter
 
 
 SCAN_TIMEOUT = 60  # s; a full scan takes seconds
@@ -291,7 +292,9 @@ def _numeric(value: str) -> bool:
     return True
 
 
-def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial_port: str, baudrate: int) -> None:
+def check(
+    api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial_port: str, baudrate: int, bacnet_port: int
+) -> None:
     """Add both buses and both meters through the REST API and wait for energy readings."""
     config = api.get("/api/config")
     print(f"check: Home Assistant {config['version']} is {config['state']}", flush=True)
@@ -322,6 +325,21 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial
             {"addresses": str(METERS["socomec"][1])},
             {"meters": [str(METERS["socomec"][1])]},
         ),
+        # Who-Is through the simulated BBMD and to network 2; the recognised meters come ticked.
+        "bacnet_ip": _flow(
+            api,
+            "/api/config/config_entries/flow",
+            "submeter",
+            {"next_step_id": "bacnet_ip"},
+            {
+                "interface": "127.0.0.1/32",
+                "port": bacnet_port,
+                "bbmd": f"127.0.0.1:{bacnet_port + 1}",
+                "ttl": 300,
+                "networks": "2",
+            },
+            {},
+        ),
     }
     for kind, result in buses.items():
         print(f"check: bus entry {result['title']!r} created ({kind}) with the meters its scan found", flush=True)
@@ -335,9 +353,10 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial
             for entity, device, state, unit in rows
             if entity.startswith("sensor.") and entity.endswith("energy_import") and _numeric(state)
         }
-        if len(readings) >= len(METERS):
+        if len(readings) >= len(METERS) + BACNET_METERS:
             break
-        _sleep(deadline, pids, f"energy_import sensors of {len(METERS)} meters (have {sorted(readings)})", 1.0)
+        wanted = len(METERS) + BACNET_METERS
+        _sleep(deadline, pids, f"energy_import sensors of {wanted} meters (have {sorted(readings)})", 1.0)
     for device, (entity, state, unit) in sorted(readings.items()):
         print(f"check: {entity} = {state} {unit or ''} ({device})", flush=True)
     print(f"check: {len(rows)} submeter entities", flush=True)
@@ -363,6 +382,7 @@ def main() -> int:
             sub.add_argument("--tcp-port", type=int, required=True)
             sub.add_argument("--serial-port", required=True)
             sub.add_argument("--baudrate", type=int, required=True)
+            sub.add_argument("--bacnet-port", type=int, required=True)
     args = parser.parse_args()
     try:
         if args.command == "free-port":
@@ -379,7 +399,7 @@ def main() -> int:
                 if args.command == "tidy":
                     tidy(api, wait=8.0)
                 else:
-                    check(api, args.deadline, pids, args.tcp_port, args.serial_port, args.baudrate)
+                    check(api, args.deadline, pids, args.tcp_port, args.serial_port, args.baudrate, args.bacnet_port)
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from custom_components.submeter.pysubmeter.exceptions import ProfileError
@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rtu-over-tcp", type=_endpoint, metavar="HOST:PORT", help="serve RTU frames over TCP")
     parser.add_argument(
         "--serial-link", type=Path, metavar="PATH", help="serve RTU on a pty pair; PATH links to the client end"
+    )
+    parser.add_argument(
+        "--bacnet-site",
+        type=int,
+        metavar="PORT",
+        help="also run a BACnet/IP site on 127.0.0.1 UDP PORT+1..PORT+3 (Leviton + BBMD, DTS, router to network 2); "
+        "the integration's station belongs on PORT",
     )
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
@@ -118,6 +125,31 @@ def _link(path: Path, target: Path) -> Path:
     return tty
 
 
+@contextlib.asynccontextmanager
+async def _bacnet_site(base: int, tick: float) -> AsyncIterator[None]:
+    """The BACnet site of ``submeter_sim.bacnet``, its Leviton's energy moving every ``tick``."""
+    from .bacnet import BacnetSite
+
+    site = BacnetSite(base)
+    site.start()
+
+    async def flow() -> None:
+        while tick:
+            await asyncio.sleep(tick)
+            for meter in (site.leviton, site.remote, site.dts):
+                meter.advance(0.002 * tick)
+
+    task = asyncio.create_task(flow())
+    print(f"endpoint bacnet/ip 127.0.0.1:{base + 1} (BBMD), {base + 2}, {base + 3} (router to network 2)")
+    for meter in (site.leviton, site.dts, site.remote):
+        print(f"bacnet-meter {meter.instance} at {site.address_of(meter)}: {meter.vendor_name} {meter.model}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        site.close()
+
+
 async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,6 +172,8 @@ async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None
         for meter in meters:
             profile = meter.profile
             print(f"meter {meter.address}: {profile.id} ({profile.manufacturer} {profile.model})")
+        if args.bacnet_site is not None:
+            await stack.enter_async_context(_bacnet_site(args.bacnet_site, args.tick))
         sys.stdout.flush()
         await stop.wait()
 

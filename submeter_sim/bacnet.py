@@ -227,7 +227,7 @@ class SimulatedBacnetMeter:
     def advance(self, kwh: float) -> None:
         """Energy flows: import totals grow by ``kwh`` (net too), as a running meter's do."""
         for number, (name, _units, _start) in self.analog_inputs.items():
-            if number in ENERGY_AIS or "kWh" in name:
+            if "wh" in name.lower():
                 if "Export" in name or "Received" in name:
                     continue
                 obj = self.objects[("analog-input", number)]

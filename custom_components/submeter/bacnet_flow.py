@@ -102,12 +102,15 @@ def bacnet_link(user_input: dict[str, Any], errors: dict[str, str]) -> BacnetIpL
     )
 
 
-def device_title(device: BacnetDevice) -> str:
-    """``maker model #instance @ address``; ``?`` when no profile or known maker claims it."""
+def device_title(device: BacnetDevice, *, where: bool = True) -> str:
+    """``maker model #instance @ address``; ``?`` when no profile or known maker claims it.
+
+    Device names leave out where the meter answers (``where=False``): that may change.
+    """
     name = " ".join(part for part in (device.vendor_name, device.model) if part) or f"vendor {device.vendor_id}"
     if not device.recognised:
         name = f"? {name}"
-    return f"{name} #{device.instance} @ {device.address}"
+    return f"{name} #{device.instance}" + (f" @ {device.address}" if where else "")
 
 
 class BacnetSteps(ConfigFlow):
@@ -186,7 +189,7 @@ class BacnetSteps(ConfigFlow):
                             CONF_BACNET_ADDRESS: d.address,
                         },
                         subentry_type=SUBENTRY_METER,
-                        title=device_title(d),
+                        title=device_title(d, where=False),
                         unique_id=str(d.instance),
                     )
                     for d in chosen

@@ -54,7 +54,7 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
             return await self._async_add_meters(
                 [
                     {
-                        "title": device_title(d),
+                        "title": device_title(d, where=False),
                         "data": {**meter_data(d.instance, d.profile_id), CONF_BACNET_ADDRESS: d.address},
                         "unique_id": str(d.instance),
                     }
