@@ -163,3 +163,24 @@ async def test_silent_meter_turns_unavailable_and_recovers(hass: HomeAssistant, 
     await refresh(hass, entry, site.leviton.instance)
     assert float(hass.states.get(energy).state) == 1500.0
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_generic_meter_silent_at_start_gets_its_entities_once_it_answers(
+    hass: HomeAssistant, site: BacnetSite
+) -> None:
+    entry = await add_network(hass, site, timeout=0.5)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    site.dts.silent = True
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    subentry = next(s for s in entry.subentries.values() if s.unique_id == "473001")
+    registry = er.async_get(hass)
+    assert er.async_entries_for_config_entry(registry, entry.entry_id)  # the Levitons' entities
+    assert registry.async_get_entity_id("sensor", DOMAIN, f"{subentry.subentry_id}_energy_import") is not None  # kept
+    assert hass.states.get(entity(hass, entry, 473001, "energy_import")).state == STATE_UNAVAILABLE
+    site.dts.silent = False
+    await entry.runtime_data.coordinators[subentry.subentry_id].async_refresh()
+    await hass.async_block_till_done()  # the learned map triggers a reload
+    assert entry.state is ConfigEntryState.LOADED
+    assert float(hass.states.get(entity(hass, entry, 473001, "energy_import")).state) == 812.0
+    assert await hass.config_entries.async_unload(entry.entry_id)

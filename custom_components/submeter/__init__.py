@@ -88,6 +88,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
 
     entry.runtime_data = SubmeterRuntime(bus=bus, coordinators=coordinators)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    for coordinator in coordinators.values():
+        profile = coordinator.meter.profile
+        coordinator.entity_keys = profile.measurement_keys | profile.alert_keys | frozenset(profile.extras)
     return True
 
 

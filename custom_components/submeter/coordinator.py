@@ -69,6 +69,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self.runner = ActionRunner(meter)
         self._failures = 0
         self._last_poll: float | None = None
+        # What the platforms created entities for; None until they have run.
+        self.entity_keys: frozenset[str] | None = None
 
     async def _async_setup(self) -> None:
         """Read the meter's identity once; the profile names it if that fails."""
@@ -91,6 +93,10 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._failures = 0
+        if self.learned_late():
+            # A generic meter that was silent at start-up has now told what it measures:
+            # reload so its entities are created.
+            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
         if reading.alerts.get(ALERT_RTC_RESET) and self.config_entry.options.get(CONF_SYNC_CLOCK):
             await self._async_sync_clock()
         return self._guarded(reading)
@@ -105,6 +111,13 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             _LOGGER.debug("%s: clock not synchronised (%s)", self.name, err)
         else:
             _LOGGER.info("%s reported a clock reset; its clock was synchronised", self.name)
+
+    def learned_late(self) -> bool:
+        """Whether the meter's profile gained entities after the platforms were set up without them."""
+        if self.entity_keys is None:
+            return False
+        profile = self.meter.profile
+        return not self.entity_keys and bool(profile.measurement_keys or profile.alert_keys or profile.extras)
 
     def _guarded(self, reading: Reading) -> Reading:
         """A raw reading with its energy totals passed through the guard."""
