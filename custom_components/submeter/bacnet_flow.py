@@ -15,15 +15,15 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
 from homeassistant.const import CONF_PORT
-from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED
 from homeassistant.helpers import selector
 
-from .const import CONF_BACNET_ADDRESS, DEFAULT_SCAN_INTERVAL, LINK_BACNET_IP, SUBENTRY_METER
+from .const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
 from .flow_schemas import error_key, meter_data
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError
 from .pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
 from .pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL
+from .scan_steps import refresh_dialog
 
 CONF_INTERFACE = "interface"
 CONF_BBMD = "bbmd"
@@ -113,6 +113,15 @@ def device_title(device: BacnetDevice, *, where: bool = True) -> str:
     return f"{name} #{device.instance}" + (f" @ {device.address}" if where else "")
 
 
+def device_subentry(device: BacnetDevice) -> dict[str, Any]:
+    """Title, data and unique id of a found meter's subentry: its instance, profile and last address."""
+    return {
+        "title": device_title(device, where=False),
+        "data": {**meter_data(device.instance, device.profile_id), CONF_BACNET_ADDRESS: device.address},
+        "unique_id": str(device.instance),
+    }
+
+
 class BacnetSteps(ConfigFlow):
     """Steps ``bacnet_ip``, ``bacnet_scan`` and ``bacnet_meters`` of the bus flow."""
 
@@ -160,13 +169,12 @@ class BacnetSteps(ConfigFlow):
         profiles = await async_get_profiles(self.hass)
         network = BacnetNetwork(self._bacnet)
 
+        refreshed = 0.0
+
         def progress(done: int, total: int, found: int) -> None:
+            nonlocal refreshed
             self._discovery_status = {"done": str(done), "total": str(total), "found": str(found)}
-            if (update := getattr(self, "async_update_progress", None)) is not None:
-                update(done / total if total else 1.0)
-            self.hass.bus.async_fire_internal(
-                EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": self.handler, "flow_id": self.flow_id, "refresh": True}
-            )
+            refreshed = refresh_dialog(self, done / total if total else 1.0, refreshed)
 
         try:
             await network.async_start()
@@ -184,15 +192,12 @@ class BacnetSteps(ConfigFlow):
                 data=self._bacnet.as_dict(),
                 subentries=[
                     ConfigSubentryData(
-                        data={
-                            **meter_data(d.instance, d.profile_id, DEFAULT_SCAN_INTERVAL.total_seconds()),
-                            CONF_BACNET_ADDRESS: d.address,
-                        },
+                        data=meter["data"],
                         subentry_type=SUBENTRY_METER,
-                        title=device_title(d, where=False),
-                        unique_id=str(d.instance),
+                        title=meter["title"],
+                        unique_id=meter["unique_id"],
                     )
-                    for d in chosen
+                    for meter in map(device_subentry, chosen)
                 ],
             )
         options = [

@@ -16,9 +16,9 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
 from homeassistant.helpers import selector
 
-from .bacnet_flow import device_title
+from .bacnet_flow import device_subentry, device_title
 from .connection import async_probe_meter
-from .const import CONF_BACNET_ADDRESS, CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
+from .const import CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
 from .flow_schemas import error_key, meter_data, meter_schema
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
@@ -51,16 +51,7 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
         entry = self._get_entry()
         if user_input is not None:
             chosen = [self._bacnet_found[int(i)] for i in user_input.get("devices", [])]
-            return await self._async_add_meters(
-                [
-                    {
-                        "title": device_title(d, where=False),
-                        "data": {**meter_data(d.instance, d.profile_id), CONF_BACNET_ADDRESS: d.address},
-                        "unique_id": str(d.instance),
-                    }
-                    for d in chosen
-                ]
-            )
+            return await self._async_add_meters([device_subentry(d) for d in chosen])
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="bus_not_loaded")
         network = entry.runtime_data.bus

@@ -52,6 +52,23 @@ def responder_title(responder: Responder, profiles: dict[str, Profile]) -> str:
     return f"{name} @ {responder.address}"
 
 
+def refresh_dialog(flow: FlowHandler[Any, Any, Any], fraction: float, refreshed: float) -> float:
+    """Move a progress dialog's bar and let it show new numbers, at most twice a second.
+
+    Returns when the dialog was last told to reload (``refreshed`` if not now).
+    """
+    update_progress = getattr(flow, "async_update_progress", None)
+    if update_progress is not None:  # Home Assistant 2024.12+: the progress bar
+        update_progress(fraction)
+    now = time.monotonic()
+    if now - refreshed < REFRESH_INTERVAL:
+        return refreshed
+    flow.hass.bus.async_fire_internal(
+        EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": flow.handler, "flow_id": flow.flow_id, "refresh": True}
+    )
+    return now
+
+
 class ScanSteps(FlowHandler[Any, Any, Any]):
     """Steps ``scan``, ``meters`` and ``identify``; the flow using them implements ``_async_add_meters``."""
 
@@ -118,16 +135,7 @@ class ScanSteps(FlowHandler[Any, Any, Any]):
         self._found.update((responder.address, responder) for responder in found)
 
     def _refresh(self, fraction: float) -> None:
-        """Let the dialog show the new address and count, at most twice a second."""
-        update_progress = getattr(self, "async_update_progress", None)
-        if update_progress is not None:  # Home Assistant 2024.12+: the progress bar
-            update_progress(fraction)
-        now = time.monotonic()
-        if now - self._refreshed >= REFRESH_INTERVAL:
-            self._refreshed = now
-            self.hass.bus.async_fire_internal(
-                EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": self.handler, "flow_id": self.flow_id, "refresh": True}
-            )
+        self._refreshed = refresh_dialog(self, fraction, self._refreshed)
 
     async def async_step_meters(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
         """Tick the meters to add; or scan more addresses."""

@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bacpypes3.primitivedata import Real, Unsigned
+
 from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupported, MeterResponseError, MeterTimeoutError
 from ..measurements import phases_of
@@ -36,11 +38,16 @@ def _device(instance: int) -> BacnetObject:
     return BacnetObject("device", instance)
 
 
+def _trusted(value: Any, reliability: Any) -> bool:
+    """A value was read and its Reliability (where the object has one) is no-fault-detected."""
+    if isinstance(value, PropertyError) or value is None:
+        return False
+    return reliability is None or isinstance(reliability, PropertyError) or str(reliability) == NO_FAULT
+
+
 def decode_number(value: Any, reliability: Any) -> float | None:
     """A Present_Value as a float, or ``None`` when the meter says it cannot be trusted."""
-    if isinstance(value, PropertyError) or value is None:
-        return None
-    if reliability is not None and not isinstance(reliability, PropertyError) and str(reliability) != NO_FAULT:
+    if not _trusted(value, reliability):
         return None
     try:
         number = float(value)
@@ -51,9 +58,7 @@ def decode_number(value: Any, reliability: Any) -> float | None:
 
 def decode_flag(value: Any, reliability: Any) -> bool | None:
     """A binary Present_Value (active/inactive), or ``None`` when unreliable."""
-    if isinstance(value, PropertyError) or value is None:
-        return None
-    if reliability is not None and not isinstance(reliability, PropertyError) and str(reliability) != NO_FAULT:
+    if not _trusted(value, reliability):
         return None
     text = str(value).lower()
     if text in ("active", "1"):
@@ -83,6 +88,7 @@ class BacnetMeter:
         self._max_apdu = profile.bacnet.max_apdu
         self._learned = not profile.bacnet.generic
         self._clock = clock
+        self._plan: list[list[tuple[BacnetObject, tuple[str, ...]]]] | None = None  # per map and APDU size
 
     @property
     def profile(self) -> Profile:
@@ -110,7 +116,8 @@ class BacnetMeter:
             if not found:
                 raise MeterTimeoutError(f"device {self._instance} does not answer Who-Is")
             self._where = found[0].address
-            self._max_apdu = min(self._map.max_apdu, found[0].max_apdu)
+            if (max_apdu := min(self._map.max_apdu, found[0].max_apdu)) != self._max_apdu:
+                self._max_apdu, self._plan = max_apdu, None
         return self._where
 
     async def _async_call[T](self, job: Callable[[str], Any]) -> T:
@@ -153,15 +160,17 @@ class BacnetMeter:
         if not self._learned:
             await self._async_learn(where)
         bmap = self._map
-        objects = list(
-            dict.fromkeys(
-                [point.object for point in bmap.measurements.values()]
-                + list(bmap.alerts.values())
-                + [point.object for point in bmap.extras.values()]
+        if self._plan is None:
+            objects = list(
+                dict.fromkeys(
+                    [point.object for point in bmap.measurements.values()]
+                    + list(bmap.alerts.values())
+                    + [point.object for point in bmap.extras.values()]
+                )
             )
-        )
+            self._plan = plan_reads(objects, POLLED, self._max_apdu)
         raw: dict[tuple[BacnetObject, str], Any] = {}
-        for batch in plan_reads(objects, POLLED, self._max_apdu):
+        for batch in self._plan:
             raw.update(await self._network.async_read_multiple(where, batch))
 
         def number(obj: BacnetObject) -> float | None:
@@ -218,6 +227,7 @@ class BacnetMeter:
         bmap = replace(self._map, measurements=learned.measurements, alerts=learned.alerts, extras=learned.extras)
         self._profile = replace(self._profile, bacnet=bmap)
         self._learned = True
+        self._plan = None
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         spec = self._profile.actions.get(action)
@@ -238,6 +248,4 @@ class BacnetMeter:
 
 def _present_value(obj: BacnetObject, word: int) -> Any:
     """The typed value an object's Present_Value takes: REAL for analog objects, as the meter expects."""
-    from bacpypes3.primitivedata import Real, Unsigned
-
     return Real(float(word)) if obj.type.startswith("analog") else Unsigned(word)

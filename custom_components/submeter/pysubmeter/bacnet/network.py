@@ -14,10 +14,15 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from bacpypes3.apdu import ErrorRejectAbortNack
+from bacpypes3.basetypes import DateTime, ErrorType
+from bacpypes3.pdu import Address
+from bacpypes3.primitivedata import Date, ObjectIdentifier, PropertyIdentifier, Time
 
 from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
 from ..profile import BacnetObject, Profile
@@ -159,29 +164,28 @@ class BacnetNetwork:
             )
         return sorted(found.values(), key=lambda i: i.instance)
 
+    async def _async_confirmed(self, address: str, request: Callable[[Address], Awaitable[Any]]) -> Any:
+        """Send one confirmed request within the timeout; BACnet errors become library errors."""
+        await self.async_start()
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await request(Address(address))
+        except TimeoutError as err:
+            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
+        except ErrorRejectAbortNack as err:
+            raise _response_error(address, err) from None
+
     async def async_read_multiple(
         self, address: str, requests: Sequence[tuple[BacnetObject, Sequence[str]]]
     ) -> dict[tuple[BacnetObject, str], Any]:
         """One ReadPropertyMultiple; a property the device refused maps to a ``PropertyError``."""
-        from bacpypes3.apdu import ErrorRejectAbortNack
-        from bacpypes3.basetypes import ErrorType
-        from bacpypes3.pdu import Address
-        from bacpypes3.primitivedata import ObjectIdentifier, PropertyIdentifier
-
-        await self.async_start()
         arguments: list[Any] = []
         by_id: dict[tuple[str, int], BacnetObject] = {}
         for obj, properties in requests:
             oid = ObjectIdentifier(str(obj))
             by_id[(str(oid[0]), int(oid[1]))] = obj
             arguments += [oid, [PropertyIdentifier(p) for p in properties]]
-        try:
-            async with asyncio.timeout(self.timeout):
-                answer = await self.app.read_property_multiple(Address(address), arguments)
-        except TimeoutError as err:
-            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
-        except ErrorRejectAbortNack as err:
-            raise _response_error(address, err) from None
+        answer = await self._async_confirmed(address, lambda to: self.app.read_property_multiple(to, arguments))
         values: dict[tuple[BacnetObject, str], Any] = {}
         for oid, prop, _index, value in answer:
             key = by_id.get((str(oid[0]), int(oid[1])))
@@ -192,42 +196,15 @@ class BacnetNetwork:
 
     async def async_read_property(self, address: str, obj: BacnetObject, prop: str, index: int | None = None) -> Any:
         """One property (one element of an array with ``index``); ``MeterResponseError`` if refused."""
-        from bacpypes3.apdu import ErrorRejectAbortNack
-        from bacpypes3.pdu import Address
-        from bacpypes3.primitivedata import ObjectIdentifier, PropertyIdentifier
-
-        await self.async_start()
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await self.app.read_property(
-                    Address(address), ObjectIdentifier(str(obj)), PropertyIdentifier(prop), index
-                )
-        except TimeoutError as err:
-            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
-        except ErrorRejectAbortNack as err:
-            raise _response_error(address, err) from None
+        oid, pid = ObjectIdentifier(str(obj)), PropertyIdentifier(prop)
+        return await self._async_confirmed(address, lambda to: self.app.read_property(to, oid, pid, index))
 
     async def async_write(self, address: str, obj: BacnetObject, prop: str, value: Any) -> None:
-        from bacpypes3.apdu import ErrorRejectAbortNack
-        from bacpypes3.pdu import Address
-        from bacpypes3.primitivedata import ObjectIdentifier, PropertyIdentifier
-
-        await self.async_start()
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self.app.write_property(
-                    Address(address), ObjectIdentifier(str(obj)), PropertyIdentifier(prop), value
-                )
-        except TimeoutError as err:
-            raise MeterTimeoutError(f"{address} did not answer in {self.timeout:g} s") from err
-        except ErrorRejectAbortNack as err:
-            raise _response_error(address, err) from None
+        oid, pid = ObjectIdentifier(str(obj)), PropertyIdentifier(prop)
+        await self._async_confirmed(address, lambda to: self.app.write_property(to, oid, pid, value))
 
     async def async_time_sync(self, address: str, when: datetime) -> None:
         """Send the wall-clock time (an unconfirmed service: nothing answers)."""
-        from bacpypes3.basetypes import DateTime
-        from bacpypes3.primitivedata import Date, Time
-
         await self.async_start()
         stamp = DateTime(
             date=Date((when.year - 1900, when.month, when.day, when.isoweekday())),
