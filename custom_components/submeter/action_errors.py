@@ -33,8 +33,11 @@ def translated_action_error(
     placeholders = {"meter": coordinator.subentry.title, "action": action, "error": str(err)}
     actions = coordinator.meter.profile.actions
     if isinstance(err, ActionNotSupported):
+        dlms = coordinator.meter.profile.dlms
         if action == RESET_ENERGY and RESET_PARTIAL_ENERGY in actions:
             key = "totals_not_resettable"  # a MID meter: point to what it does offer
+        elif action == SET_TARIFF and dlms is not None and dlms.meter_schedules_tariffs:
+            key = "tariff_scheduled_by_meter"  # time-of-use calendar in the meter
         else:
             key = "action_not_supported"
         return ServiceValidationError(

@@ -21,6 +21,7 @@ from homeassistant.helpers import selector
 from .bacnet_flow import BacnetSteps, bacnet_link, bacnet_schema
 from .connection import async_check_link, async_probe_meter
 from .const import (
+    CONF_IMPORT_LOAD_PROFILE,
     CONF_LINK,
     CONF_MESSAGE_SPACING,
     CONF_PROFILE,
@@ -28,15 +29,19 @@ from .const import (
     CONF_TIMEOUT,
     CONF_UNIT_ADDRESS,
     DEFAULT_BACNET_TIMEOUT,
+    DEFAULT_DLMS_TIMEOUT,
     DEFAULT_MESSAGE_SPACING,
     DEFAULT_TIMEOUT,
     DOMAIN,
     LINK_BACNET_IP,
+    LINK_DLMS_SERIAL,
+    LINK_DLMS_TCP,
     LINK_RTU_OVER_TCP,
     LINK_SERIAL,
     LINK_TCP,
     SUBENTRY_METER,
 )
+from .dlms_flow import DlmsSteps, dlms_link, dlms_schema, dlms_unique_id
 from .flow_schemas import (
     error_key,
     link_unique_id,
@@ -58,8 +63,8 @@ _LOGGER = logging.getLogger(__name__)
 __all__ = ["SubmeterConfigFlow", "stable_port_path"]
 
 
-class SubmeterConfigFlow(ScanSteps, BacnetSteps, ConfigFlow, domain=DOMAIN):
-    """Add a bus (serial port, Modbus TCP gateway, RTU over TCP), then find its meters."""
+class SubmeterConfigFlow(ScanSteps, BacnetSteps, DlmsSteps, ConfigFlow, domain=DOMAIN):
+    """Add a bus (serial port, Modbus TCP gateway, RTU over TCP, BACnet/IP, DLMS), then find its meters."""
 
     VERSION = 1
 
@@ -75,7 +80,8 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return self.async_show_menu(
-            step_id="user", menu_options=[LINK_SERIAL, LINK_TCP, LINK_RTU_OVER_TCP, LINK_BACNET_IP]
+            step_id="user",
+            menu_options=[LINK_SERIAL, LINK_TCP, LINK_RTU_OVER_TCP, LINK_BACNET_IP, LINK_DLMS_SERIAL, LINK_DLMS_TCP],
         )
 
     async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -131,6 +137,8 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if entry.data.get(CONF_LINK) == LINK_BACNET_IP:
             return await self._async_reconfigure_bacnet(entry, user_input)
+        if entry.data.get(CONF_LINK) in (LINK_DLMS_SERIAL, LINK_DLMS_TCP):
+            return await self._async_reconfigure_dlms(entry, user_input)
         current = link_from_dict(entry.data)
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -179,6 +187,32 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, ConfigFlow, domain=DOMAIN):
         defaults = user_input or dict(entry.data)
         return self.async_show_form(step_id="reconfigure", data_schema=bacnet_schema(defaults), errors=errors)
 
+    async def _async_reconfigure_dlms(self, entry: ConfigEntry, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+        """New port, endpoint, addresses or password; the reload that follows associates again.
+
+        The entry holds the port (and many meters take one TCP client only), so
+        the flow does not open a second link to test: a failing reload shows the
+        translated reason, and the meter keeps its history.
+        """
+        kind = entry.data[CONF_LINK]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            port = ""
+            if kind == LINK_DLMS_SERIAL:
+                port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+            if (link := dlms_link(kind, user_input, errors, port)) is not None:
+                unique_id = dlms_unique_id(link)
+                if unique_id != entry.unique_id:
+                    await self.async_set_unique_id(unique_id)
+                    self._abort_if_unique_id_configured()
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=unique_id, title=link.name, data=link.as_dict()
+                )
+        defaults = user_input or dict(entry.data)
+        ports = await self.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
+        schema = dlms_schema(kind, defaults, ports, address=False)
+        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
+
     async def _async_check_meters(self, entry: ConfigEntry, link: ModbusLink) -> None:
         """The link opens and, if the bus has meters, at least one of them reads with its profile."""
         meters = [sub.data for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_METER]
@@ -215,10 +249,28 @@ def _bacnet_options(options: Any) -> vol.Schema:
     )
 
 
+def _dlms_options(options: Any) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_DLMS_TIMEOUT)
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=0.5, max=60, step=0.5, unit_of_measurement="s")
+            ),
+            vol.Required(
+                CONF_IMPORT_LOAD_PROFILE, default=options.get(CONF_IMPORT_LOAD_PROFILE, True)
+            ): selector.BooleanSelector(),
+        }
+    )
+
+
 class BusOptionsFlow(OptionsFlow):
     """Timing of the bus: response timeout and quiet time between messages."""
 
     async def async_step_bacnet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await self.async_step_init(user_input)
+
+    async def async_step_dlms(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return await self.async_step_init(user_input)
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -227,6 +279,8 @@ class BusOptionsFlow(OptionsFlow):
         options = self.config_entry.options
         if self.config_entry.data.get(CONF_LINK) == LINK_BACNET_IP:
             return self.async_show_form(step_id="bacnet", data_schema=_bacnet_options(options))
+        if self.config_entry.data.get(CONF_LINK) in (LINK_DLMS_SERIAL, LINK_DLMS_TCP):
+            return self.async_show_form(step_id="dlms", data_schema=_dlms_options(options))
         schema = vol.Schema(
             {
                 vol.Required(CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT)): selector.NumberSelector(

@@ -22,6 +22,7 @@ from .const import (
     CONF_MESSAGE_SPACING,
     CONF_TIMEOUT,
     DEFAULT_BACNET_TIMEOUT,
+    DEFAULT_DLMS_TIMEOUT,
     DEFAULT_MESSAGE_SPACING,
     DEFAULT_TIMEOUT,
     DOMAIN,
@@ -29,6 +30,8 @@ from .const import (
 )
 from .pysubmeter import BusClient, LinkError, Profile
 from .pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
+from .pysubmeter.dlms.bus import DlmsBus
+from .pysubmeter.dlms.link import DlmsLink
 from .pysubmeter.modbus import ModbusBus, ModbusLink, link_from_dict
 from .pysubmeter.modbus.link import ConnectionPool
 
@@ -60,6 +63,9 @@ def _timing(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def async_create_bus(hass: HomeAssistant, entry: ConfigEntry) -> BusClient:
     """The bus of a config entry; its link is released when the entry unloads."""
+    if entry.data.get(CONF_LINK) in DlmsLink.links:
+        timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_DLMS_TIMEOUT))
+        return DlmsBus(DlmsLink.from_dict(dict(entry.data), timeout=timeout))
     if entry.data.get(CONF_LINK) == LINK_BACNET_IP:
         timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_BACNET_TIMEOUT))
         return BacnetNetwork(BacnetIpLink.from_dict(dict(entry.data)), timeout=timeout)

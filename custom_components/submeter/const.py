@@ -16,6 +16,8 @@ LINK_SERIAL: Final = "serial"
 LINK_TCP: Final = "tcp"
 LINK_RTU_OVER_TCP: Final = "rtu_over_tcp"
 LINK_BACNET_IP: Final = "bacnet_ip"
+LINK_DLMS_SERIAL: Final = "dlms_serial"
+LINK_DLMS_TCP: Final = "dlms_tcp"
 
 # Bus entry options.
 CONF_TIMEOUT: Final = "timeout"
@@ -23,6 +25,8 @@ CONF_MESSAGE_SPACING: Final = "message_spacing"
 DEFAULT_TIMEOUT: Final = 1.0
 DEFAULT_MESSAGE_SPACING: Final = 0.0
 DEFAULT_BACNET_TIMEOUT: Final = 3.0  # s; MS/TP behind a router answers slower than RS-485 Modbus
+DEFAULT_DLMS_TIMEOUT: Final = 5.0  # s; meters on cellular modules answer slowly
+CONF_IMPORT_LOAD_PROFILE: Final = "import_load_profile"  # DLMS: meter's intervals into statistics
 CONF_SYNC_CLOCK: Final = "sync_clock"  # synchronise a meter's clock when it reports a reset
 
 # Meter subentries.

@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .action_errors import translated_action_error
-from .const import CONF_SYNC_CLOCK, DOMAIN
+from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
 from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
@@ -22,6 +22,7 @@ ALERT_RTC_RESET = "alert_rtc_reset"
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
+    from .load_profile import LoadProfileImporter
     from .pysubmeter import BusClient
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self._last_poll: float | None = None
         # What the platforms created entities for; None until they have run.
         self.entity_keys: frozenset[str] | None = None
+        self.importer: LoadProfileImporter | None = None
+        if entry.options.get(CONF_IMPORT_LOAD_PROFILE, True) and "recorder" in hass.config.components:
+            from .load_profile import LoadProfileImporter  # recorder only when it runs
+
+            self.importer = LoadProfileImporter(hass, self)
 
     async def _async_setup(self) -> None:
         """Read the meter's identity once; the profile names it if that fails."""
@@ -99,6 +105,11 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
         if reading.alerts.get(ALERT_RTC_RESET) and self.config_entry.options.get(CONF_SYNC_CLOCK):
             await self._async_sync_clock()
+        if self.importer is not None:
+            try:
+                await self.importer.async_import()
+            except SubmeterError as err:
+                _LOGGER.debug("%s: load profile not imported this time (%s)", self.name, err)
         return self._guarded(reading)
 
     async def _async_sync_clock(self) -> None:

@@ -29,6 +29,7 @@ _DEVICE_CLASS: dict[Quantity, SensorDeviceClass | None] = {
     Quantity.POWER_FACTOR: SensorDeviceClass.POWER_FACTOR,
     Quantity.FREQUENCY: SensorDeviceClass.FREQUENCY,
     Quantity.DURATION: SensorDeviceClass.DURATION,
+    Quantity.TIMESTAMP: SensorDeviceClass.TIMESTAMP,
 }
 
 _PRECISION: dict[Quantity, int] = {
@@ -51,6 +52,7 @@ _STATE_CLASS: dict[Kind, SensorStateClass | None] = {
     Kind.MEASUREMENT: SensorStateClass.MEASUREMENT,
     Kind.SETTING: None,
     Kind.STATE: None,
+    Kind.EVENT_COUNT: SensorStateClass.TOTAL_INCREASING,
 }
 
 _PAIR = re.compile(r"_(l[123])_(l[123])$")
@@ -88,7 +90,7 @@ def sensor_description(measurement: Measurement) -> MeterSensorDescription:
     """How Home Assistant shows one measurement key."""
     translation_key, placeholders = family(measurement.key)
     quantity = measurement.quantity
-    setting = measurement.kind is Kind.SETTING
+    diagnostic = measurement.kind in (Kind.SETTING, Kind.EVENT_COUNT) or quantity is Quantity.TIMESTAMP
     return MeterSensorDescription(
         key=measurement.key,
         translation_key=translation_key,
@@ -97,7 +99,7 @@ def sensor_description(measurement: Measurement) -> MeterSensorDescription:
         native_unit_of_measurement=measurement.unit or None,
         state_class=_STATE_CLASS[measurement.kind],
         suggested_display_precision=_PRECISION.get(quantity),
-        entity_category=EntityCategory.DIAGNOSTIC if setting else None,
+        entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
         entity_registry_enabled_default=measurement.common,
     )
 

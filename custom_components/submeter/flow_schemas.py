@@ -30,6 +30,10 @@ MAX_ADDRESS = 247
 # Link failures with their own message; anything else is "cannot_connect".
 LINK_ERRORS = {
     "address_not_local",
+    "authentication_failed",
+    "association_rejected",
+    "no_sign_on",
+    "connection_closed",
     "bbmd_no_answer",
     "port_not_found",
     "permission_denied",
@@ -68,11 +72,11 @@ def list_serial_ports() -> list[str]:
     return sorted({stable_port_path(port.device) for port in list_ports.comports()})
 
 
-def _port_selector(ports: list[str]) -> selector.Selector[Any]:
+def port_selector(ports: list[str]) -> selector.Selector[Any]:
     """Home Assistant's serial port picker where it has one (2026+), else a list with free text."""
-    serial_port_selector = getattr(selector, "SerialPortSelector", None)
-    if serial_port_selector is not None:
-        return serial_port_selector()  # type: ignore[no-any-return]
+    serialport_selector = getattr(selector, "SerialPortSelector", None)
+    if serialport_selector is not None:
+        return serialport_selector()  # type: ignore[no-any-return]
     return selector.SelectSelector(
         selector.SelectSelectorConfig(options=ports, custom_value=True, mode=selector.SelectSelectorMode.DROPDOWN)
     )
@@ -82,7 +86,7 @@ def serial_schema(ports: list[str], defaults: Mapping[str, Any]) -> vol.Schema:
     """Port and line settings of a serial bus."""
     return vol.Schema(
         {
-            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else "")): _port_selector(ports),
+            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else "")): port_selector(ports),
             vol.Required(CONF_BAUDRATE, default=str(defaults.get(CONF_BAUDRATE, 9600))): selector.SelectSelector(
                 selector.SelectSelectorConfig(
                     options=[str(rate) for rate in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
@@ -132,23 +136,31 @@ def link_unique_id(link: ModbusLink) -> str:
     return f"{link.kind}:{where}"
 
 
-def profile_options(profiles: Mapping[str, Profile]) -> list[selector.SelectOptionDict]:
-    """Modbus profiles for a dropdown, built-in first."""
+def profile_options(profiles: Mapping[str, Profile], protocol: str = "modbus") -> list[selector.SelectOptionDict]:
+    """Profiles of one protocol for a dropdown, built-in first."""
     return [
         selector.SelectOptionDict(value=p.id, label=f"{p.manufacturer} {p.model}")
         for p in sorted(profiles.values(), key=lambda p: (p.user, p.manufacturer, p.model))
-        if p.protocol == "modbus"
+        if p.protocol == protocol
     ]
 
 
-def meter_schema(profiles: Mapping[str, Profile], defaults: Mapping[str, Any], *, address: bool = True) -> vol.Schema:
+def meter_schema(
+    profiles: Mapping[str, Profile],
+    defaults: Mapping[str, Any],
+    *,
+    address: bool = True,
+    protocol: str = "modbus",
+    max_address: int = MAX_ADDRESS,
+) -> vol.Schema:
     """Address (optional), profile, name and poll interval of one meter."""
-    options = profile_options(profiles)
+    options = profile_options(profiles, protocol)
     first = options[0]["value"] if options else ""
     fields: dict[Any, Any] = {}
     if address:
+        low = 0 if protocol == "dlms" else 1  # DLMS: 0 = no physical address (logical device only)
         fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, 1))] = selector.NumberSelector(
-            selector.NumberSelectorConfig(min=1, max=MAX_ADDRESS, mode=selector.NumberSelectorMode.BOX)
+            selector.NumberSelectorConfig(min=low, max=max_address, mode=selector.NumberSelectorMode.BOX)
         )
     fields[vol.Required(CONF_PROFILE, default=defaults.get(CONF_PROFILE, first))] = selector.SelectSelector(
         selector.SelectSelectorConfig(options=options, mode=selector.SelectSelectorMode.DROPDOWN)

@@ -23,6 +23,8 @@ from .flow_schemas import error_key, meter_data, meter_schema
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
 from .pysubmeter.bacnet import BacnetDevice, BacnetNetwork, async_discover
+from .pysubmeter.dlms.bus import DlmsBus
+from .pysubmeter.dlms.link import DlmsLink
 from .pysubmeter.modbus import link_from_dict
 from .scan_steps import ScanSteps, default_addresses
 
@@ -36,14 +38,36 @@ def _addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
     }
 
 
+def _address_kind(entry: ConfigEntry) -> dict[str, Any]:
+    """Profile protocol and address range of the bus' meters, for the meter form."""
+    if entry.data.get(CONF_LINK) in DlmsLink.links:
+        return {"protocol": "dlms", "max_address": 0x3FFF}
+    return {}
+
+
+async def _async_probe_dlms(entry: ConfigEntry, address: int, profile: Profile) -> None:
+    """Associate with a DLMS meter: through the running bus (it holds the port), else a link of its own."""
+    if entry.state is ConfigEntryState.LOADED and isinstance(entry.runtime_data.bus, DlmsBus):
+        await entry.runtime_data.bus.meter(address, profile).async_read()
+        return
+    bus = DlmsBus(DlmsLink.from_dict(dict(entry.data)))
+    try:
+        await bus.meter(address, profile).async_read()
+    finally:
+        await bus.async_close()
+
+
 class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
     """Add meters found by a scan or typed in; reconfigure one meter."""
 
     _bacnet_found: dict[int, BacnetDevice]
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        if self._get_entry().data.get(CONF_LINK) == LINK_BACNET_IP:
+        link = self._get_entry().data.get(CONF_LINK)
+        if link == LINK_BACNET_IP:
             return await self.async_step_bacnet_find()
+        if link in DlmsLink.links:  # DLMS has no bus scan: meters are added by their HDLC address
+            return await self.async_step_manual()
         return self.async_show_menu(step_id="user", menu_options=["find", "manual"])
 
     async def async_step_bacnet_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
@@ -118,7 +142,9 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
                     unique_id=str(address),
                 )
         return self.async_show_form(
-            step_id="manual", data_schema=meter_schema(profiles, user_input or {}), errors=errors
+            step_id="manual",
+            data_schema=meter_schema(profiles, user_input or {}, **_address_kind(entry)),
+            errors=errors,
         )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
@@ -143,12 +169,16 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
                     unique_id=str(address),
                 )
         defaults = user_input or {**subentry.data, CONF_NAME: subentry.title}
-        return self.async_show_form(step_id="reconfigure", data_schema=meter_schema(profiles, defaults), errors=errors)
+        schema = meter_schema(profiles, defaults, **_address_kind(entry))
+        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
 
     async def _async_probe(self, entry: ConfigEntry, address: int, profile: Profile) -> str | None:
         """Read the meter once with ``profile``; the error key if that fails."""
         try:
-            await async_probe_meter(self.hass, link_from_dict(entry.data), address, profile, dict(entry.options))
+            if entry.data.get(CONF_LINK) in DlmsLink.links:
+                await _async_probe_dlms(entry, address, profile)
+            else:
+                await async_probe_meter(self.hass, link_from_dict(entry.data), address, profile, dict(entry.options))
         except MeterTimeoutError:
             return "no_response"
         except MeterResponseError:

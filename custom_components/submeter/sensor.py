@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from homeassistant.components.sensor import SensorEntity, SensorStateClass
+from datetime import datetime
+
+from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorStateClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .descriptions import SENSORS, MeterSensorDescription
@@ -46,8 +49,11 @@ class MeterSensor(SubmeterEntity, SensorEntity):
         return super().available and data is not None and data.values.get(self._key) is not None
 
     @property
-    def native_value(self) -> float | None:
-        return self.coordinator.data.values.get(self._key)
+    def native_value(self) -> float | datetime | None:
+        value = self.coordinator.data.values.get(self._key)
+        if value is not None and self.entity_description.device_class is SensorDeviceClass.TIMESTAMP:
+            return dt_util.utc_from_timestamp(value)
+        return value
 
 
 class GenericSensor(SubmeterEntity, SensorEntity):

@@ -31,6 +31,7 @@ class Quantity(StrEnum):
     COUNT = "count"
     RATIO = "ratio"
     DURATION = "duration"
+    TIMESTAMP = "timestamp"  # seconds since the epoch, UTC
 
 
 class Kind(StrEnum):
@@ -41,6 +42,7 @@ class Kind(StrEnum):
     MEASUREMENT = "measurement"  # instantaneous value
     SETTING = "setting"  # configuration read back from the meter
     STATE = "state"  # enumerated state (active tariff)
+    EVENT_COUNT = "event_count"  # how often the meter saw an event (cover opened, outage)
 
 
 CANONICAL_UNIT: Final[dict[Quantity, str]] = {
@@ -59,6 +61,7 @@ CANONICAL_UNIT: Final[dict[Quantity, str]] = {
     Quantity.COUNT: "",
     Quantity.RATIO: "",
     Quantity.DURATION: "s",
+    Quantity.TIMESTAMP: "",
 }
 
 # Factor that turns a value in the given unit into the canonical unit of its
@@ -79,6 +82,7 @@ UNIT_FACTORS: Final[dict[Quantity, dict[str, float]]] = {
     Quantity.COUNT: {"": 1.0},
     Quantity.RATIO: {"": 1.0, "%": 1.0},
     Quantity.DURATION: {"s": 1.0, "min": 60.0, "h": 3600.0},
+    Quantity.TIMESTAMP: {"": 1.0},
 }
 
 
@@ -109,11 +113,19 @@ class Alert:
 
 
 PHASES: Final = ("l1", "l2", "l3")
+EVENT_COUNTERS: Final = (
+    "power_failure_count",
+    "long_power_failure_count",
+    "cover_open_count",
+    "terminal_cover_open_count",
+    "magnetic_field_count",
+    "billing_reset_count",
+)
 PHASE_PAIRS: Final = ("l1_l2", "l2_l3", "l3_l1")
 TARIFFS: Final = (1, 2, 3, 4)
 
 
-def _vocabulary() -> dict[str, Measurement]:
+def _vocabulary() -> dict[str, Measurement]:  # noqa: PLR0915 - one table, read top to bottom
     """Build the measurement table; systematic families are generated."""
     q, k = Quantity, Kind
     rows: list[Measurement] = []
@@ -172,6 +184,14 @@ def _vocabulary() -> dict[str, Measurement]:
     add("current_n", q.CURRENT, k.MEASUREMENT, common=False)
     add("frequency", q.FREQUENCY, k.MEASUREMENT)
     add("tariff_active", q.TARIFF, k.STATE)
+    add("meter_clock", q.TIMESTAMP, k.STATE)
+
+    # Event counters (DLMS meters count power-quality and tamper events).
+    for event in EVENT_COUNTERS:
+        add(event, q.COUNT, k.EVENT_COUNT)
+    for phase in PHASES:
+        add(f"voltage_sag_count_{phase}", q.COUNT, k.EVENT_COUNT, phase=phase)
+        add(f"voltage_swell_count_{phase}", q.COUNT, k.EVENT_COUNT, phase=phase)
 
     # Settings read back from the meter (diagnostic in Home Assistant).
     add("ct_primary", q.CURRENT, k.SETTING, common=False)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from .dlms.cosem import Obis
+from .measurements import PHASES
+
 
 class DataType(StrEnum):
     """Register encodings a Modbus point can have."""
@@ -267,6 +270,58 @@ class BacnetMap:
 
 
 @dataclass(frozen=True, slots=True)
+class DlmsTerm:
+    """One COSEM attribute in a source, added (``sign`` 1) or subtracted (-1)."""
+
+    obis: Obis
+    sign: int = 1
+    attribute: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class DlmsSource:
+    """One way to obtain a key: an attribute, or a difference (import − export power)."""
+
+    terms: tuple[DlmsTerm, ...]
+
+    @property
+    def objects(self) -> frozenset[Obis]:
+        return frozenset(term.obis for term in self.terms)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DlmsScript(ActionSpec):
+    """An action that executes script ``value`` of a script table (MDI / billing reset)."""
+
+    table: Obis
+
+
+@dataclass(frozen=True, slots=True)
+class DlmsLoadProfile:
+    """A profile generic whose energy columns are imported as long-term statistics."""
+
+    obis: Obis
+    columns: dict[str, Obis]  # measurement key -> the register captured in that column
+
+
+@dataclass(frozen=True, slots=True)
+class DlmsMap:
+    """How a DLMS/COSEM meter's objects map onto the vocabulary.
+
+    Each key lists its sources in order of preference; the first whose objects
+    the meter's association lists is used, so one map serves every meter that
+    follows the standard OBIS codes and a key without an object is left out.
+    """
+
+    measurements: dict[str, tuple[DlmsSource, ...]]
+    flags: frozenset[str] = frozenset()  # maker flags (logical device name) this map is for; empty: any
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    meter_schedules_tariffs: bool = False  # TOU in the meter: tariffs cannot be switched over the bus
+    load_profile: DlmsLoadProfile | None = None
+    phase_loss_below: float | None = None  # a phase voltage under this share of the highest is lost
+
+
+@dataclass(frozen=True, slots=True)
 class LinkDefaults:
     """Factory settings of the meter's communication port."""
 
@@ -289,6 +344,7 @@ class Profile:
     rated_power: float | None = None  # W; bounds a plausible energy step
     modbus: ModbusMap | None = None
     bacnet: BacnetMap | None = None
+    dlms: DlmsMap | None = None
     user: bool = False  # loaded from the user's folder, not shipped
 
     @property
@@ -298,6 +354,8 @@ class Profile:
             return frozenset(self.modbus.measurements)
         if self.bacnet is not None:
             return frozenset(self.bacnet.measurements)
+        if self.dlms is not None:
+            return frozenset(self.dlms.measurements)
         return frozenset()
 
     @property
@@ -307,6 +365,8 @@ class Profile:
             return self.modbus.actions
         if self.bacnet is not None:
             return self.bacnet.actions
+        if self.dlms is not None:
+            return self.dlms.actions
         return {}
 
     @property
@@ -316,6 +376,9 @@ class Profile:
             return frozenset(key for word in self.modbus.alerts for key in word.bits.values())
         if self.bacnet is not None:
             return frozenset(self.bacnet.alerts)
+        if self.dlms is not None and self.dlms.phase_loss_below is not None:
+            voltages = {phase for phase in PHASES if f"voltage_{phase}_n" in self.dlms.measurements}
+            return frozenset(f"alert_phase_loss_{phase}" for phase in sorted(voltages))
         return frozenset()
 
     @property

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from .actions import ACTIONS
+from .dlms.cosem import Obis
 from .exceptions import ProfileError
 from .measurements import ALERTS, MEASUREMENTS, PHASES, UNIT_FACTORS, Kind
 from .profile import (
@@ -28,6 +29,11 @@ from .profile import (
     BacnetTimeSync,
     BacnetWrite,
     DataType,
+    DlmsLoadProfile,
+    DlmsMap,
+    DlmsScript,
+    DlmsSource,
+    DlmsTerm,
     IdentityRule,
     LinkDefaults,
     ModbusMap,
@@ -40,7 +46,7 @@ from .profile import (
 )
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
-PROTOCOLS = ("modbus", "bacnet")
+PROTOCOLS = ("modbus", "bacnet", "dlms")
 BACNET_OBJECT_TYPES = ("analog-input", "analog-value", "binary-input", "binary-value", "accumulator")
 DEVICE_INFO_FIELDS = ("manufacturer", "model", "serial_number", "firmware")
 MAX_REGISTERS_LIMIT = 125  # Modbus protocol limit for one read
@@ -132,7 +138,7 @@ def parse_profile(document: object, source: str, *, user: bool = False) -> Profi
     r.only(
         doc,
         "",
-        ("id", "manufacturer", "model", "protocol", "defaults", "rated_power_w", "modbus", "bacnet"),
+        ("id", "manufacturer", "model", "protocol", "defaults", "rated_power_w", "modbus", "bacnet", "dlms"),
     )
     profile_id = r.get(doc, "", "id", r.text)
     if not _ID.match(profile_id):
@@ -147,8 +153,12 @@ def parse_profile(document: object, source: str, *, user: bool = False) -> Profi
         raise r.fail("modbus", "is required for protocol modbus")
     if protocol == "bacnet" and bacnet is None:
         raise r.fail("bacnet", "is required for protocol bacnet")
-    if protocol == "bacnet" and modbus is not None:
-        raise r.fail("modbus", "does not belong in a bacnet profile")
+    dlms = r.get(doc, "", "dlms", lambda v, p: _dlms(r, v, p), None, required=False)
+    if protocol == "dlms" and dlms is None:
+        raise r.fail("dlms", "is required for protocol dlms")
+    for name, section in (("modbus", modbus), ("bacnet", bacnet), ("dlms", dlms)):
+        if section is not None and name != protocol:
+            raise r.fail(name, f"does not belong in a {protocol} profile")
     return Profile(
         id=profile_id,
         manufacturer=r.get(doc, "", "manufacturer", r.text),
@@ -156,11 +166,12 @@ def parse_profile(document: object, source: str, *, user: bool = False) -> Profi
         protocol=protocol,
         source=source,
         defaults=r.get(
-            doc, "", "defaults", lambda v, p: _defaults(r, v, p), LinkDefaults(address=0), required=protocol != "bacnet"
+            doc, "", "defaults", lambda v, p: _defaults(r, v, p), LinkDefaults(address=0), required=protocol == "modbus"
         ),
         rated_power=rated,
         modbus=modbus,
         bacnet=bacnet,
+        dlms=dlms,
         user=user,
     )
 
@@ -613,6 +624,76 @@ def _bacnet_actions(
             min_interval=r.get(item, where, "min_interval", r.number, 0.0, required=False),
         )
     return actions
+
+
+def _obis(r: _Reader, value: object, path: str) -> Obis:
+    text = r.text(str(value) if isinstance(value, int | float) else value, path)
+    try:
+        return Obis.parse(text)
+    except ValueError as err:
+        raise r.fail(path, f"{text!r} is not an OBIS code such as 1.0.1.8.0.255") from err
+
+
+def _dlms_source(r: _Reader, value: object, path: str) -> DlmsSource:
+    """``1.0.1.8.0.255``, or a difference ``1.0.1.7.0.255 - 1.0.2.7.0.255``."""
+    parts = r.text(value, path).split(" - ")
+    if len(parts) > 2:
+        raise r.fail(path, "takes one code or one difference 'A - B'")
+    return DlmsSource(tuple(DlmsTerm(_obis(r, part, path), -1 if i else 1) for i, part in enumerate(parts)))
+
+
+def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
+    doc = r.mapping(value, path)
+    r.only(
+        doc, path, ("flags", "measurements", "actions", "meter_schedules_tariffs", "load_profile", "phase_loss_below")
+    )
+    measurements: dict[str, tuple[DlmsSource, ...]] = {}
+    for key, spec in r.mapping(r.get(doc, path, "measurements", r.mapping), f"{path}.measurements").items():
+        where = f"{path}.measurements.{key}"
+        if key not in MEASUREMENTS:
+            raise r.fail(where, "is not a measurement key of the vocabulary")
+        choices = spec if isinstance(spec, list) else [spec]
+        measurements[key] = tuple(_dlms_source(r, item, f"{where}[{i}]") for i, item in enumerate(choices))
+    if not measurements:
+        raise r.fail(f"{path}.measurements", "must list at least one measurement")
+    actions: dict[str, ActionSpec] = {}
+    for name, spec in r.mapping(doc.get("actions", {}), f"{path}.actions").items():
+        where = f"{path}.actions.{name}"
+        kind = ACTIONS.get(name)
+        if kind is None:
+            raise r.fail(where, f"is not a known action (one of {', '.join(ACTIONS)})")
+        if kind.takes_option:
+            raise r.fail(where, f"{name} takes an option, which DLMS scripts cannot carry yet")
+        item = r.mapping(spec, where)
+        r.only(item, where, ("script", "id", "min_interval"))
+        actions[name] = DlmsScript(
+            table=r.get(item, where, "script", lambda v, p: _obis(r, v, p)),
+            value=r.get(item, where, "id", lambda v, p: r.integer(v, p, 1, 0xFFFF)),
+            min_interval=r.get(item, where, "min_interval", r.number, 0.0, required=False),
+        )
+    load_profile = None
+    if "load_profile" in doc:
+        where = f"{path}.load_profile"
+        item = r.mapping(doc["load_profile"], where)
+        r.only(item, where, ("obis", "columns"))
+        columns: dict[str, Obis] = {}
+        for key, code in r.mapping(r.get(item, where, "columns", r.mapping), f"{where}.columns").items():
+            if key not in MEASUREMENTS or MEASUREMENTS[key].kind is not Kind.TOTAL:
+                raise r.fail(f"{where}.columns.{key}", "must be an energy total of the vocabulary")
+            columns[key] = _obis(r, code, f"{where}.columns.{key}")
+        load_profile = DlmsLoadProfile(r.get(item, where, "obis", lambda v, p: _obis(r, v, p)), columns)
+    below = r.get(doc, path, "phase_loss_below", r.number, None, required=False)
+    if below is not None and not 0 < below < 1:
+        raise r.fail(f"{path}.phase_loss_below", "must be a share between 0 and 1")
+    flags = r.listing(doc["flags"], f"{path}.flags") if "flags" in doc else []
+    return DlmsMap(
+        measurements=measurements,
+        flags=frozenset(r.text(flag, f"{path}.flags").upper() for flag in flags),
+        actions=actions,
+        meter_schedules_tariffs=r.get(doc, path, "meter_schedules_tariffs", r.flag, False, required=False),
+        load_profile=load_profile,
+        phase_loss_below=below,
+    )
 
 
 def load_profile(path: Path, *, user: bool = False) -> Profile:

@@ -1,0 +1,192 @@
+"""Config-flow steps for a DLMS/COSEM meter on a serial port (optical probe, RS-485) or TCP.
+
+DLMS meters describe themselves: the flow associates once with the settings
+given, reads the logical device name and serial number, and adds the meter
+with the profile whose maker flag matches (the standard-OBIS one otherwise).
+A wrong password, a silent address or a refused association each get their
+own translated error, and nothing is saved until the meter answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
+from homeassistant.helpers import selector
+
+from .const import CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
+from .flow_schemas import error_key, list_serial_ports, meter_data, port_selector, stable_port_path
+from .profiles import async_get_profiles
+from .pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
+from .pysubmeter.dlms.bus import DlmsBus
+from .pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
+
+CONF_OPTICAL = "optical"
+CONF_FRAMING = "framing"
+CONF_CLIENT = "client"
+CONF_LOGICAL = "logical"
+CONF_SECURITY = "security"
+DEFAULT_PHYSICAL = 17
+BAUDRATES = (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def _number(low: int, high: int) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(min=low, max=high, mode=selector.NumberSelectorMode.BOX)
+    )
+
+
+def dlms_schema(kind: str, defaults: Mapping[str, Any], ports: list[str], *, address: bool = True) -> vol.Schema:
+    """The link and association form of a DLMS bus, filled with ``defaults``."""
+    fields: dict[Any, Any] = {}
+    if kind == LINK_DLMS_SERIAL:
+        fields[vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else ""))] = port_selector(
+            ports
+        )
+        fields[vol.Required(CONF_OPTICAL, default=defaults.get(CONF_OPTICAL, True))] = selector.BooleanSelector()
+        fields[vol.Required("baudrate", default=str(defaults.get("baudrate", DEFAULT_BAUDRATE)))] = (
+            selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=[str(b) for b in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
+                )
+            )
+        )
+    else:
+        fields[vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, ""))] = selector.TextSelector()
+        fields[vol.Required(CONF_PORT, default=defaults.get("tcp_port", defaults.get(CONF_PORT, DEFAULT_TCP_PORT)))] = (
+            _number(1, 65535)
+        )
+        framing = defaults.get(CONF_FRAMING) or ("wrapper" if defaults.get("wrapper", True) else "hdlc")
+        fields[vol.Required(CONF_FRAMING, default=framing)] = selector.SelectSelector(
+            selector.SelectSelectorConfig(options=["wrapper", "hdlc"], translation_key="dlms_framing")
+        )
+    if address:  # the first meter's; more meters on one line are added as meters of the bus
+        fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, DEFAULT_PHYSICAL))] = _number(
+            0, 0x3FFF
+        )
+    fields[vol.Required(CONF_CLIENT, default=defaults.get(CONF_CLIENT, 16))] = _number(1, 127)
+    fields[vol.Required(CONF_LOGICAL, default=defaults.get(CONF_LOGICAL, 1))] = _number(0, 0x3FFF)
+    fields[vol.Required(CONF_SECURITY, default=defaults.get(CONF_SECURITY, "none"))] = selector.SelectSelector(
+        selector.SelectSelectorConfig(options=["none", "lls"], translation_key="dlms_security")
+    )
+    fields[vol.Optional(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, ""))] = selector.TextSelector(
+        selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+    )
+    return vol.Schema(fields)
+
+
+def dlms_link(kind: str, user_input: Mapping[str, Any], errors: dict[str, str], port: str = "") -> DlmsLink | None:
+    """The link a form describes; ``None`` with ``errors`` set when it cannot be one."""
+    security = user_input.get(CONF_SECURITY, "none")
+    password = str(user_input.get(CONF_PASSWORD, ""))
+    if security == "lls" and not password:
+        errors[CONF_PASSWORD] = "password_required"
+        return None
+    common: dict[str, Any] = {
+        "client": int(user_input[CONF_CLIENT]),
+        "logical": int(user_input[CONF_LOGICAL]),
+        "security": security,
+        "password": password if security == "lls" else "",
+    }
+    if kind == LINK_DLMS_SERIAL:
+        return DlmsLink(
+            kind=kind, port=port, optical=bool(user_input[CONF_OPTICAL]), baudrate=int(user_input["baudrate"]), **common
+        )
+    host = str(user_input[CONF_HOST]).strip()
+    if not host:
+        errors[CONF_HOST] = "host_required"
+        return None
+    return DlmsLink(
+        kind=kind,
+        host=host,
+        tcp_port=int(user_input[CONF_PORT]),
+        wrapper=user_input.get(CONF_FRAMING, "wrapper") == "wrapper",
+        **common,
+    )
+
+
+def dlms_unique_id(link: DlmsLink) -> str:
+    """One entry per port or endpoint."""
+    where = link.port if link.kind == LINK_DLMS_SERIAL else f"{link.host}:{link.tcp_port}"
+    return f"{link.kind}:{where}"
+
+
+def dlms_profile(profiles: Mapping[str, Profile], flag: str | None) -> Profile:
+    """The DLMS profile for a meter's maker flag: a user or built-in one naming it, else the standard one."""
+    dlms = sorted((p for p in profiles.values() if p.dlms is not None), key=lambda p: (not p.user, p.id))
+    for profile in dlms:
+        assert profile.dlms is not None
+        if flag and flag.upper() in profile.dlms.flags:
+            return profile
+    return next(p for p in dlms if p.dlms is not None and not p.dlms.flags)
+
+
+async def async_identify(link: DlmsLink, address: int, profile: Profile) -> MeterInfo:
+    """Associate once and read who the meter is; library errors if it does not work."""
+    bus = DlmsBus(link)
+    try:
+        return await bus.meter(address, profile).async_info()
+    finally:
+        await bus.async_close()
+
+
+class DlmsSteps(ConfigFlow):
+    """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow."""
+
+    async def async_step_dlms_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await self._async_dlms_step(LINK_DLMS_SERIAL, user_input)
+
+    async def async_step_dlms_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await self._async_dlms_step(LINK_DLMS_TCP, user_input)
+
+    async def _async_dlms_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            port = ""
+            if kind == LINK_DLMS_SERIAL:
+                port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+            link = dlms_link(kind, user_input, errors, port)
+            if link is not None:
+                await self.async_set_unique_id(dlms_unique_id(link))
+                self._abort_if_unique_id_configured()
+                address = int(user_input[CONF_UNIT_ADDRESS])
+                result = await self.async_check_dlms(link, address, errors)
+                if result is not None:
+                    profile, info = result
+                    title = " ".join(filter(None, (info.manufacturer, info.model, info.serial_number)))
+                    return self.async_create_entry(
+                        title=link.name,
+                        data=link.as_dict(),
+                        subentries=[
+                            ConfigSubentryData(
+                                data=meter_data(address, profile.id),
+                                subentry_type=SUBENTRY_METER,
+                                title=title,
+                                unique_id=str(address),
+                            )
+                        ],
+                    )
+        ports = await self.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
+        return self.async_show_form(step_id=kind, data_schema=dlms_schema(kind, user_input or {}, ports), errors=errors)
+
+    async def async_check_dlms(
+        self, link: DlmsLink, address: int, errors: dict[str, str]
+    ) -> tuple[Profile, MeterInfo] | None:
+        """Associate with the meter; its profile and identity, or ``None`` with ``errors`` set."""
+        profiles = await async_get_profiles(self.hass)
+        try:
+            profile = dlms_profile(profiles, None)
+            info = await async_identify(link, address, profile)
+        except LinkError as err:
+            errors["base"] = error_key(err)
+            return None
+        except MeterTimeoutError:
+            errors["base"] = "no_response"
+            return None
+        except SubmeterError:
+            errors["base"] = "bad_frame"
+            return None
+        return dlms_profile(profiles, info.manufacturer), info

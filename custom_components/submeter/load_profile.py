@@ -1,0 +1,133 @@
+"""Import a DLMS meter's own load profile into Home Assistant's long-term statistics.
+
+The meter records its energy registers every 15 minutes whether Home
+Assistant runs or not. Each complete hour becomes one external statistic row
+(``submeter:<meter>_<key>``) whose ``sum`` is the register itself at the end
+of that hour: an absolute value, so importing an hour twice writes the same
+row again (no duplicates) and the hours missed during a downtime are read
+from the meter afterwards (no gaps). Hours in which the meter itself was off
+have no row; the next hour's sum carries on from the register.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.recorder.models import StatisticData, StatisticMeanType, StatisticMetaData
+from homeassistant.components.recorder.statistics import async_add_external_statistics, get_last_statistics
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .pysubmeter.dlms.meter import DlmsMeter, IntervalRow
+from .pysubmeter.measurements import MEASUREMENTS
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+
+    from .coordinator import MeterCoordinator
+
+_LOGGER = logging.getLogger(__name__)
+
+FIRST_IMPORT = timedelta(days=7)  # history taken from a meter the first time it is set up
+WINDOW = timedelta(days=1)  # rows read per import; a longer backlog is caught up over several polls
+EVERY = timedelta(minutes=15)  # the meter's own interval: asking more often finds nothing new
+HOUR = timedelta(hours=1)
+
+
+def statistic_id(coordinator: MeterCoordinator, key: str) -> str:
+    """``submeter:<meter>_<key>``; the meter part is its subentry id, stable across renames."""
+    meter = re.sub(r"[^a-z0-9_]", "_", coordinator.subentry.subentry_id.lower())
+    return f"{DOMAIN}:{meter}_{key}"
+
+
+def _metadata(coordinator: MeterCoordinator, key: str) -> StatisticMetaData:
+    metadata: dict[str, Any] = {
+        "mean_type": StatisticMeanType.NONE,
+        "has_sum": True,
+        "name": f"{coordinator.subentry.title} {key.replace('_', ' ')} (meter load profile)",
+        "source": DOMAIN,
+        "statistic_id": statistic_id(coordinator, key),
+        "unit_of_measurement": MEASUREMENTS[key].unit,
+    }
+    if "unit_class" in StatisticMetaData.__annotations__:  # Home Assistant 2025.10+
+        metadata["unit_class"] = "energy" if MEASUREMENTS[key].unit == "kWh" else None
+    return metadata  # type: ignore[return-value]
+
+
+def hourly(rows: list[IntervalRow], key: str) -> list[StatisticData]:
+    """One row per complete hour: the register's value at the end of the hour as sum and state.
+
+    An hour is complete once a row at or after its end exists; the last row
+    inside the hour gives its value.
+    """
+    if not rows:
+        return []
+    newest = max(row.end for row in rows)
+    by_hour: dict[datetime, float] = {}
+    for row in sorted(rows, key=lambda r: r.end):
+        if key not in row.values:
+            continue
+        start = (row.end - timedelta(microseconds=1)).replace(minute=0, second=0, microsecond=0)
+        if start + HOUR <= newest:
+            by_hour[start] = row.values[key]
+    return [StatisticData(start=start, state=value, sum=value) for start, value in sorted(by_hour.items())]
+
+
+class LoadProfileImporter:
+    """Reads new load-profile rows of one meter now and then and adds them as statistics."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: MeterCoordinator) -> None:
+        self.hass = hass
+        self.coordinator = coordinator
+        self._next: datetime | None = None
+        self._since: datetime | None = None  # end of the last hour imported
+
+    async def _async_since(self, keys: list[str]) -> datetime:
+        """Where to resume: the end of the oldest last-imported hour across keys, or a week back."""
+        if self._since is not None:
+            return self._since
+        instance = get_instance(self.hass)
+        ends: list[datetime] = []
+        for key in keys:
+            last = await instance.async_add_executor_job(
+                get_last_statistics, self.hass, 1, statistic_id(self.coordinator, key), True, {"sum"}
+            )
+            rows = last.get(statistic_id(self.coordinator, key))
+            if not rows:
+                return dt_util.utcnow().replace(minute=0, second=0, microsecond=0) - FIRST_IMPORT
+            ends.append(dt_util.utc_from_timestamp(rows[0]["start"]) + HOUR)
+        return min(ends)
+
+    async def async_import(self) -> int:
+        """Import what is due; the number of hourly rows added. Errors are the caller's to log."""
+        meter = self.coordinator.meter
+        now = dt_util.utcnow()
+        if not isinstance(meter, DlmsMeter) or (self._next is not None and now < self._next):
+            return 0
+        load_profile = meter.load_profile
+        if load_profile is None:
+            return 0
+        keys = sorted(load_profile.columns)
+        since = await self._async_since(keys)
+        # Rows up to the hour's end are needed to close the hour `since` starts.
+        rows = await meter.async_read_intervals(since - HOUR, WINDOW)
+        rows = [row for row in rows if row.end > since - HOUR]
+        added = 0
+        newest_start: datetime | None = None
+        for key in keys:
+            statistics = [s for s in hourly(rows, key) if s["start"] >= since]
+            if statistics:
+                async_add_external_statistics(self.hass, _metadata(self.coordinator, key), statistics)
+                added += len(statistics)
+                last = statistics[-1]["start"]
+                newest_start = last if newest_start is None else min(newest_start, last)
+        if newest_start is not None:
+            self._since = newest_start + HOUR
+        # A full window means a backlog: continue at the next poll, else wait for the next interval.
+        self._next = now if rows and rows[-1].end - rows[0].end >= WINDOW - EVERY else now + EVERY
+        _LOGGER.debug("%s: %d hourly statistics imported up to %s", self.coordinator.name, added, self._since)
+        return added

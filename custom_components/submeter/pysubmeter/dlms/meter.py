@@ -1,0 +1,356 @@
+"""One DLMS/COSEM meter: learns its objects once, then polls them by logical name.
+
+At the first association the meter's logical device name and object list
+are read; each measurement key takes the first of its profile sources whose
+objects the meter lists, scaled by each register's own scaler_unit. Keys
+with no such object, or with a unit that does not fit the key's quantity,
+are left out: never guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..client import MeterInfo, Reading
+from ..exceptions import ActionNotSupported, MeterResponseError
+from ..measurements import MEASUREMENTS, PHASES, UNIT_FACTORS, Quantity
+from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, DlmsTerm, Profile
+from . import apdu, axdr
+from .apdu import AccessError, AttributeRef
+from .cosem import (
+    CLOCK,
+    CURRENT_ASSOCIATION,
+    FIRMWARE,
+    LOGICAL_DEVICE_NAME,
+    SCALED_CLASSES,
+    SERIAL_NUMBER,
+    ClassId,
+    Obis,
+    ObjectEntry,
+    ScalerUnit,
+    decode_datetime,
+    encode_datetime,
+    parse_object_list,
+)
+
+if TYPE_CHECKING:
+    from .bus import DlmsBus
+    from .session import DlmsSession
+
+_LOGGER = logging.getLogger(__name__)
+
+SCRIPT_EXECUTE = 1  # script table method 1: execute(script id)
+CAPTURE_OBJECTS = 3
+CAPTURE_PERIOD = 4
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRow:
+    """One row of a load profile: the register values captured at ``end``, in canonical units."""
+
+    end: datetime
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Learned:
+    """What the association told: the chosen attribute and factor for each term of each key."""
+
+    name: bytes
+    objects: dict[Obis, ObjectEntry]
+    terms: dict[str, tuple[tuple[DlmsTerm, float], ...]]
+    scalers: dict[Obis, ScalerUnit]
+    profile: Profile
+
+
+def _text(value: axdr.Value) -> str | None:
+    if isinstance(value, bytes):
+        text = value.decode("ascii", errors="replace").strip("\x00 ")
+        return text or None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+class DlmsMeter:
+    """A meter on a DLMS bus, at HDLC physical address (or wrapper logical device) ``address``."""
+
+    def __init__(self, bus: DlmsBus, address: int, profile: Profile) -> None:
+        if profile.dlms is None:
+            raise ValueError(f"profile {profile.id} has no dlms section")
+        self._bus = bus
+        self._address = address
+        self._full = profile
+        self._map: DlmsMap = profile.dlms
+        self._learned: _Learned | None = None
+        self._columns: list[tuple[int, str | None, float]] | None = None  # load profile: index, key, factor
+        self._capture_period = 900
+
+    @property
+    def profile(self) -> Profile:
+        """The profile narrowed to what this meter has; empty until the meter has been associated with."""
+        if self._learned is not None:
+            return self._learned.profile
+        return replace(self._full, dlms=replace(self._map, measurements={}, actions={}, load_profile=None))
+
+    @property
+    def address(self) -> int:
+        return self._address
+
+    @property
+    def load_profile(self) -> DlmsLoadProfile | None:
+        """The load profile this meter has, once known."""
+        return self._learned.profile.dlms.load_profile if self._learned and self._learned.profile.dlms else None
+
+    async def _learn(self, session: DlmsSession) -> _Learned:
+        if self._learned is not None:
+            return self._learned
+        try:
+            name = await session.get(AttributeRef(ClassId.DATA, LOGICAL_DEVICE_NAME, 2))
+        except AccessError:
+            name = b""
+        objects = parse_object_list(await session.get(AttributeRef(ClassId.ASSOCIATION_LN, CURRENT_ASSOCIATION, 2)))
+        chosen = self._choose(objects)
+        scaled = sorted(
+            {t.obis for source in chosen.values() for t in source.terms if objects[t.obis].class_id in SCALED_CLASSES}
+        )
+        if (lp := self._map.load_profile) is not None and lp.obis in objects:
+            scaled = sorted(
+                {*scaled, *(o for o in lp.columns.values() if o in objects and objects[o].class_id in SCALED_CLASSES)}
+            )
+        answers = await session.get_many([AttributeRef(objects[o].class_id, o, 3) for o in scaled])
+        scalers: dict[Obis, ScalerUnit] = {}
+        for obis, answer in zip(scaled, answers, strict=True):
+            if isinstance(answer, AccessError):
+                _LOGGER.debug("%s: no scaler_unit (%s)", obis, answer)
+                continue
+            scalers[obis] = ScalerUnit.parse(answer)
+        terms: dict[str, tuple[tuple[DlmsTerm, float], ...]] = {}
+        for key, source in chosen.items():
+            factors = [self._factor(key, term.obis, objects[term.obis], scalers) for term in source.terms]
+            if all(f is not None for f in factors):
+                terms[key] = tuple((term, f) for term, f in zip(source.terms, factors, strict=True) if f is not None)
+        self._learned = _Learned(
+            name=name if isinstance(name, bytes) else b"",
+            objects=objects,
+            terms=terms,
+            scalers=scalers,
+            profile=self._narrow(objects, terms),
+        )
+        _LOGGER.debug("%s at %s: %d objects, %d keys", self._full.id, self._address, len(objects), len(terms))
+        return self._learned
+
+    def _choose(self, objects: dict[Obis, ObjectEntry]) -> dict[str, DlmsSource]:
+        chosen: dict[str, DlmsSource] = {}
+        for key, sources in self._map.measurements.items():
+            for source in sources:
+                if source.objects <= objects.keys():
+                    chosen[key] = source
+                    break
+        return chosen
+
+    @staticmethod
+    def _factor(key: str, obis: Obis, entry: ObjectEntry, scalers: dict[Obis, ScalerUnit]) -> float | None:
+        """Raw value → canonical unit of ``key``; ``None`` when the object's unit does not fit the key."""
+        quantity = MEASUREMENTS[key].quantity
+        if quantity is Quantity.TIMESTAMP:
+            return 1.0 if entry.class_id in (ClassId.CLOCK, ClassId.DATA) else None
+        if entry.class_id in SCALED_CLASSES:
+            scaler = scalers.get(obis)
+            if scaler is None:
+                return None
+        else:
+            scaler = ScalerUnit(0, "")
+        unit_factor = UNIT_FACTORS[quantity].get(scaler.unit) if scaler.unit is not None else None
+        if unit_factor is None:
+            _LOGGER.warning("%s: unit %r of %s does not fit %s; left out", key, scaler.unit, obis, quantity)
+            return None
+        return unit_factor * 10.0**scaler.scaler
+
+    def _narrow(self, objects: dict[Obis, ObjectEntry], terms: Mapping[str, object]) -> Profile:
+        actions = {
+            name: spec
+            for name, spec in self._map.actions.items()
+            if not isinstance(spec, DlmsScript) or spec.table in objects
+        }
+        load_profile = self._map.load_profile
+        if load_profile is not None and load_profile.obis in objects:
+            columns = {key: obis for key, obis in load_profile.columns.items() if obis in objects}
+            load_profile = DlmsLoadProfile(load_profile.obis, columns) if columns else None
+        else:
+            load_profile = None
+        measurements = {key: self._map.measurements[key] for key in terms}
+        dlms = replace(self._map, measurements=measurements, actions=actions, load_profile=load_profile)
+        return replace(self._full, dlms=dlms)
+
+    async def _read(self, session: DlmsSession) -> Reading:
+        learned = await self._learn(session)
+        refs = sorted(
+            {
+                AttributeRef(learned.objects[t.obis].class_id, t.obis, t.attribute)
+                for terms in learned.terms.values()
+                for t, _ in terms
+            },
+            key=lambda ref: (str(ref.name), ref.attribute),
+        )
+        raw = dict(zip(refs, await session.get_many(refs), strict=True))
+        values: dict[str, float | None] = {}
+        for key, terms in learned.terms.items():
+            total: float | None = 0.0
+            for term, factor in terms:
+                answer = raw[AttributeRef(learned.objects[term.obis].class_id, term.obis, term.attribute)]
+                number = _number(key, answer)
+                if number is None or total is None:
+                    total = None
+                    break
+                total += term.sign * number * (1.0 if MEASUREMENTS[key].quantity is Quantity.TIMESTAMP else factor)
+            values[key] = total
+        return Reading(values=values, alerts=self._alerts(values))
+
+    def _alerts(self, values: dict[str, float | None]) -> dict[str, bool | None]:
+        below = self._map.phase_loss_below
+        keys = [f"voltage_{phase}_n" for phase in PHASES if f"voltage_{phase}_n" in values]
+        if below is None or not keys:
+            return {}
+        known = [v for k in keys if (v := values[k]) is not None]
+        highest = max(known, default=None)
+        return {
+            f"alert_phase_loss_{key.split('_')[1]}": (
+                None if highest is None or values[key] is None else values[key] < below * highest  # type: ignore[operator]
+            )
+            for key in keys
+        }
+
+    async def async_read(self) -> Reading:
+        return await self._bus.async_run(self._address, self._read)
+
+    async def async_info(self) -> MeterInfo:
+        async def work(session: DlmsSession) -> MeterInfo:
+            learned = await self._learn(session)
+            name = learned.name.decode("ascii", errors="replace").strip("\x00 ")
+            flag = name[:3] if len(name) >= 3 and name[:3].isalpha() else None
+            wanted = [o for o in (SERIAL_NUMBER, FIRMWARE) if o in learned.objects]
+            answers = dict(
+                zip(
+                    wanted,
+                    await session.get_many([AttributeRef(learned.objects[o].class_id, o, 2) for o in wanted]),
+                    strict=True,
+                )
+            )
+            serial, firmware = answers.get(SERIAL_NUMBER), answers.get(FIRMWARE)
+            serial_text = None if isinstance(serial, AccessError) else _text(serial)
+            return MeterInfo(
+                manufacturer=flag or self._full.manufacturer,
+                model=self._full.model,
+                serial_number=serial_text or name[3:] or None,
+                firmware=None if isinstance(firmware, AccessError) else _text(firmware),
+            )
+
+        return await self._bus.async_run(self._address, work)
+
+    async def async_run_action(self, action: str, option: str | None = None) -> None:
+        spec = self.profile.actions.get(action)
+        if not isinstance(spec, DlmsScript):
+            raise ActionNotSupported(action, self._full.id)
+        script = axdr.Typed(axdr.LONG_UNSIGNED, spec.word(option))
+
+        async def work(session: DlmsSession) -> None:
+            await session.action(ClassId.SCRIPT_TABLE, spec.table, SCRIPT_EXECUTE, script)
+
+        await self._bus.async_run(self._address, work)
+
+    async def async_read_intervals(self, since: datetime, window: timedelta) -> list[IntervalRow]:
+        """Load-profile rows captured after ``since``, at most ``window`` of them in time.
+
+        Windows with no rows (the meter was off) are skipped up to the meter's
+        own clock, so a gap never stalls the import.
+        """
+
+        async def work(session: DlmsSession) -> list[IntervalRow]:
+            learned = await self._learn(session)
+            lp = self.load_profile
+            if lp is None:
+                return []
+            columns = await self._capture_columns(session, lp, learned)
+            meter_now = decode_datetime(await session.get(AttributeRef(ClassId.CLOCK, CLOCK, 2)))
+            start = since
+            while True:
+                end = start + window
+                access = apdu.range_access(CLOCK, encode_datetime(start + timedelta(seconds=1)), encode_datetime(end))
+                buffer = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, lp.obis, 2), access)
+                rows = [row for row in self._rows(buffer, columns) if row.end > since]
+                if rows or meter_now is None or end >= meter_now:
+                    return rows
+                start = end
+
+        return await self._bus.async_run(self._address, work)
+
+    async def _capture_columns(
+        self, session: DlmsSession, lp: DlmsLoadProfile, learned: _Learned
+    ) -> list[tuple[int, str | None, float]]:
+        """Which buffer column holds the clock (key None) and which each energy key, with its factor."""
+        if self._columns is not None:
+            return self._columns
+        captured = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, lp.obis, CAPTURE_OBJECTS))
+        period = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, lp.obis, CAPTURE_PERIOD))
+        if isinstance(period, int) and period > 0:
+            self._capture_period = period
+        if not isinstance(captured, list):
+            raise MeterResponseError("load profile capture objects are not a list")
+        by_obis = {obis: key for key, obis in lp.columns.items()}
+        columns: list[tuple[int, str | None, float]] = []
+        for index, item in enumerate(captured):
+            if not (isinstance(item, list) and len(item) >= 3 and isinstance(item[1], bytes)):
+                raise MeterResponseError("malformed capture object")
+            obis, attribute = Obis.from_bytes(item[1]), item[2]
+            if obis == CLOCK and attribute == 2:
+                columns.append((index, None, 1.0))
+            elif attribute == 2 and (key := by_obis.get(obis)) is not None:
+                factor = self._factor(key, obis, learned.objects[obis], learned.scalers)
+                if factor is not None:
+                    columns.append((index, key, factor))
+        if not any(key is None for _, key, _ in columns):
+            raise MeterResponseError("load profile has no clock column")
+        self._columns = columns
+        return columns
+
+    def _rows(self, buffer: axdr.Value, columns: list[tuple[int, str | None, float]]) -> list[IntervalRow]:
+        if not isinstance(buffer, list):
+            raise MeterResponseError("load profile buffer is not a list")
+        rows: list[IntervalRow] = []
+        previous: datetime | None = None
+        for entry in buffer:
+            if not isinstance(entry, list):
+                raise MeterResponseError("malformed load profile row")
+            end: datetime | None = None
+            values: dict[str, float] = {}
+            for index, key, factor in columns:
+                cell = entry[index] if index < len(entry) else None
+                if key is None:
+                    # A null clock means "one capture period after the previous row" (compressed buffers).
+                    end = decode_datetime(cell) or (
+                        previous + timedelta(seconds=self._capture_period) if previous and cell is None else None
+                    )
+                elif (number := _number(key, cell)) is not None:
+                    values[key] = number * factor
+            if end is None:
+                continue
+            previous = end
+            rows.append(IntervalRow(end, values))
+        return rows
+
+
+def _number(key: str, answer: axdr.Value | AccessError) -> float | None:
+    """A finite number from an attribute, or ``None`` (refused, not a number, a broken clock)."""
+    if isinstance(answer, AccessError):
+        return None
+    if MEASUREMENTS[key].quantity is Quantity.TIMESTAMP:
+        moment = decode_datetime(answer)
+        return None if moment is None else moment.timestamp()
+    return ScalerUnit(0, "").apply(answer)
