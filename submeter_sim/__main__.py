@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from custom_components.submeter.pysubmeter.exceptions import ProfileError
@@ -68,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="also run a BACnet/IP site on 127.0.0.1 UDP PORT+1..PORT+3 (Leviton + BBMD, DTS, router to network 2); "
         "the integration's station belongs on PORT",
+    )
+    parser.add_argument(
+        "--dlms-tcp",
+        type=int,
+        metavar="PORT",
+        help="also serve a DLMS/COSEM SM307 (IP wrapper) on 127.0.0.1 TCP PORT (0: any free; the usual is 4059), "
+        "its clock on wall time",
     )
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
@@ -150,40 +158,85 @@ async def _bacnet_site(base: int, tick: float) -> AsyncIterator[None]:
         site.close()
 
 
+@contextlib.asynccontextmanager
+async def _dlms_meter(port: int, tick: float, seed: int) -> AsyncIterator[None]:
+    """An SM307 on the DLMS IP wrapper whose clock follows wall time, advanced every ``tick``."""
+    from .dlms import DlmsSimServer
+    from .dlms_objects import Sm307
+
+    meter = Sm307(datetime.now(UTC).replace(microsecond=0), seed=seed)
+    meter.vary_load = True
+
+    async def follow() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while tick:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            meter.advance(timedelta(seconds=now - last))
+            last = now
+
+    async with DlmsSimServer(meter, "wrapper", port=port) as server:
+        task = asyncio.create_task(follow())
+        print(
+            f"endpoint dlms-wrapper 127.0.0.1:{server.port}: SM307 {meter.serial}, server logical address "
+            f"{server.logical_address}, client 16 (public) or 1 (LLS password {server.password.decode()})"
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     async with contextlib.AsyncExitStack() as stack:
-        serial = client_end = None
-        if args.serial_link is not None:
-            pair = await stack.enter_async_context(PtyPair())
-            client_end = _link(args.serial_link, pair.client_end)
-            stack.callback(args.serial_link.unlink, missing_ok=True)
-            serial = str(pair.meter_end)
-        server = SimulatorServer(
-            meters, tcp=args.tcp, rtu_over_tcp=args.rtu_over_tcp, serial=serial, tick_interval=args.tick or None
-        )
-        await stack.enter_async_context(server)
-        for endpoint in server.endpoints:  # clients open the serial link, not the meter end
-            serial_line = f"serial {args.serial_link} -> {client_end} (RTU on a pty pair)"
-            print(f"endpoint {serial_line if endpoint.startswith('serial') else endpoint}")
-        for meter in meters:
-            profile = meter.profile
-            print(f"meter {meter.address}: {profile.id} ({profile.manufacturer} {profile.model})")
+        if _modbus_endpoints(args):
+            await _serve_modbus(args, meters, stack)
+        if args.dlms_tcp is not None:
+            await stack.enter_async_context(_dlms_meter(args.dlms_tcp, args.tick, args.seed))
         if args.bacnet_site is not None:
             await stack.enter_async_context(_bacnet_site(args.bacnet_site, args.tick))
         sys.stdout.flush()
         await stop.wait()
 
 
+def _modbus_endpoints(args: argparse.Namespace) -> bool:
+    return args.tcp is not None or args.rtu_over_tcp is not None or args.serial_link is not None
+
+
+async def _serve_modbus(
+    args: argparse.Namespace, meters: list[SimulatedMeter], stack: contextlib.AsyncExitStack
+) -> None:
+    serial = client_end = None
+    if args.serial_link is not None:
+        pair = await stack.enter_async_context(PtyPair())
+        client_end = _link(args.serial_link, pair.client_end)
+        stack.callback(args.serial_link.unlink, missing_ok=True)
+        serial = str(pair.meter_end)
+    server = SimulatorServer(
+        meters, tcp=args.tcp, rtu_over_tcp=args.rtu_over_tcp, serial=serial, tick_interval=args.tick or None
+    )
+    await stack.enter_async_context(server)
+    for endpoint in server.endpoints:  # clients open the serial link, not the meter end
+        serial_line = f"serial {args.serial_link} -> {client_end} (RTU on a pty pair)"
+        print(f"endpoint {serial_line if endpoint.startswith('serial') else endpoint}")
+    for meter in meters:
+        profile = meter.profile
+        print(f"meter {meter.address}: {profile.id} ({profile.manufacturer} {profile.model})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator; 0 after SIGINT/SIGTERM, 1 when an endpoint cannot be opened."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.tcp is None and args.rtu_over_tcp is None and args.serial_link is None:
-        parser.error("give at least one endpoint: --tcp, --rtu-over-tcp or --serial-link")
+    if not _modbus_endpoints(args) and args.dlms_tcp is None:
+        parser.error("give at least one endpoint: --tcp, --rtu-over-tcp, --serial-link or --dlms-tcp")
     if args.tick < 0:
         parser.error("--tick must not be negative")
     try:
