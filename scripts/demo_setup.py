@@ -34,6 +34,7 @@ USER = {"name": "Demo", "username": "demo", "password": "demo-submeter", "langua
 ONLINE_ONBOARDING_DOMAINS = ("google_translate", "radio_browser", "met")
 METERS = {"leviton": ("leviton_4100_modbus", 1), "socomec": ("socomec_countis_e4x", 2)}
 BACNET_METERS = 3  # the BACnet site's two Levitons and its DTS-like meter
+DLMS_METERS = 1  # the SM307 on the IP wrapper
 
 
 SCAN_TIMEOUT = 60  # s; a full scan takes seconds
@@ -293,7 +294,14 @@ def _numeric(value: str) -> bool:
 
 
 def check(
-    api: Api, deadline: float, pids: dict[str, int], tcp_port: int, serial_port: str, baudrate: int, bacnet_port: int
+    api: Api,
+    deadline: float,
+    pids: dict[str, int],
+    tcp_port: int,
+    serial_port: str,
+    baudrate: int,
+    bacnet_port: int,
+    dlms_port: int,
 ) -> None:
     """Add both buses and both meters through the REST API and wait for energy readings."""
     config = api.get("/api/config")
@@ -340,6 +348,23 @@ def check(
             },
             {},
         ),
+        # The meter describes itself: one association reads its name, serial and object list.
+        "dlms_tcp": _flow(
+            api,
+            "/api/config/config_entries/flow",
+            "submeter",
+            {"next_step_id": "dlms_tcp"},
+            {
+                "host": "127.0.0.1",
+                "port": dlms_port,
+                "framing": "wrapper",
+                "address": 1,
+                "client": 16,
+                "logical": 1,
+                "security": "none",
+                "password": "",
+            },
+        ),
     }
     for kind, result in buses.items():
         print(f"check: bus entry {result['title']!r} created ({kind}) with the meters its scan found", flush=True)
@@ -353,9 +378,9 @@ def check(
             for entity, device, state, unit in rows
             if entity.startswith("sensor.") and entity.endswith("energy_import") and _numeric(state)
         }
-        if len(readings) >= len(METERS) + BACNET_METERS:
+        wanted = len(METERS) + BACNET_METERS + DLMS_METERS
+        if len(readings) >= wanted:
             break
-        wanted = len(METERS) + BACNET_METERS
         _sleep(deadline, pids, f"energy_import sensors of {wanted} meters (have {sorted(readings)})", 1.0)
     for device, (entity, state, unit) in sorted(readings.items()):
         print(f"check: {entity} = {state} {unit or ''} ({device})", flush=True)
@@ -383,6 +408,7 @@ def main() -> int:
             sub.add_argument("--serial-port", required=True)
             sub.add_argument("--baudrate", type=int, required=True)
             sub.add_argument("--bacnet-port", type=int, required=True)
+            sub.add_argument("--dlms-port", type=int, required=True)
     args = parser.parse_args()
     try:
         if args.command == "free-port":
@@ -399,7 +425,16 @@ def main() -> int:
                 if args.command == "tidy":
                     tidy(api, wait=8.0)
                 else:
-                    check(api, args.deadline, pids, args.tcp_port, args.serial_port, args.baudrate, args.bacnet_port)
+                    check(
+                        api,
+                        args.deadline,
+                        pids,
+                        args.tcp_port,
+                        args.serial_port,
+                        args.baudrate,
+                        args.bacnet_port,
+                        args.dlms_port,
+                    )
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -39,7 +39,7 @@ modbus:
 async def start(hass: HomeAssistant, link: str) -> str:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert set(result["menu_options"]) == {"serial", "tcp", "rtu_over_tcp", "bacnet_ip"}
+    assert set(result["menu_options"]) == {"serial", "tcp", "rtu_over_tcp", "bacnet_ip", "dlms_serial", "dlms_tcp"}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": link})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == link
@@ -463,9 +463,9 @@ def test_serial_port_selector_where_home_assistant_has_one(monkeypatch: pytest.M
         pass
 
     monkeypatch.setattr(selector, "SerialPortSelector", PortPicker, raising=False)
-    assert isinstance(flow_schemas._port_selector(["/dev/ttyUSB0"]), PortPicker)
+    assert isinstance(flow_schemas.port_selector(["/dev/ttyUSB0"]), PortPicker)
     monkeypatch.delattr(selector, "SerialPortSelector")
-    fallback = flow_schemas._port_selector(["/dev/ttyUSB0"])
+    fallback = flow_schemas.port_selector(["/dev/ttyUSB0"])
     assert isinstance(fallback, selector.SelectSelector)
     assert fallback.config["options"] == ["/dev/ttyUSB0"]
 

@@ -9,6 +9,7 @@ own translated error, and nothing is saved until the meter answers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
 from .pysubmeter.dlms.bus import DlmsBus
 from .pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
+
+_LOGGER = logging.getLogger(__name__)
 
 CONF_OPTICAL = "optical"
 CONF_FRAMING = "framing"
@@ -186,7 +189,8 @@ class DlmsSteps(ConfigFlow):
         except MeterTimeoutError:
             errors["base"] = "no_response"
             return None
-        except SubmeterError:
+        except SubmeterError as err:
+            _LOGGER.debug("%s: the meter answered, but not as expected: %s", link.name, err)
             errors["base"] = "bad_frame"
             return None
         return dlms_profile(profiles, info.manufacturer), info

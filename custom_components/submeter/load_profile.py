@@ -35,6 +35,7 @@ _LOGGER = logging.getLogger(__name__)
 FIRST_IMPORT = timedelta(days=7)  # history taken from a meter the first time it is set up
 WINDOW = timedelta(days=1)  # rows read per import; a longer backlog is caught up over several polls
 EVERY = timedelta(minutes=15)  # the meter's own interval: asking more often finds nothing new
+MAX_WINDOWS = 8  # days read in one poll: the first import's week, plus one
 HOUR = timedelta(hours=1)
 
 
@@ -103,7 +104,11 @@ class LoadProfileImporter:
         return min(ends)
 
     async def async_import(self) -> int:
-        """Import what is due; the number of hourly rows added. Errors are the caller's to log."""
+        """Import what is due; the number of hourly rows added. Errors are the caller's to log.
+
+        A backlog (first set-up, a long downtime) is read a day at a time until
+        the meter's newest complete hour, at most ``MAX_WINDOWS`` days per poll.
+        """
         meter = self.coordinator.meter
         now = dt_util.utcnow()
         if not isinstance(meter, DlmsMeter) or (self._next is not None and now < self._next):
@@ -113,21 +118,21 @@ class LoadProfileImporter:
             return 0
         keys = sorted(load_profile.columns)
         since = await self._async_since(keys)
-        # Rows up to the hour's end are needed to close the hour `since` starts.
-        rows = await meter.async_read_intervals(since - HOUR, WINDOW)
-        rows = [row for row in rows if row.end > since - HOUR]
         added = 0
-        newest_start: datetime | None = None
-        for key in keys:
-            statistics = [s for s in hourly(rows, key) if s["start"] >= since]
-            if statistics:
-                async_add_external_statistics(self.hass, _metadata(self.coordinator, key), statistics)
-                added += len(statistics)
-                last = statistics[-1]["start"]
-                newest_start = last if newest_start is None else min(newest_start, last)
-        if newest_start is not None:
-            self._since = newest_start + HOUR
-        # A full window means a backlog: continue at the next poll, else wait for the next interval.
-        self._next = now if rows and rows[-1].end - rows[0].end >= WINDOW - EVERY else now + EVERY
-        _LOGGER.debug("%s: %d hourly statistics imported up to %s", self.coordinator.name, added, self._since)
+        for _ in range(MAX_WINDOWS):
+            # Rows from the hour before `since` are needed to close the hour `since` starts.
+            rows = await meter.async_read_intervals(since - HOUR, WINDOW)
+            newest: datetime | None = None
+            for key in keys:
+                statistics = [s for s in hourly(rows, key) if s["start"] >= since]
+                if statistics:
+                    async_add_external_statistics(self.hass, _metadata(self.coordinator, key), statistics)
+                    added += len(statistics)
+                    end = statistics[-1]["start"] + HOUR
+                    newest = end if newest is None else min(newest, end)
+            if newest is None:
+                break
+            since = self._since = newest
+        self._next = now + EVERY
+        _LOGGER.debug("%s: %d hourly statistics imported up to %s", self.coordinator.name, added, since)
         return added

@@ -3,6 +3,10 @@
 The probe opens at 300 baud 7E1, asks ``/?!``, reads the identification
 ``/XXXZ<ident>`` whose Z announces the speed, acknowledges with protocol
 "2" (HDLC) and both sides switch to 8N1 at that speed.
+
+7E1 is sent as 8N1 with the even-parity bit in bit 7: the same ten bits on
+the wire, and it works on adapters and pseudo-terminals that refuse a
+7-bit character size.
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ class Identification:
     baudrate: int
     baud_character: str
     ident: str
+
+
+def even_parity(text: bytes) -> bytes:
+    """7-bit characters with their even-parity bit in bit 7 (7E1 carried as 8N1)."""
+    return bytes(byte | (0x80 if (byte & 0x7F).bit_count() % 2 else 0) for byte in text)
+
+
+def strip_parity(data: bytes) -> bytes:
+    """The 7-bit characters of 7E1 data read as 8N1."""
+    return bytes(byte & 0x7F for byte in data)
 
 
 def request(device_address: str = "") -> bytes:
@@ -58,14 +72,14 @@ async def async_sign_on(
     stream: SerialStream, device_address: str = "", max_baudrate: int | None = None
 ) -> Identification:
     """Run the sign-on and leave ``stream`` in HDLC at the agreed speed."""
-    stream.configure(SIGN_ON_BAUD, 7, "E")
-    await stream.write(request(device_address))
+    stream.configure(SIGN_ON_BAUD)
+    await stream.write(even_parity(request(device_address)))
     line = bytearray()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + IDENT_TIMEOUT
     while not line.endswith(b"\r\n"):
         try:
-            line += await stream.read(max(deadline - loop.time(), 0.01))
+            line += strip_parity(await stream.read(max(deadline - loop.time(), 0.01)))
         except MeterTimeoutError as err:
             raise LinkError("no_sign_on", "the meter did not answer the optical sign-on") from err
         start = line.find(b"/")
@@ -77,7 +91,7 @@ async def async_sign_on(
         identification = Identification(
             identification.manufacturer, BAUD_CHARACTERS[character], character, identification.ident
         )
-    await stream.write(acknowledgement(identification))
+    await stream.write(even_parity(acknowledgement(identification)))
     await asyncio.sleep(SETTLE)
-    stream.configure(identification.baudrate, 8, "N")
+    stream.configure(identification.baudrate)
     return identification

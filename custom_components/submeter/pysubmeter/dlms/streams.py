@@ -1,7 +1,7 @@
 """Byte streams DLMS frames travel on: a TCP socket or a serial port.
 
-The serial stream can change speed and character format mid-session,
-which the optical sign-on needs (300 baud 7E1, then HDLC at 8N1).
+The serial stream can change speed mid-session, which the optical sign-on
+needs (300 baud, then HDLC at the speed the meter announces).
 """
 
 from __future__ import annotations
@@ -68,9 +68,6 @@ class TcpStream:
             await self._writer.wait_closed()
 
 
-_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
-
-
 class SerialStream:
     """A serial port read through the event loop (non-blocking fd, no worker thread)."""
 
@@ -82,9 +79,10 @@ class SerialStream:
         self._loop.add_reader(port.fileno(), self._on_readable)
 
     @classmethod
-    async def open(cls, path: str, baudrate: int, bytesize: int = 8, parity: str = "N") -> SerialStream:
+    async def open(cls, path: str, baudrate: int) -> SerialStream:
+        """The port at ``baudrate``, 8N1 (DLMS HDLC; the sign-on carries its 7E1 in 8N1)."""
         try:
-            port = serial.Serial(path, baudrate, bytesize=bytesize, parity=_PARITY[parity], timeout=0)
+            port = serial.Serial(path, baudrate, timeout=0)
         except serial.SerialException as err:
             code = getattr(err, "errno", None)
             reason = {errno.ENOENT: "port_not_found", errno.EACCES: "permission_denied", errno.EBUSY: "port_busy"}
@@ -100,11 +98,9 @@ class SerialStream:
             self._data += chunk
             self._ready.set()
 
-    def configure(self, baudrate: int, bytesize: int, parity: str) -> None:
-        """Switch speed and character format (the mode E change from sign-on to HDLC)."""
+    def configure(self, baudrate: int) -> None:
+        """Switch speed (the mode E change from sign-on to HDLC); unread bytes of the old speed are dropped."""
         self._port.baudrate = baudrate
-        self._port.bytesize = bytesize
-        self._port.parity = _PARITY[parity]
         self._data.clear()
 
     async def write(self, data: bytes) -> None:

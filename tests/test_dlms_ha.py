@@ -1,0 +1,173 @@
+"""DLMS in Home Assistant: the flow, object-list-driven entities, events, actions and the load-profile import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+
+from custom_components.submeter.const import DOMAIN
+from submeter_sim.dlms import DlmsSimServer
+from submeter_sim.dlms_objects import Sm307
+
+PASSWORD = "12345678"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[DlmsSimServer]:
+    """An SM307 whose clock sits at the start of the current hour, so the profile reaches up to now."""
+    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+    async with DlmsSimServer(Sm307(start=hour), "wrapper") as server:
+        yield server
+
+
+def tcp_input(sim: DlmsSimServer, **changes: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": sim.port,
+        "framing": "wrapper",
+        "address": 1,
+        "client": 16,
+        "logical": 1,
+        "security": "none",
+        "password": "",
+    } | changes
+
+
+async def start_flow(hass: HomeAssistant) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    return await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_tcp"})
+
+
+async def add_meter(hass: HomeAssistant, sim: DlmsSimServer, **changes: Any):
+    result = await start_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, **changes))
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+    return result["result"]
+
+
+def entity(hass: HomeAssistant, entry, key: str, platform: str = "sensor") -> str | None:
+    subentry = next(iter(entry.subentries.values()))
+    return er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{subentry.subentry_id}_{key}")
+
+
+async def refresh(hass: HomeAssistant, entry) -> None:
+    coordinator = next(iter(entry.runtime_data.coordinators.values()))
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+
+
+async def test_flow_adds_the_meter_with_entities_for_its_objects(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    entry = await add_meter(hass, sim)
+    meter = sim.meter
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.data == {
+        "link": "dlms_tcp",
+        "host": "127.0.0.1",
+        "tcp_port": sim.port,
+        "wrapper": True,
+        "client": 16,
+        "logical": 1,
+        "security": "none",
+    }
+    subentry = next(iter(entry.subentries.values()))
+    assert subentry.title == f"SMR Standard OBIS meter (SM307) {meter.serial}"
+    assert subentry.data["profile"] == "dlms_standard"
+    energy = hass.states.get(entity(hass, entry, "energy_import"))
+    assert float(energy.state) == pytest.approx(meter.energy_raw("+A") / 100)
+    assert energy.attributes["state_class"] == "total_increasing"
+    assert energy.attributes["unit_of_measurement"] == "kWh"
+    tariff_t2 = hass.states.get(entity(hass, entry, "energy_import_t2"))
+    assert float(tariff_t2.state) == pytest.approx(meter.energy_raw("+A", 2) / 100)
+    clock = hass.states.get(entity(hass, entry, "meter_clock"))
+    assert dt_util.parse_datetime(clock.state) == meter.now
+    assert hass.states.get(entity(hass, entry, "alert_phase_loss_l1", "binary_sensor")).state == "off"
+    assert hass.states.get(entity(hass, entry, "exporting", "binary_sensor")).state == "off"
+    # Keys of the profile the meter has no object for get no entity at all.
+    assert entity(hass, entry, "energy_net") is None
+    assert entity(hass, entry, "apparent_energy_import") is None
+
+
+async def test_a_meter_with_few_objects_gets_few_entities(hass: HomeAssistant) -> None:
+    async with DlmsSimServer(Sm307(variant="minimal"), "wrapper") as sim:
+        entry = await add_meter(hass, sim)
+        assert entity(hass, entry, "energy_import") is not None
+        assert entity(hass, entry, "energy_import_t1") is None
+        assert entity(hass, entry, "cover_open_count") is None
+        assert entity(hass, entry, "reset_demand", "button") is None
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"client": 1, "security": "lls", "password": "wrong"}, "authentication_failed"),
+        ({"port": 1}, "connection_refused"),
+    ],
+)
+async def test_flow_errors_are_translated(
+    hass: HomeAssistant, sim: DlmsSimServer, changes: dict[str, Any], error: str
+) -> None:
+    result = await start_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, **changes))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    # Nothing was saved; the right settings then work in the same flow.
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_flow_silent_meter_and_missing_password(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    result = await start_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, security="lls"))
+    assert result["errors"] == {"password": "password_required"}
+    sim.silent = True
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
+    assert result["errors"] == {"base": "no_response"}
+
+
+async def test_events_fire_when_the_meter_counts_one(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    entry = await add_meter(hass, sim)
+    event_id = entity(hass, entry, "cover_open_count_event", "event")
+    assert hass.states.get(event_id).state == "unknown"  # events from before are not replayed
+    sim.meter.event("cover_open")
+    await refresh(hass, entry)
+    state = hass.states.get(event_id)
+    assert state.attributes["event_type"] == "detected"
+    assert state.attributes["count"] == 1
+    sag = entity(hass, entry, "voltage_sag_count_l2_event", "event")
+    assert hass.states.get(sag).state == "unknown"
+
+
+async def test_tariffs_are_the_meters_and_demand_reset_needs_management_rights(
+    hass: HomeAssistant, sim: DlmsSimServer
+) -> None:
+    entry = await add_meter(hass, sim, client=1, security="lls", password=PASSWORD)
+    subentry = next(iter(entry.subentries.values()))
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, subentry.subentry_id)})
+    coordinator = entry.runtime_data.coordinators[subentry.subentry_id]
+    assert coordinator.data.values["power_demand_max_import"] > 0  # a disabled-by-default sensor
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "set_tariff", {"device_id": device.id, "tariff": "2"}, blocking=True)
+    assert err.value.translation_key == "tariff_scheduled_by_meter"
+    await hass.services.async_call(DOMAIN, "reset_demand", {"device_id": device.id}, blocking=True)
+    assert coordinator.data.values["power_demand_max_import"] == 0
+
+
+async def test_public_client_demand_reset_is_refused_clearly(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    entry = await add_meter(hass, sim)
+    subentry = next(iter(entry.subentries.values()))
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, subentry.subentry_id)})
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "reset_demand", {"device_id": device.id}, blocking=True)
+    assert err.value.translation_key == "action_refused"
