@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 from custom_components.submeter.const import DOMAIN
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
+from submeter_sim.pty import PtyPair
 
 PASSWORD = "12345678"
 
@@ -58,6 +59,12 @@ async def add_meter(hass: HomeAssistant, sim: DlmsSimServer, **changes: Any):
 def entity(hass: HomeAssistant, entry, key: str, platform: str = "sensor") -> str | None:
     subentry = next(iter(entry.subentries.values()))
     return er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{subentry.subentry_id}_{key}")
+
+
+def meter_device(hass: HomeAssistant, entry) -> dr.DeviceEntry:
+    """The meter's device (lookup by identifiers alone is gone in Home Assistant 2026)."""
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    return device
 
 
 async def refresh(hass: HomeAssistant, entry) -> None:
@@ -154,7 +161,7 @@ async def test_tariffs_are_the_meters_and_demand_reset_needs_management_rights(
 ) -> None:
     entry = await add_meter(hass, sim, client=1, security="lls", password=PASSWORD)
     subentry = next(iter(entry.subentries.values()))
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, subentry.subentry_id)})
+    device = meter_device(hass, entry)
     coordinator = entry.runtime_data.coordinators[subentry.subentry_id]
     assert coordinator.data.values["power_demand_max_import"] > 0  # a disabled-by-default sensor
     with pytest.raises(ServiceValidationError) as err:
@@ -166,8 +173,85 @@ async def test_tariffs_are_the_meters_and_demand_reset_needs_management_rights(
 
 async def test_public_client_demand_reset_is_refused_clearly(hass: HomeAssistant, sim: DlmsSimServer) -> None:
     entry = await add_meter(hass, sim)
-    subentry = next(iter(entry.subentries.values()))
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, subentry.subentry_id)})
+    device = meter_device(hass, entry)
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(DOMAIN, "reset_demand", {"device_id": device.id}, blocking=True)
     assert err.value.translation_key == "action_refused"
+
+
+async def test_optical_probe_on_a_serial_port(hass: HomeAssistant) -> None:
+    """The serial flow with the IEC 62056-21 sign-on, through a real PTY pair."""
+    meter = Sm307()
+    async with PtyPair() as pair, DlmsSimServer(meter, "serial", tty=pair.meter_end, optical=True):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_serial"})
+        form = {"port": str(pair.client_end), "optical": True, "baudrate": "9600", "address": 17}
+        form |= {"client": 16, "logical": 1, "security": "none", "password": ""}
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+        assert result["type"] is FlowResultType.CREATE_ENTRY, result
+        entry = result["result"]
+        await hass.async_block_till_done()
+        assert entry.data["optical"] is True
+        energy = hass.states.get(entity(hass, entry, "energy_import"))
+        assert float(energy.state) == pytest.approx(meter.energy_raw("+A") / 100)
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_second_meter_on_the_line_is_added_by_its_address(hass: HomeAssistant) -> None:
+    """HDLC through a gateway: an address nobody answers at is refused clearly; the meter's own is taken."""
+    async with DlmsSimServer(Sm307(), "hdlc_tcp") as sim:
+        entry = await add_meter(hass, sim, framing="hdlc", address=17)
+        result = await hass.config_entries.subentries.async_init((entry.entry_id, "meter"), context={"source": "user"})
+        assert result["step_id"] == "manual"
+        answer = {"address": 18, "profile": "dlms_standard", "scan_interval": 30}
+        result = await hass.config_entries.subentries.async_configure(result["flow_id"], answer)
+        assert result["errors"] == {"base": "no_response"}
+        result = await hass.config_entries.subentries.async_configure(result["flow_id"], answer | {"address": 17})
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_options_and_reconfigure(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    entry = await add_meter(hass, sim)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "dlms"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"timeout": 2.0, "import_load_profile": False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    coordinator = next(iter(entry.runtime_data.coordinators.values()))
+    assert coordinator.importer is None
+    assert entry.runtime_data.bus.link.timeout == 2.0
+
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    assert result["step_id"] == "reconfigure"
+    changed = {k: v for k, v in tcp_input(sim).items() if k != "address"} | {"security": "lls"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["errors"] == {"password": "password_required"}
+    changed |= {"client": 1, "password": PASSWORD}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data["client"] == 1
+    assert entry.data["password"] == PASSWORD
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_a_meter_silent_at_start_gets_its_entities_once_it_answers(
+    hass: HomeAssistant, sim: DlmsSimServer
+) -> None:
+    entry = await add_meter(hass, sim)
+    await hass.config_entries.async_unload(entry.entry_id)
+    sim.silent = True
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY  # its only meter is silent: Home Assistant retries
+    sim.silent = False
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(entity(hass, entry, "energy_import")).state != "unavailable"

@@ -1,0 +1,110 @@
+"""DLMS encodings without a peer: HDLC frames on a noisy line, A-XDR, COSEM dates, sign-on text, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from custom_components.submeter.pysubmeter import LinkError, MeterResponseError
+from custom_components.submeter.pysubmeter.dlms import apdu, axdr, hdlc, optical
+from custom_components.submeter.pysubmeter.dlms.cosem import Obis, ScalerUnit, decode_datetime, encode_datetime
+
+METER, CLIENT = hdlc.server_address(1, 17), hdlc.client_address(16)
+
+
+def test_snrm_is_the_textbook_frame() -> None:
+    """Server 1/17, client 16: the SNRM every DLMS trace starts with."""
+    assert hdlc.encode_frame(METER, CLIENT, hdlc.SNRM).hex() == "7ea00802232193bd647e"
+    assert hdlc.server_address(1, 0x100).hex() == "00020401"  # four bytes once a part needs more than 7 bits
+    assert hdlc.server_address(1, None).hex() == "03"
+
+
+def test_parser_survives_noise_split_frames_and_bad_check_sums() -> None:
+    good = hdlc.encode_frame(CLIENT, METER, hdlc.information_control(0, 1), b"\xe6\xe7\x00payload")
+    damaged = bytearray(good)
+    damaged[12] ^= 0xFF
+    parser = hdlc.FrameParser()
+    assert parser.feed(b"\x00\xff" + good[:5]) == []
+    frames = parser.feed(good[5:] + bytes(damaged) + good)
+    assert [f.info for f in frames] == [b"\xe6\xe7\x00payload"] * 2
+    assert parser.dropped == 1
+    assert frames[0].send_sequence == 0
+    assert frames[0].receive_sequence == 1
+
+
+def test_ua_parameters_and_their_defaults() -> None:
+    ua = bytes.fromhex("818012050180060200f0070101080101")
+    parameters = hdlc.parse_ua(ua)
+    assert (parameters.max_info_transmit, parameters.max_info_receive) == (128, 240)
+    assert hdlc.parse_ua(b"") == hdlc.LinkParameters()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        axdr.Typed(axdr.DOUBLE_LONG, -5),
+        axdr.Typed(axdr.LONG64_UNSIGNED, 2**40),
+        axdr.Typed(axdr.FLOAT64, 1.5),
+        axdr.Typed(axdr.VISIBLE_STRING, "SM307"),
+        axdr.Typed(axdr.OCTET_STRING, bytes(300)),  # a two-byte length
+        axdr.Typed(axdr.STRUCTURE, [axdr.Typed(axdr.ENUM, 3), axdr.Typed(axdr.NULL, None)]),
+    ],
+)
+def test_axdr_round_trip(item: axdr.Typed) -> None:
+    value = axdr.decode(axdr.encode(item))
+    expected = [3, None] if item.tag == axdr.STRUCTURE else item.value
+    assert value == expected
+
+
+def test_axdr_rejects_truncated_and_unknown_data() -> None:
+    with pytest.raises(MeterResponseError):
+        axdr.decode(bytes([axdr.DOUBLE_LONG_UNSIGNED, 0, 1]))
+    with pytest.raises(MeterResponseError):
+        axdr.decode(bytes([99]))
+    assert axdr.decode(bytes([axdr.BIT_STRING, 3, 0b1010_0000])) == [True, False, True]
+
+
+def test_cosem_date_times() -> None:
+    moment = datetime(2026, 11, 22, 13, 45, 30, tzinfo=UTC)
+    assert decode_datetime(encode_datetime(moment)) == moment
+    # Deviation -60: local time is one hour ahead of UTC (Central Europe in winter).
+    raw = bytearray(encode_datetime(moment))
+    raw[9:11] = (-60).to_bytes(2, "big", signed=True)
+    assert decode_datetime(bytes(raw)) == moment.replace(tzinfo=timezone(timedelta(hours=1)))
+    assert decode_datetime(b"\xff\xff" + bytes(10)) is None  # year not specified
+    assert decode_datetime(b"short") is None
+
+
+def test_scaler_unit_and_obis_text() -> None:
+    assert ScalerUnit.parse([-2, 35]).apply(23012) == pytest.approx(230.12)
+    assert ScalerUnit.parse([0, 200]).unit is None  # a unit we do not know leaves its key out
+    assert ScalerUnit(0, "").apply(b"x") is None
+    assert Obis.parse("1-0:1.8.0*255") == Obis.parse("1.0.1.8.0") == Obis(1, 0, 1, 8, 0, 255)
+    with pytest.raises(ValueError, match="OBIS"):
+        Obis.parse("1.0.1.8")
+
+
+def test_sign_on_identification_and_parity() -> None:
+    ident = optical.parse_identification(b"/ISK5\\2MT382-1000\r\n")
+    assert (ident.manufacturer, ident.baudrate, ident.ident) == ("ISK", 9600, "MT382-1000")
+    assert optical.acknowledgement(ident) == b"\x06252\r\n"
+    with pytest.raises(LinkError, match="no_sign_on"):
+        optical.parse_identification(b"/ISKXjunk\r\n")
+    # '/' has an odd number of one bits: 7E1 sets its parity bit.
+    assert optical.even_parity(b"/?") == bytes([0x2F | 0x80, 0x3F])
+    assert optical.strip_parity(optical.even_parity(b"/?!\r\n")) == b"/?!\r\n"
+
+
+def test_refusals_become_typed_errors() -> None:
+    rejected = bytes.fromhex("6129a109060760857405080101a203020101a305a10302010dbe10040e0800065f1f040000001f04000007")
+    with pytest.raises(apdu.AssociationRejected) as err:
+        apdu.parse_aare(rejected)
+    assert err.value.authentication
+    with pytest.raises(MeterResponseError, match="expected an AARE"):
+        apdu.parse_aare(b"\xc4\x01")
+    with pytest.raises(MeterResponseError, match="exception response"):
+        apdu.parse_get_response(b"\xd8\x01\x01", "x")
+    refused = apdu.parse_get_response(bytes([apdu.GET_RESPONSE, apdu.NORMAL, apdu.INVOKE_ID, 1, 4]), "x")
+    assert isinstance(refused, apdu.AccessError)
+    assert refused.code == apdu.DataAccessResult.OBJECT_UNDEFINED
