@@ -358,7 +358,7 @@ def check(
                 "host": "127.0.0.1",
                 "port": dlms_port,
                 "framing": "wrapper",
-                "address": 1,
+                "address": 17,  # the form's default; the IP wrapper does not use it
                 "client": 16,
                 "logical": 1,
                 "security": "none",

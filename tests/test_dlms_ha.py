@@ -35,7 +35,7 @@ def tcp_input(sim: DlmsSimServer, **changes: Any) -> dict[str, Any]:
         "host": "127.0.0.1",
         "port": sim.port,
         "framing": "wrapper",
-        "address": 1,
+        "address": 17,  # the form's default; the IP wrapper does not use it
         "client": 16,
         "logical": 1,
         "security": "none",

@@ -4,7 +4,7 @@ A serial port (optical probe or RS-485, with or without the IEC 62056-21
 sign-on) or a TCP endpoint (the meter's own DLMS port with the IP wrapper,
 or a serial-to-TCP gateway carrying HDLC). Client address, logical device
 and security are the bus's; each meter on a shared line is reached by its
-own server address (HDLC physical address, or wrapper logical device).
+own HDLC physical address (the IP wrapper reaches one meter per endpoint).
 """
 
 from __future__ import annotations
@@ -107,10 +107,10 @@ class DlmsLink:
         return await TcpStream.open(self.host, self.tcp_port, self.timeout)
 
     def transport(self, stream: ByteStream, address: int) -> Transport:
-        """The transport to the meter at ``address`` (HDLC physical address, or wrapper logical device)."""
+        """The transport to the meter at HDLC physical ``address`` (0: none); the wrapper has no such address."""
         if self.hdlc:
-            return HdlcTransport(stream, self.client, self.logical, address, self.timeout)
-        return WrapperTransport(stream, self.client, address, self.timeout)
+            return HdlcTransport(stream, self.client, self.logical, address or None, self.timeout)
+        return WrapperTransport(stream, self.client, self.logical, self.timeout)
 
     def session(self, stream: ByteStream, address: int) -> DlmsSession:
         password = self.password.encode() if self.security == "lls" else None
