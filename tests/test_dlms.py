@@ -38,6 +38,17 @@ async def dlms_meter(sim: DlmsSimServer, link: DlmsLink, address: int = 17) -> A
         await bus.async_close()
 
 
+async def check_failure(link: DlmsLink, address: int) -> str:
+    """The reason a one-off association with the meter at ``address`` fails for."""
+    bus = DlmsBus(link)
+    try:
+        with pytest.raises(LinkError) as err:
+            await bus.async_check(address)
+    finally:
+        await bus.async_close()
+    return err.value.reason
+
+
 def tcp(server: DlmsSimServer, **settings: Any) -> DlmsLink:
     return DlmsLink(kind=DLMS_TCP, host="127.0.0.1", tcp_port=server.port, timeout=1.0, **settings)
 
@@ -81,13 +92,8 @@ async def test_hdlc_through_a_tcp_gateway_and_the_wrong_physical_address() -> No
     async with DlmsSimServer(meter, "hdlc_tcp") as server:
         async with dlms_meter(server, tcp(server, wrapper=False)) as client:
             assert (await client.async_read()).values["energy_import"] == pytest.approx(kwh(meter, "+A"))
-        bus = DlmsBus(tcp(server, wrapper=False))
-        try:
-            with pytest.raises(LinkError) as err:
-                await bus.async_check(18)  # nobody answers at 18: the meter stays silent, as on RS-485
-        finally:
-            await bus.async_close()
-    assert err.value.reason == "no_response"
+        # Nobody answers at 18: the meter stays silent, as on RS-485.
+        assert await check_failure(tcp(server, wrapper=False), 18) == "no_response"
 
 
 async def test_optical_sign_on_then_hdlc_on_a_pty() -> None:
@@ -106,13 +112,8 @@ async def test_optical_sign_on_then_hdlc_on_a_pty() -> None:
 async def test_no_sign_on_answer_is_a_clear_error() -> None:
     """A meter that speaks HDLC directly ignores the sign-on: the probe setting is wrong."""
     async with PtyPair() as pair, DlmsSimServer(Sm307(), "serial", tty=pair.meter_end, optical=False):
-        bus = DlmsBus(DlmsLink(kind=DLMS_SERIAL, port=str(pair.client_end), optical=True, timeout=0.5))
-        try:
-            with pytest.raises(LinkError) as err:
-                await bus.async_check(17)
-        finally:
-            await bus.async_close()
-    assert err.value.reason == "no_sign_on"
+        link = DlmsLink(kind=DLMS_SERIAL, port=str(pair.client_end), optical=True, timeout=0.5)
+        assert await check_failure(link, 17) == "no_sign_on"
 
 
 async def test_direct_hdlc_on_a_pty_and_a_missing_port() -> None:
@@ -121,23 +122,15 @@ async def test_direct_hdlc_on_a_pty_and_a_missing_port() -> None:
         link = DlmsLink(kind=DLMS_SERIAL, port=str(pair.client_end), timeout=1.0)
         async with dlms_meter(server, link) as client:
             assert (await client.async_read()).values["frequency"] == pytest.approx(meter.frequency)
-    bus = DlmsBus(DlmsLink(kind=DLMS_SERIAL, port="/dev/does-not-exist"))
-    with pytest.raises(LinkError) as err:
-        await bus.async_check(17)
-    assert err.value.reason == "port_not_found"
+    assert await check_failure(DlmsLink(kind=DLMS_SERIAL, port="/dev/does-not-exist"), 17) == "port_not_found"
 
 
 async def test_management_client_password_and_demand_reset() -> None:
     """The wrong password is refused as such; the right one may run the MDI reset script."""
     meter = Sm307()
     async with DlmsSimServer(meter, "wrapper") as server:
-        wrong = DlmsBus(tcp(server, client=1, security="lls", password="00000000"))
-        try:
-            with pytest.raises(LinkError) as err:
-                await wrong.async_check(1)
-        finally:
-            await wrong.async_close()
-        assert err.value.reason == "authentication_failed"
+        wrong = tcp(server, client=1, security="lls", password="00000000")
+        assert await check_failure(wrong, 1) == "authentication_failed"
         async with dlms_meter(server, tcp(server, client=1, security="lls", password=PASSWORD), 1) as client:
             before = await client.async_read()
             await client.async_run_action("reset_demand")
@@ -161,16 +154,9 @@ async def test_connection_refused_and_silent_meter() -> None:
     async with DlmsSimServer(meter, "wrapper") as server:
         port = server.port
         server.silent = True
-        bus = DlmsBus(tcp(server))
-        try:
-            with pytest.raises(LinkError) as silent:
-                await bus.async_check(1)
-        finally:
-            await bus.async_close()
-    bus = DlmsBus(DlmsLink(kind=DLMS_TCP, host="127.0.0.1", tcp_port=port, timeout=0.5))
-    with pytest.raises(LinkError) as refused:
-        await bus.async_check(1)
-    assert (silent.value.reason, refused.value.reason) == ("no_response", "connection_refused")
+        silent = await check_failure(tcp(server), 1)
+    refused = await check_failure(DlmsLink(kind=DLMS_TCP, host="127.0.0.1", tcp_port=port, timeout=0.5), 1)
+    assert (silent, refused) == ("no_response", "connection_refused")
 
 
 async def test_a_dropped_link_is_associated_again() -> None:

@@ -88,4 +88,5 @@ async def test_load_profile_reaches_statistics_without_gaps_or_duplicates(
     sums = [after[hour] for hour in sorted(after)]
     assert sums == sorted(sums)  # never a drop
     # Only what was new was asked for: the reads start after the last imported hour.
+    assert any(read.selector == 1 for read in sim.profile_reads)
     assert all(read.start > max(first) for read in sim.profile_reads if read.selector == 1)

@@ -236,30 +236,14 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, DlmsSteps, ConfigFlow, domain=D
         raise last or LinkError("no_response", "no meter answers")
 
 
-def _bacnet_options(options: Any) -> vol.Schema:
+def _timeout_and_switch(options: Any, timeout: float, longest: float, switch: str, *, on: bool) -> vol.Schema:
+    """Options of a BACnet or DLMS bus: a response timeout and one on/off feature."""
     return vol.Schema(
         {
-            vol.Required(
-                CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_BACNET_TIMEOUT)
-            ): selector.NumberSelector(
-                selector.NumberSelectorConfig(min=0.5, max=30, step=0.5, unit_of_measurement="s")
+            vol.Required(CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, timeout)): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=0.5, max=longest, step=0.5, unit_of_measurement="s")
             ),
-            vol.Required(CONF_SYNC_CLOCK, default=options.get(CONF_SYNC_CLOCK, False)): selector.BooleanSelector(),
-        }
-    )
-
-
-def _dlms_options(options: Any) -> vol.Schema:
-    return vol.Schema(
-        {
-            vol.Required(
-                CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_DLMS_TIMEOUT)
-            ): selector.NumberSelector(
-                selector.NumberSelectorConfig(min=0.5, max=60, step=0.5, unit_of_measurement="s")
-            ),
-            vol.Required(
-                CONF_IMPORT_LOAD_PROFILE, default=options.get(CONF_IMPORT_LOAD_PROFILE, True)
-            ): selector.BooleanSelector(),
+            vol.Required(switch, default=options.get(switch, on)): selector.BooleanSelector(),
         }
     )
 
@@ -278,9 +262,15 @@ class BusOptionsFlow(OptionsFlow):
             return self.async_create_entry(data=user_input)
         options = self.config_entry.options
         if self.config_entry.data.get(CONF_LINK) == LINK_BACNET_IP:
-            return self.async_show_form(step_id="bacnet", data_schema=_bacnet_options(options))
+            return self.async_show_form(
+                step_id="bacnet",
+                data_schema=_timeout_and_switch(options, DEFAULT_BACNET_TIMEOUT, 30, CONF_SYNC_CLOCK, on=False),
+            )
         if self.config_entry.data.get(CONF_LINK) in (LINK_DLMS_SERIAL, LINK_DLMS_TCP):
-            return self.async_show_form(step_id="dlms", data_schema=_dlms_options(options))
+            return self.async_show_form(
+                step_id="dlms",
+                data_schema=_timeout_and_switch(options, DEFAULT_DLMS_TIMEOUT, 60, CONF_IMPORT_LOAD_PROFILE, on=True),
+            )
         schema = vol.Schema(
             {
                 vol.Required(CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT)): selector.NumberSelector(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupported, MeterResponseError
 from ..measurements import MEASUREMENTS, PHASES, UNIT_FACTORS, Quantity
-from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, DlmsTerm, Profile
+from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, Profile
 from . import apdu, axdr
 from .apdu import AccessError, AttributeRef
 from .cosem import (
@@ -28,6 +28,7 @@ from .cosem import (
     LOGICAL_DEVICE_NAME,
     SCALED_CLASSES,
     SERIAL_NUMBER,
+    UNSCALED,
     ClassId,
     Obis,
     ObjectEntry,
@@ -57,12 +58,22 @@ class IntervalRow:
 
 
 @dataclass(frozen=True, slots=True)
+class _Term:
+    """One attribute of a key's value, with its sign and the factor to the key's canonical unit."""
+
+    ref: AttributeRef
+    sign: int
+    factor: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Learned:
-    """What the association told: the chosen attribute and factor for each term of each key."""
+    """What the association told: how each key is computed, and the attributes a poll reads."""
 
     name: bytes
     objects: dict[Obis, ObjectEntry]
-    terms: dict[str, tuple[tuple[DlmsTerm, float], ...]]
+    terms: dict[str, tuple[_Term, ...]]
+    refs: tuple[AttributeRef, ...]
     scalers: dict[Obis, ScalerUnit]
     profile: Profile
 
@@ -89,15 +100,14 @@ class DlmsMeter:
         self._full = profile
         self._map: DlmsMap = profile.dlms
         self._learned: _Learned | None = None
+        self._unknown = replace(profile, dlms=replace(profile.dlms, measurements={}, actions={}, load_profile=None))
         self._columns: list[tuple[int, str | None, float]] | None = None  # load profile: index, key, factor
         self._capture_period = 900
 
     @property
     def profile(self) -> Profile:
         """The profile narrowed to what this meter has; empty until the meter has been associated with."""
-        if self._learned is not None:
-            return self._learned.profile
-        return replace(self._full, dlms=replace(self._map, measurements={}, actions={}, load_profile=None))
+        return self._learned.profile if self._learned is not None else self._unknown
 
     @property
     def address(self) -> int:
@@ -131,15 +141,16 @@ class DlmsMeter:
                 _LOGGER.debug("%s: no scaler_unit (%s)", obis, answer)
                 continue
             scalers[obis] = ScalerUnit.parse(answer)
-        terms: dict[str, tuple[tuple[DlmsTerm, float], ...]] = {}
+        terms: dict[str, tuple[_Term, ...]] = {}
         for key, source in chosen.items():
-            factors = [self._factor(key, term.obis, objects[term.obis], scalers) for term in source.terms]
-            if all(f is not None for f in factors):
-                terms[key] = tuple((term, f) for term, f in zip(source.terms, factors, strict=True) if f is not None)
+            if (computed := self._terms(key, source, objects, scalers)) is not None:
+                terms[key] = computed
+        refs = {term.ref for computed in terms.values() for term in computed}
         self._learned = _Learned(
             name=name if isinstance(name, bytes) else b"",
             objects=objects,
             terms=terms,
+            refs=tuple(sorted(refs, key=lambda ref: (ref.name, ref.attribute))),
             scalers=scalers,
             profile=self._narrow(objects, terms),
         )
@@ -155,6 +166,19 @@ class DlmsMeter:
                     break
         return chosen
 
+    def _terms(
+        self, key: str, source: DlmsSource, objects: dict[Obis, ObjectEntry], scalers: dict[Obis, ScalerUnit]
+    ) -> tuple[_Term, ...] | None:
+        """How ``key`` is computed from ``source``; ``None`` if one of its objects does not fit the key."""
+        terms = []
+        for term in source.terms:
+            entry = objects[term.obis]
+            factor = self._factor(key, term.obis, entry, scalers)
+            if factor is None:
+                return None
+            terms.append(_Term(AttributeRef(entry.class_id, term.obis, term.attribute), term.sign, factor))
+        return tuple(terms)
+
     @staticmethod
     def _factor(key: str, obis: Obis, entry: ObjectEntry, scalers: dict[Obis, ScalerUnit]) -> float | None:
         """Raw value → canonical unit of ``key``; ``None`` when the object's unit does not fit the key."""
@@ -166,7 +190,7 @@ class DlmsMeter:
             if scaler is None:
                 return None
         else:
-            scaler = ScalerUnit(0, "")
+            scaler = UNSCALED
         unit_factor = UNIT_FACTORS[quantity].get(scaler.unit) if scaler.unit is not None else None
         if unit_factor is None:
             _LOGGER.warning("%s: unit %r of %s does not fit %s; left out", key, scaler.unit, obis, quantity)
@@ -191,26 +215,15 @@ class DlmsMeter:
 
     async def _read(self, session: DlmsSession) -> Reading:
         learned = await self._learn(session)
-        refs = sorted(
-            {
-                AttributeRef(learned.objects[t.obis].class_id, t.obis, t.attribute)
-                for terms in learned.terms.values()
-                for t, _ in terms
-            },
-            key=lambda ref: (str(ref.name), ref.attribute),
-        )
-        raw = dict(zip(refs, await session.get_many(refs), strict=True))
+        raw = dict(zip(learned.refs, await session.get_many(learned.refs), strict=True))
         values: dict[str, float | None] = {}
         for key, terms in learned.terms.items():
-            total: float | None = 0.0
-            for term, factor in terms:
-                answer = raw[AttributeRef(learned.objects[term.obis].class_id, term.obis, term.attribute)]
-                number = _number(key, answer)
-                if number is None or total is None:
-                    total = None
-                    break
-                total += term.sign * number * (1.0 if MEASUREMENTS[key].quantity is Quantity.TIMESTAMP else factor)
-            values[key] = total
+            numbers = [_number(key, raw[term.ref]) for term in terms]
+            values[key] = (
+                None
+                if any(n is None for n in numbers)
+                else sum(term.sign * n * term.factor for term, n in zip(terms, numbers, strict=True) if n is not None)
+            )
         return Reading(values=values, alerts=self._alerts(values))
 
     def _alerts(self, values: dict[str, float | None]) -> dict[str, bool | None]:
@@ -218,14 +231,13 @@ class DlmsMeter:
         keys = [f"voltage_{phase}_n" for phase in PHASES if f"voltage_{phase}_n" in values]
         if below is None or not keys:
             return {}
-        known = [v for k in keys if (v := values[k]) is not None]
-        highest = max(known, default=None)
-        return {
-            f"alert_phase_loss_{key.split('_')[1]}": (
-                None if highest is None or values[key] is None else values[key] < below * highest  # type: ignore[operator]
-            )
-            for key in keys
-        }
+        highest = max((v for k in keys if (v := values[k]) is not None), default=None)
+        alerts: dict[str, bool | None] = {}
+        for key in keys:
+            voltage = values[key]
+            lost = None if voltage is None or highest is None else voltage < below * highest
+            alerts[f"alert_phase_loss_{key.split('_')[1]}"] = lost
+        return alerts
 
     async def async_read(self) -> Reading:
         return await self._bus.async_run(self._address, self._read)
@@ -353,4 +365,4 @@ def _number(key: str, answer: axdr.Value | AccessError) -> float | None:
     if MEASUREMENTS[key].quantity is Quantity.TIMESTAMP:
         moment = decode_datetime(answer)
         return None if moment is None else moment.timestamp()
-    return ScalerUnit(0, "").apply(answer)
+    return UNSCALED.apply(answer)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Final
 
-from ..exceptions import MeterResponseError
+from ..exceptions import MeterResponseError, SubmeterError
 from . import apdu, axdr
 from .apdu import AccessError, AttributeRef, Block, GetResult
 from .cosem import Obis
@@ -36,12 +37,8 @@ class DlmsSession:
         """Release the association and the data link; a meter that already left is fine."""
         if self.association is not None:
             self.association = None
-            try:
+            with contextlib.suppress(SubmeterError, OSError):
                 await self._transport.exchange(apdu.release_request())
-            except MeterResponseError:
-                pass
-            except Exception:
-                pass
         await self._transport.disconnect()
 
     async def _blocks(self, first: Block, what: str) -> bytes:
@@ -61,9 +58,7 @@ class DlmsSession:
         what = f"{ref.name} attribute {ref.attribute}"
         answer = apdu.parse_get_response(await self._transport.exchange(apdu.get_request(ref, access)), what)
         if isinstance(answer, Block):
-            reader = axdr.Reader(await self._blocks(answer, what))
-            reader_result = reader.value()
-            return reader_result
+            return axdr.decode(await self._blocks(answer, what))
         if isinstance(answer, AccessError):
             raise answer
         return answer

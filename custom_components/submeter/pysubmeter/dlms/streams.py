@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+from functools import partial
 from typing import Protocol
 
 import serial
@@ -82,7 +83,9 @@ class SerialStream:
     async def open(cls, path: str, baudrate: int) -> SerialStream:
         """The port at ``baudrate``, 8N1 (DLMS HDLC; the sign-on carries its 7E1 in 8N1)."""
         try:
-            port = serial.Serial(path, baudrate, timeout=0)
+            # Opening a tty may block (a modem line waiting for carrier): not in the event loop.
+            loop = asyncio.get_running_loop()
+            port = await loop.run_in_executor(None, partial(serial.Serial, path, baudrate, timeout=0))
         except serial.SerialException as err:
             code = getattr(err, "errno", None)
             reason = {errno.ENOENT: "port_not_found", errno.EACCES: "permission_denied", errno.EBUSY: "port_busy"}

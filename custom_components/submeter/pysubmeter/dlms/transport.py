@@ -80,10 +80,8 @@ class HdlcTransport:
             last = index == len(pieces) - 1
             frame = await self._request(hdlc.information_control(self._send, self._receive), piece, segmented=not last)
             self._send = (self._send + 1) & 7
-            if not last:
-                if not frame.is_receive_ready:
-                    raise MeterResponseError("the meter did not acknowledge a segment")
-                continue
+            if not last and not frame.is_receive_ready:
+                raise MeterResponseError("the meter did not acknowledge a segment")
         answer = bytearray()
         while True:
             if not frame.is_information:
