@@ -10,8 +10,9 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
-from .descriptions import SENSORS, MeterSensorDescription
+from .descriptions import SENSORS, MeterSensorDescription, enum_description
 from .entity import SubmeterEntity, wired_keys
+from .pysubmeter.measurements import MEASUREMENTS
 from .pysubmeter.profile import GenericPoint
 
 PARALLEL_UPDATES = 0  # the coordinator polls; entities only read its data
@@ -23,7 +24,13 @@ async def async_setup_entry(
     """Add the sensors of every meter on the bus, each under its subentry."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():
         keys = wired_keys(coordinator, coordinator.meter.profile.measurement_keys)
-        entities: list[SensorEntity] = [MeterSensor(coordinator, SENSORS[key]) for key in keys]
+        states = coordinator.meter.profile.states
+        entities: list[SensorEntity] = [
+            MeterSensor(
+                coordinator, enum_description(SENSORS[key], states[key].values()) if key in states else SENSORS[key]
+            )
+            for key in keys
+        ]
         entities += [
             GenericSensor(coordinator, key, point)
             for key, point in coordinator.meter.profile.extras.items()
@@ -49,10 +56,17 @@ class MeterSensor(SubmeterEntity, SensorEntity):
         return super().available and data is not None and data.values.get(self._key) is not None
 
     @property
-    def native_value(self) -> float | datetime | None:
+    def native_value(self) -> float | int | str | datetime | None:
         value = self.coordinator.data.values.get(self._key)
-        if value is not None and self.entity_description.device_class is SensorDeviceClass.TIMESTAMP:
+        if value is None:
+            return None
+        device_class = self.entity_description.device_class
+        if device_class is SensorDeviceClass.TIMESTAMP:
             return dt_util.utc_from_timestamp(value)
+        if device_class is SensorDeviceClass.ENUM:  # a raw value the profile does not name is unknown
+            return self.coordinator.meter.profile.state_of(self._key, value)
+        if MEASUREMENTS[self._key].integer:
+            return round(value)
         return value
 
 
