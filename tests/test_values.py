@@ -216,3 +216,20 @@ def test_only_sunspec_markers_mean_not_implemented() -> None:
     assert reading.unimplemented(PROFILES["sunspec_meter"]) == {"current", "alert_power_failure"}
     for other in ("leviton_4100_modbus", "socomec_countis_e4x", "leviton_4100_bacnet", "dlms_standard"):
         assert reading.unimplemented(PROFILES[other]) == frozenset(), other
+
+
+async def test_bacnet_system_type_is_named_too(hass: HomeAssistant) -> None:
+    """The Leviton BACnet profile carries the same states for AV2 (a real 40.0 from the simulated E51H)."""
+    from .bacnet_site import running_site
+    from .test_bacnet_ha import add_network, entity
+
+    async with running_site() as site:
+        entry = await add_network(hass, site)
+        eid = entity(hass, entry, site.leviton.instance, "system_type")
+        er.async_get(hass).async_update_entity(eid, disabled_by=None)
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        state = hass.states.get(eid)
+        assert state.state == "wye_3_phase_4_wire"
+        assert state.attributes["options"] == E51_TYPES
+        assert await hass.config_entries.async_unload(entry.entry_id)
