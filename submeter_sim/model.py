@@ -127,6 +127,8 @@ class SimulatedMeter:
             "demand_subintervals": 1.0,
             "tariff_count": 4.0,
             "power_up_count": 3.0,
+            "phase_loss_voltage_threshold": 10.0,  # E51 defaults, % (registers 142, 143)
+            "phase_loss_imbalance_threshold": 25.0,
         }
         self._pins: dict[str, float] = {}
         self._missing: set[str] = set()
@@ -135,6 +137,10 @@ class SimulatedMeter:
         alert_keys = {key for layout in layouts for word in layout.map.alerts for key in word.bits.values()}
         self._alerts = dict.fromkeys(sorted(alert_keys), False)
         self._phases = frozenset(PHASES)
+        # Without a phase rule, the system type is a setting: the full wiring's code. Both
+        # built-in tables number three phases with neutral highest (E51 40, COUNTIS 5 = 3P+N).
+        codes = profile.states.get("system_type", {})
+        self._wiring_code = FULL_WIRING if not codes or FULL_WIRING in codes else max(codes)
         rule = self._map.phases
         self._phase_raw = _phase_raw(rule, self._phases, None) if rule is not None else None
         self._tariff = 1
@@ -369,6 +375,7 @@ class SimulatedMeter:
         put("power_factor", max(-1.0, min(1.0, ratio)))
         put("voltage_ln_average", fmean(s[f"voltage_{p}_n"] for p in lines))
         put("voltage_ll_average", fmean(s[f"voltage_{p}"] for p in wired_pairs) if wired_pairs else 0.0)
+        put("current", sum(s[f"current_{p}"] for p in lines))
         put("current_average", fmean(s[f"current_{p}"] for p in lines))
         neutral = sum(
             cmath.rect(s[f"current_{p}"], math.radians(PHASE_ANGLES[p] - s[f"phase_angle_{p}"])) for p in lines
@@ -384,7 +391,7 @@ class SimulatedMeter:
                 put(f"{key}_demand_max_{direction}", self._max.get(f"{key}_demand_max_{direction}", 0.0))
         for key, value in self._settings.items():
             put(key, value)
-        put("system_type", float(self._phase_raw if self._phase_raw is not None else FULL_WIRING))
+        put("system_type", float(self._phase_raw if self._phase_raw is not None else self._wiring_code))
         put("energy_reset_count", float(self._reset_count))
         put("tariff_active", float(self._tariff))
         for key, value in self._energy.items():

@@ -87,6 +87,7 @@ class ModbusPoint:
     factor: float = 1.0
     scale_address: int | None = None
     offset: float = 0.0
+    states: Mapping[int, str] | None = None  # raw value -> state name, for an enumerated setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,7 @@ class BacnetPoint:
 
     object: BacnetObject
     factor: float = 1.0
+    states: Mapping[int, str] | None = None  # raw value -> state name, for an enumerated setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +359,33 @@ class Profile:
         if self.dlms is not None:
             return frozenset(self.dlms.measurements)
         return frozenset()
+
+    @property
+    def states(self) -> Mapping[str, Mapping[int, str]]:
+        """Enumerated measurements: key -> raw value -> state name (a system type, a network type)."""
+        points: Mapping[str, ModbusPoint | BacnetPoint] = {}
+        if self.modbus is not None:
+            points = self.modbus.measurements
+        elif self.bacnet is not None:
+            points = self.bacnet.measurements
+        return {key: point.states for key, point in points.items() if point.states}
+
+    def state_of(self, key: str, value: float | None) -> str | None:
+        """The state name a raw value of an enumerated key stands for; ``None`` for one the profile does not list."""
+        names = self.states.get(key, {})
+        if value is None or not float(value).is_integer():
+            return None
+        return names.get(int(value))
+
+    @property
+    def markers_mean_unimplemented(self) -> bool:
+        """Whether a not-available marker means the meter does not implement the point at all.
+
+        SunSpec devices fill every point they lack with the type's "not implemented"
+        value, for good; elsewhere a marker can be momentary (a value the wiring
+        does not give right now), so the point keeps its entity.
+        """
+        return self.modbus is not None and self.modbus.sunspec is not None
 
     @property
     def actions(self) -> Mapping[str, ActionSpec]:

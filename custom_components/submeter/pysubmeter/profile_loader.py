@@ -51,6 +51,7 @@ BACNET_OBJECT_TYPES = ("analog-input", "analog-value", "binary-input", "binary-v
 DEVICE_INFO_FIELDS = ("manufacturer", "model", "serial_number", "firmware")
 MAX_REGISTERS_LIMIT = 125  # Modbus protocol limit for one read
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_STATE = re.compile(r"^[a-z0-9][a-z0-9_]*$")  # a translation key of Home Assistant
 
 T = TypeVar("T")
 
@@ -336,7 +337,7 @@ def _points(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPo
         if measurement is None:
             raise r.fail(where, "is not a known measurement key (see the README's vocabulary)")
         item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "unit", "scale", "scale_register", "offset"))
+        r.only(item, where, ("register", "type", "unit", "scale", "scale_register", "offset", "states"))
         address, dtype, count = ctx.located(item, where, numeric=True)
         units = UNIT_FACTORS[measurement.quantity]
         unit = measurement.unit
@@ -354,8 +355,32 @@ def _points(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPo
             factor=scale * units[unit],
             scale_address=r.get(item, where, "scale_register", ctx.address, None, required=False),
             offset=r.get(item, where, "offset", r.number, 0.0, required=False),
+            states=_states(r, item["states"], f"{where}.states", key) if "states" in item else None,
         )
     return points
+
+
+def _states(r: _Reader, value: object, path: str, key: str) -> dict[int, str]:
+    """``{10: single_phase_l_n, ...}``: what each raw value of an enumerated setting means.
+
+    Names are translation keys (``entity.sensor.<key>.state.<name>`` in strings.json).
+    """
+    if not MEASUREMENTS[key].integer:
+        raise r.fail(path, f"only whole-number keys (tariffs, counts, types) take states, not {key}")
+    doc = r.mapping(value, path)
+    if not doc:
+        raise r.fail(path, "must name at least one state")
+    states: dict[int, str] = {}
+    for raw, name in doc.items():
+        where = f"{path}.{raw}"
+        number = r.integer(raw, where, -(1 << 31), (1 << 32) - 1)
+        text = r.text(name, where)
+        if not _STATE.match(text):
+            raise r.fail(where, f"{text!r} must be lower case letters, digits and _")
+        if text in states.values():
+            raise r.fail(where, f"{text!r} is already the name of another value")
+        states[number] = text
+    return states
 
 
 def _alerts(ctx: _ModbusContext, value: object, path: str) -> tuple[AlertWord, ...]:
@@ -557,14 +582,16 @@ def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
         if key not in MEASUREMENTS:
             raise r.fail(where, "is not a measurement key of the vocabulary")
         item = r.mapping(spec, where)
-        r.only(item, where, ("object", "unit", "scale"))
+        r.only(item, where, ("object", "unit", "scale", "states"))
         quantity = MEASUREMENTS[key].quantity
         unit = r.get(item, where, "unit", r.text, "", required=False)
         if unit not in UNIT_FACTORS[quantity]:
             raise r.fail(f"{where}.unit", f"{unit!r} is not a unit of {quantity} ({', '.join(UNIT_FACTORS[quantity])})")
         scale = r.get(item, where, "scale", r.number, 1.0, required=False)
         measurements[key] = BacnetPoint(
-            r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)), UNIT_FACTORS[quantity][unit] * scale
+            r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)),
+            UNIT_FACTORS[quantity][unit] * scale,
+            _states(r, item["states"], f"{where}.states", key) if "states" in item else None,
         )
     if not generic and not measurements:
         raise r.fail(f"{path}.measurements", "must list at least one measurement")
