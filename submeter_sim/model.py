@@ -131,6 +131,8 @@ class SimulatedMeter:
         self._pins: dict[str, float] = {}
         self._missing: set[str] = set()
         self._glitches: dict[str, float] = {}
+        self._corruptions: list[list[int]] = []  # [address, reads to go, word]
+        self._overrides: dict[int, int] = {}
         layouts = (self._layout, *self._views)
         alert_keys = {key for layout in layouts for word in layout.map.alerts for key in word.bits.values()}
         self._alerts = dict.fromkeys(sorted(alert_keys), False)
@@ -197,7 +199,14 @@ class SimulatedMeter:
             point = self._map.measurements[key]
             if point.address < span.stop and span.start < point.address + point.count:
                 due[key] = self._glitches.pop(key)
-        words = self._words(due)
+        words = self._words(due) | self._overrides
+        for corruption in list(self._corruptions):
+            target, _, word = corruption
+            if target in span:
+                corruption[1] -= 1
+                if corruption[1] == 0:
+                    words[target] = word
+                    self._corruptions.remove(corruption)
         return [words.get(a, 0) for a in span]
 
     def sunspec_values(self) -> dict[str, float | None]:
@@ -271,6 +280,24 @@ class SimulatedMeter:
         if key not in self._map.measurements:
             raise KeyError(key)
         self._glitches[key] = float(value)
+
+    def corrupt_read(self, address: int, word: int, nth: int = 1) -> None:
+        """Make the ``nth`` read from now covering register ``address`` return ``word`` there, once."""
+        if address not in self._readable or nth < 1:
+            raise ValueError(f"register {address} is not readable or nth {nth} < 1")
+        self._corruptions.append([address, nth, word])
+
+    def set_register(self, address: int, word: int | None) -> None:
+        """Make register ``address`` read ``word`` from now on (``None``: as the model says again).
+
+        For headers that change under the integration: a firmware update moving a SunSpec model.
+        """
+        if word is None:
+            self._overrides.pop(address, None)
+        elif address not in self._readable:
+            raise ValueError(f"register {address} is not readable")
+        else:
+            self._overrides[address] = word
 
     # --- time and writes ---------------------------------------------------------
 

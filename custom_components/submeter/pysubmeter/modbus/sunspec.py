@@ -18,6 +18,11 @@ MARKER = (0x5375, 0x6E53)  # "SunS"
 COMMON_MODEL = 1
 END_MODEL = 0xFFFF
 MAX_MODELS = 64  # a longer chain is garbage, not a device
+# A chain is pinned when this many walks in a row agree, within MAX_WALKS: one
+# garbled header read would otherwise pin the wrong model (202 for 203). Two
+# walks let a meter garbling 30 % of its reads slip through 9 % of the time, three 2.7 %.
+AGREEING_WALKS = 3
+MAX_WALKS = 7
 
 type BlockReader = Callable[[int, int], Awaitable[list[int]]]
 
@@ -30,6 +35,7 @@ class SunSpecLocation:
     model: int
     address: int
     phases: frozenset[str]
+    length: int = 0  # the model's length register, read back with every poll to check the pin
 
 
 async def async_locate(read: BlockReader, layout: SunSpecLayout) -> SunSpecLocation | None:
@@ -48,6 +54,22 @@ async def async_locate(read: BlockReader, layout: SunSpecLayout) -> SunSpecLocat
     return None
 
 
+async def async_locate_confirmed(read: BlockReader, layout: SunSpecLayout) -> SunSpecLocation | None:
+    """Walk the chain until ``AGREEING_WALKS`` walks in a row agree; ``MeterResponseError`` if they never do.
+
+    A meter answering garbage now and then gets a confirmed answer after a few
+    walks; one that answers differently every time is not pinned at all.
+    """
+    previous, agreeing = await async_locate(read, layout), 1
+    for _ in range(MAX_WALKS - 1):
+        current = await async_locate(read, layout)
+        agreeing = agreeing + 1 if current == previous else 1
+        if agreeing == AGREEING_WALKS:
+            return current
+        previous = current
+    raise MeterResponseError(f"the SunSpec model chain read differently in {MAX_WALKS} walks")
+
+
 async def _async_walk(read: BlockReader, layout: SunSpecLayout, address: int) -> SunSpecLocation | None:
     common = None
     for _ in range(MAX_MODELS):
@@ -59,7 +81,7 @@ async def _async_walk(read: BlockReader, layout: SunSpecLayout, address: int) ->
         if model == COMMON_MODEL and common is None:
             common = address
         elif model in layout.models:
-            return SunSpecLocation(common, model, address, layout.models[model])
+            return SunSpecLocation(common, model, address, layout.models[model], length)
         address += 2 + length
     return None
 
