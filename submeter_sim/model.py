@@ -350,7 +350,7 @@ class SimulatedMeter:
         if action == "reset_energy":  # every accumulator but the partial counters
             self._zero(key for key in self._energy if not key.startswith("partial_"))
             self._reset_count += 1
-        elif action == "reset_partial_energy":  # the counters the bit mask names, as the map lists them
+        elif action in ("reset_partial_energy", "reset_partial_tariff_energy"):  # what the bit mask names
             self._zero(self._map.actions[action].resets_for(option))
         elif action == "reset_demand":
             for key in DEMANDED:
@@ -432,6 +432,7 @@ class SimulatedMeter:
             f"energy_{active}": p,
             f"energy_{active}_t{tariff}": p,
             f"partial_energy_{active}": p,
+            f"partial_energy_{active}_t{tariff}": p,
             f"reactive_energy_{reactive}": q,
             f"reactive_energy_{reactive}_t{tariff}": q,
             f"partial_reactive_energy_{reactive}": q,
