@@ -23,11 +23,11 @@ from custom_components.submeter.pysubmeter.measurements import (
     Kind,
     phases_of,
 )
-from custom_components.submeter.pysubmeter.profile import PhaseRule, Profile
+from custom_components.submeter.pysubmeter.profile import IdentityRule, PhaseRule, Profile
 
 from .grid import PHASE_ANGLES, Grid, initial_energies
-from .registers import Layout
-from .sunspec import SunSpecBlock, pinned_view
+from .registers import Layout, device_identification
+from .sunspec import COMMON_LENGTH, METER_LENGTH, SunSpecBlock, pinned_view
 
 MAX_READ = 125  # registers per read, Modbus protocol limit
 DEFAULT_TARIFF_REGISTER = 0x9E21  # Socomec tariff selector (wire address)
@@ -74,10 +74,16 @@ def _expected_sunspec(profile: Profile) -> SunSpecBlock | None:
     """A model 203 block at the marker a profile identifies its meter by, if it does."""
     if profile.modbus is None:
         return None
-    for rule in profile.modbus.identify:
-        if isinstance(rule.equals, str) and rule.equals == "SunS":
-            return SunSpecBlock(203, rule.address)
+    for group in profile.modbus.identify:
+        for rule in group:
+            if isinstance(rule, IdentityRule) and isinstance(rule.equals, str) and rule.equals == "SunS":
+                return SunSpecBlock(203, rule.address)
     return None
+
+
+def _block_span(block: SunSpecBlock) -> range:
+    """Every register of a SunSpec block: marker, common model, meter model, end marker."""
+    return range(block.base, block.base + 2 + 2 + COMMON_LENGTH + 2 + METER_LENGTH + 2)
 
 
 def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tuple[Layout, list[Layout]]:
@@ -86,7 +92,8 @@ def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tu
         pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
         return Layout(pinned, address, headers), []
     if sunspec is None:
-        return Layout(profile, address), []
+        expected = _expected_sunspec(profile)  # a firmware without the block the profile knows
+        return Layout(profile, address, absent=_block_span(expected) if expected else range(0)), []
     view, headers = pinned_view(sunspec, address)
     return Layout(profile, address), [Layout(view, address, headers)]
 
@@ -104,13 +111,20 @@ class SimulatedMeter:
         tariff_register: int | Literal["auto"] | None = "auto",
         sunspec: SunSpecBlock | Literal["auto"] | None = "auto",
     ) -> None:
-        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51)."""
+        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51).
+
+        ``None`` is a meter without any (an E51 on older firmware): the profile's
+        SunSpec registers are not there, and it says who it is through
+        Read Device Identification and Report Server ID where the profile asks those.
+        """
         self.profile = profile
         self.address = address
         if sunspec == "auto":
             sunspec = _expected_sunspec(profile)
         self._layout, self._views = _layouts(profile, address, sunspec)
         self._map = self._layout.map
+        # Answers to 0x2B/0x0E and 0x11; empty: the server's default answer.
+        self.device_identification, self.server_id = device_identification(profile, address)
         self._readable = self._layout.readable.union(*(view.readable for view in self._views))
         rng = random.Random(seed)
         self._grid = Grid(rng, nominal_voltage)

@@ -18,6 +18,7 @@ from ..exceptions import MeterResponseError, MeterTimeoutError
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from .codec import decode_point, decode_raw
+from .identity import MeterAnswers
 from .link import link_error
 from .plan import RegisterImage, plan_reads
 from .sunspec import SunSpecLocation, async_locate_confirmed, pin
@@ -40,6 +41,7 @@ class ModbusMeter:
         self._plan: list[tuple[int, int]] = []
         self._model_phases: frozenset[str] | None = None
         self._location: SunSpecLocation | None = None  # the SunSpec model the map is pinned to
+        self._identity: MeterAnswers | None = None
         if self._pinned is not None:
             self._plan = plan_reads(self._spans(self._pinned), self._pinned.max_registers)
 
@@ -185,17 +187,20 @@ class ModbusMeter:
         raw = int(decode_raw(image.words(rule.address, rule.count), rule.dtype, modbus_map.word_order))
         return rule.values.get(raw)
 
+    def _answers(self) -> MeterAnswers:
+        """What the meter says about itself, asked once per client."""
+        if self._identity is None:
+            self._identity = MeterAnswers(
+                self._read_block,
+                lambda: self._request(self._unit.read_device_identification),
+                lambda: self._request(self._unit.report_server_id),
+                self._source.word_order,
+            )
+        return self._identity
+
     async def async_info(self) -> MeterInfo:
         modbus_map = await self._async_map()
-        found: dict[str, str] = {}
-        for name, point in modbus_map.device_info.items():
-            try:
-                words = await self._read_block(point.address, point.count)
-            except (MeterTimeoutError, MeterResponseError):
-                continue  # identity is best effort; the profile names the meter
-            text = str(decode_raw(words, point.dtype, modbus_map.word_order)).strip()
-            if text:
-                found[name] = text
+        found = await self._answers().async_info(modbus_map.device_info)
         return MeterInfo(
             manufacturer=found.get("manufacturer", self._profile.manufacturer),
             model=found.get("model", self._profile.model),
@@ -204,26 +209,12 @@ class ModbusMeter:
         )
 
     async def async_matches(self) -> bool:
-        """Whether the meter answers every identification rule of the profile (or has its SunSpec model)."""
+        """Whether the meter answers all rules of one of the profile's identify groups (or has its SunSpec model)."""
         try:
             modbus_map = await self._async_map()
         except MeterResponseError:
             return False
-        for rule in modbus_map.identify:
-            try:
-                words = await self._read_block(rule.address, rule.count)
-            except MeterResponseError:
-                return False
-            value = decode_raw(words, rule.dtype, modbus_map.word_order)
-            if rule.contains is not None:
-                if rule.contains.lower() not in str(value).lower():
-                    return False
-            elif isinstance(rule.equals, str):
-                if str(value).strip().lower() != rule.equals.strip().lower():
-                    return False
-            elif value != rule.equals:
-                return False
-        return True
+        return await self._answers().async_matches(modbus_map.identify)
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         write = self._source.actions.get(action)

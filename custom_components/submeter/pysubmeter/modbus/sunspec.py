@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from ..exceptions import MeterResponseError
-from ..profile import AlertWord, ModbusMap, ModbusPoint, SunSpecLayout
+from ..profile import AlertWord, InfoSource, ModbusMap, ModbusPoint, SunSpecLayout
 
 MARKER = (0x5375, 0x6E53)  # "SunS"
 COMMON_MODEL = 1
@@ -95,12 +95,24 @@ def _shift_alert(word: AlertWord, base: int) -> AlertWord:
     return replace(word, address=word.address + base)
 
 
+def _shift_source(source: InfoSource, base: int | None) -> InfoSource | None:
+    """A device-info source in wire addresses; registers need the common model (``None``: it has none)."""
+    if not source.registers:
+        return source
+    if base is None:
+        return None
+    shifted = tuple(replace(register, point=_shift(register.point, base)) for register in source.registers)
+    return replace(source, registers=shifted)
+
+
 def pin(modbus_map: ModbusMap, location: SunSpecLocation) -> ModbusMap:
     """The map with every offset turned into the wire address it has on this device."""
     base = location.address
     info = {}
-    if location.common is not None:
-        info = {name: _shift(point, location.common) for name, point in modbus_map.device_info.items()}
+    for name, sources in modbus_map.device_info.items():
+        shifted = tuple(s for s in (_shift_source(source, location.common) for source in sources) if s is not None)
+        if shifted:
+            info[name] = shifted
     return replace(
         modbus_map,
         measurements={key: _shift(point, base) for key, point in modbus_map.measurements.items()},
