@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
+    statistics_during_period,
+)
 
 from custom_components.submeter.const import DOMAIN
 from custom_components.submeter.pysubmeter import MeterResponseError
@@ -19,6 +27,7 @@ from .conftest import PROFILES, bus_entry
 from .test_energy_history import five_minute_statistics, five_minutes
 from .test_init import entity_id, refresh, state_value
 
+HOUR = timedelta(hours=1)
 GENERIC = PROFILES["sunspec_meter"]
 BLOCK = SunSpecBlock(203, 40000)
 MODEL_ID = BLOCK.base + 2 + 2 + COMMON_LENGTH  # wire address of the model 203 ID register
@@ -28,6 +37,19 @@ L3_KEYS = ("power_l3", "voltage_l3_n", "current_l3", "energy_import_l3")
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(recorder_mock: object, enable_custom_integrations: None) -> None:
     """The recorder first (the statistics test needs it), then custom integrations."""
+
+
+async def hourly_statistics(hass: HomeAssistant, start: datetime, entity: str) -> list[dict[str, Any]]:
+    """Compile every 5-minute period to the end of the current hour (the last one compiles the hour)."""
+    await async_wait_recording_done(hass)
+    end = start.replace(minute=0) + HOUR
+    period = start
+    while period < end:
+        do_adhoc_statistics(hass, start=period)
+        period += timedelta(minutes=5)
+    await async_wait_recording_done(hass)
+    stats = statistics_during_period(hass, start.replace(minute=0), None, {entity}, "hour", None, {"sum", "state"})
+    return stats[entity]
 
 
 def _meter(address: int = 7) -> SimulatedMeter:
@@ -119,7 +141,9 @@ async def test_statistics_of_a_meter_whose_first_model_read_was_corrupt(hass: Ho
         energy = entity_id(hass, "sensor", 5, "energy_import_l3")
         assert energy is not None
         rows = await five_minute_statistics(hass, start, energy)
+        hours = await hourly_statistics(hass, start, energy)
         await hass.config_entries.async_unload(entry.entry_id)
     assert rows[-1]["state"] == pytest.approx(50.03, abs=1e-6)
     assert rows[-1]["sum"] == pytest.approx(0.03, abs=1e-6)
     assert all(0 <= row["sum"] <= 0.03 + 1e-6 for row in rows)
+    assert [(row["state"], row["sum"]) for row in hours] == [(pytest.approx(50.03), pytest.approx(0.03))]
