@@ -120,3 +120,13 @@ def test_identify_and_device_info_are_validated(identify: object, device_info: d
     }
     with pytest.raises(ProfileError, match=message):
         parse_profile(document, "x.yaml")
+
+
+async def test_config_flow_scan_lists_the_e51_without_sunspec(hass: HomeAssistant) -> None:
+    """The quick scan offers the old-firmware E51 by name, ticked, instead of '?'."""
+    from .test_config_flow import found, scanned
+
+    async with SimulatorServer([_old_e51(1)], tcp=("127.0.0.1", 0), tick_interval=None) as server:
+        assert server.tcp_port is not None
+        _, result = await scanned(hass, server.tcp_port)
+    assert found(result) == {"1": "Leviton S4100 @ 1"}
