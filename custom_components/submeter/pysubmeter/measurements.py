@@ -162,6 +162,9 @@ def _vocabulary() -> dict[str, Measurement]:  # noqa: PLR0915 - one table, read 
     add("partial_reactive_energy_import", q.REACTIVE_ENERGY, k.TOTAL, common=False)
     add("partial_reactive_energy_export", q.REACTIVE_ENERGY, k.TOTAL, common=False)
     add("partial_apparent_energy", q.APPARENT_ENERGY, k.TOTAL, common=False)
+    for tariff in TARIFFS:
+        add(f"partial_energy_import_t{tariff}", q.ACTIVE_ENERGY, k.TOTAL, tariff=tariff, common=False)
+        add(f"partial_energy_export_t{tariff}", q.ACTIVE_ENERGY, k.TOTAL, tariff=tariff, common=False)
 
     powers = (
         ("power", q.ACTIVE_POWER, True),

@@ -127,6 +127,42 @@ class IdentityRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceIdRule:
+    """A text the meter must answer about itself for this profile to match.
+
+    ``object_id`` names a Read Device Identification object (0x2B/0x0E: 0 vendor
+    name, 1 product code, 2 revision, ...); ``None`` means the Report Server ID
+    (0x11) text. Compared like a string ``IdentityRule``.
+    """
+
+    object_id: int | None
+    equals: str | None = None
+    contains: str | None = None
+
+
+# Rules that must all match; a profile matches a meter when any of its groups does.
+type IdentityGroup = tuple[IdentityRule | DeviceIdRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InfoRegister:
+    """Registers holding (part of) a device-info text; ``point.factor`` scales a number."""
+
+    point: ModbusPoint
+    hex: bool = False  # an integer shown as upper-case hex, four digits per register (U16_HEX)
+    decimals: int | None = None  # a scaled number shown with this many decimals ("1.00")
+
+
+@dataclass(frozen=True, slots=True)
+class InfoSource:
+    """One way to read a device-info field: register parts joined, or a device-identification object."""
+
+    registers: tuple[InfoRegister, ...] = ()
+    separator: str = ""
+    device_id: int | None = None  # a Read Device Identification object instead of registers
+
+
+@dataclass(frozen=True, slots=True)
 class ActionOption:
     """One named value an action takes (a tariff, a set of partial counters)."""
 
@@ -201,8 +237,8 @@ class ModbusMap:
     measurements: dict[str, ModbusPoint]
     alerts: tuple[AlertWord, ...] = ()
     phases: PhaseRule | None = None
-    identify: tuple[IdentityRule, ...] = ()
-    device_info: dict[str, ModbusPoint] = field(default_factory=dict)
+    identify: tuple[IdentityGroup, ...] = ()  # any group matches; empty: nothing to check
+    device_info: dict[str, tuple[InfoSource, ...]] = field(default_factory=dict)  # sources in order of preference
     actions: dict[str, ModbusWrite] = field(default_factory=dict)
     sunspec: SunSpecLayout | None = None
 

@@ -29,12 +29,16 @@ from .profile import (
     BacnetTimeSync,
     BacnetWrite,
     DataType,
+    DeviceIdRule,
     DlmsLoadProfile,
     DlmsMap,
     DlmsScript,
     DlmsSource,
     DlmsTerm,
+    IdentityGroup,
     IdentityRule,
+    InfoRegister,
+    InfoSource,
     LinkDefaults,
     ModbusMap,
     ModbusPoint,
@@ -431,20 +435,57 @@ def _phases(ctx: _ModbusContext, value: object, path: str) -> PhaseRule:
     return PhaseRule(address, dtype, count, values)
 
 
-def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityRule, ...]:
+# Read Device Identification objects by name (Modbus application protocol, 6.21).
+DEVICE_ID_OBJECTS = {
+    "vendor_name": 0,
+    "product_code": 1,
+    "revision": 2,
+    "vendor_url": 3,
+    "product_name": 4,
+    "model_name": 5,
+    "user_application_name": 6,
+}
+
+
+def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityGroup, ...]:
+    """A list of rules that must all match, or ``any:`` groups of which one must."""
     r = ctx.r
-    if not isinstance(value, list):
-        raise r.fail(path, f"must be a list, got {_kind(value)}")
-    rules = []
+    if isinstance(value, Mapping):
+        r.only(value, path, ("any",))
+        groups = r.get(value, path, "any", r.listing)
+        return tuple(
+            _identity_group(ctx, [group] if isinstance(group, Mapping) else group, f"{path}.any[{i}]")
+            for i, group in enumerate(groups)
+        )
+    return (_identity_group(ctx, value, path),) if value != [] else ()
+
+
+def _identity_group(ctx: _ModbusContext, value: object, path: str) -> IdentityGroup:
+    r = ctx.r
+    if not isinstance(value, list) or not value:
+        raise r.fail(path, f"must be a non-empty list of rules, got {_kind(value)}")
+    rules: list[IdentityRule | DeviceIdRule] = []
     for index, spec in enumerate(value):
         where = f"{path}[{index}]"
         item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "length", "equals", "contains"))
-        address, dtype, count = ctx.located(item, where, numeric=False)
         equals = item.get("equals")
         contains = item.get("contains")
         if (equals is None) == (contains is None):
             raise r.fail(where, "needs exactly one of equals or contains")
+        if "device_id" in item or "server_id" in item:
+            r.only(item, where, ("device_id", "server_id", "equals", "contains"))
+            if ("device_id" in item) == ("server_id" in item):
+                raise r.fail(where, "give either device_id or server_id, not both")
+            object_id = None
+            if "device_id" in item:
+                object_id = r.get(item, where, "device_id", lambda v, p: _device_object(r, v, p))
+            elif r.get(item, where, "server_id", r.flag) is not True:
+                raise r.fail(f"{where}.server_id", "must be true (the Report Server ID text)")
+            texts = [r.get(item, where, key, r.text, None, required=False) for key in ("equals", "contains")]
+            rules.append(DeviceIdRule(object_id, texts[0], texts[1]))
+            continue
+        r.only(item, where, ("register", "type", "length", "equals", "contains"))
+        address, dtype, count = ctx.located(item, where, numeric=False)
         if contains is not None and not dtype.is_string:
             raise r.fail(f"{where}.contains", "only works on string types")
         if equals is not None and not isinstance(equals, str | int):
@@ -453,18 +494,65 @@ def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityRu
     return tuple(rules)
 
 
-def _device_info(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPoint]:
+def _device_object(r: _Reader, value: object, path: str) -> int:
+    """A Read Device Identification object: its name (vendor_name, product_code, ...) or number."""
+    if isinstance(value, str):
+        return DEVICE_ID_OBJECTS[r.choice(value, path, tuple(DEVICE_ID_OBJECTS))]
+    return r.integer(value, path, 0, 0xFF)
+
+
+def _device_info(ctx: _ModbusContext, value: object, path: str) -> dict[str, tuple[InfoSource, ...]]:
+    """Each field: one source, or a list of sources tried in order (registers, parts, a device-id object)."""
     r = ctx.r
     doc = r.mapping(value, path)
     r.only(doc, path, DEVICE_INFO_FIELDS)
     info = {}
     for name, spec in doc.items():
         where = f"{path}.{name}"
-        item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "length"))
-        address, dtype, count = ctx.located(item, where, numeric=False)
-        info[name] = ModbusPoint(address, dtype, count)
+        if isinstance(spec, list):
+            sources = r.listing(spec, where)
+            info[name] = tuple(_info_source(ctx, item, f"{where}[{i}]") for i, item in enumerate(sources))
+        else:
+            info[name] = (_info_source(ctx, spec, where),)
     return info
+
+
+def _info_source(ctx: _ModbusContext, value: object, path: str) -> InfoSource:
+    r = ctx.r
+    item = r.mapping(value, path)
+    if "device_id" in item:
+        r.only(item, path, ("device_id",))
+        return InfoSource(device_id=r.get(item, path, "device_id", lambda v, p: _device_object(r, v, p)))
+    if "parts" in item:
+        r.only(item, path, ("parts", "separator"))
+        parts = r.get(item, path, "parts", r.listing)
+        separator = item.get("separator", "")
+        if not isinstance(separator, str) or len(separator) > 3:
+            raise r.fail(f"{path}.separator", f"must be a text of at most 3 characters, got {_kind(separator)}")
+        registers = tuple(_info_register(ctx, part, f"{path}.parts[{i}]") for i, part in enumerate(parts))
+        return InfoSource(registers=registers, separator=separator)
+    return InfoSource(registers=(_info_register(ctx, item, path),))
+
+
+def _info_register(ctx: _ModbusContext, value: object, path: str) -> InfoRegister:
+    r = ctx.r
+    item = r.mapping(value, path)
+    r.only(item, path, ("register", "type", "length", "scale", "decimals", "format"))
+    address, dtype, count = ctx.located(item, path, numeric=False)
+    numeric = ("scale", "decimals", "format")
+    if dtype.is_string and any(key in item for key in numeric):
+        raise r.fail(path, f"{', '.join(numeric)} are for numbers, not {dtype}")
+    hex_format = r.get(item, path, "format", lambda v, p: r.choice(v, p, ("hex", "decimal")), "decimal", required=False)
+    if hex_format == "hex" and ("scale" in item or "decimals" in item or dtype.is_float):
+        raise r.fail(f"{path}.format", "hex shows the raw integer: no scale or decimals, no floats")
+    scale = r.get(item, path, "scale", r.number, 1.0, required=False)
+    if scale == 0:
+        raise r.fail(f"{path}.scale", "must not be 0")
+    return InfoRegister(
+        point=ModbusPoint(address, dtype, count, factor=scale),
+        hex=hex_format == "hex",
+        decimals=r.get(item, path, "decimals", lambda v, p: r.integer(v, p, 0, 6), None, required=False),
+    )
 
 
 ACTION_FIELDS = ("register", "value", "values", "resets", "readback", "min_interval", "broadcast")
