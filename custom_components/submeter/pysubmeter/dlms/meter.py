@@ -347,7 +347,7 @@ class DlmsMeter:
                 if key is None:
                     # A null clock means "one capture period after the previous row" (compressed buffers).
                     end = decode_datetime(cell) or (
-                        previous + timedelta(seconds=self._capture_period) if previous and cell is None else None
+                        _after(previous, self._capture_period) if previous and cell is None else None
                     )
                 elif (number := _number(key, cell)) is not None:
                     values[key] = number * factor
@@ -356,6 +356,14 @@ class DlmsMeter:
             previous = end
             rows.append(IntervalRow(end, values))
         return rows
+
+
+def _after(moment: datetime, seconds: int) -> datetime | None:
+    """``seconds`` after ``moment``; ``None`` when a broken capture period runs past the calendar."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
 
 
 def _number(key: str, answer: axdr.Value | AccessError) -> float | None:
