@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import ClassVar
 
 import pytest
 
-from custom_components.submeter.pysubmeter import LinkError, MeterResponseError
+from custom_components.submeter.pysubmeter import LinkError, MeterResponseError, load_builtin_profiles
 from custom_components.submeter.pysubmeter.dlms import apdu, axdr, hdlc, optical
-from custom_components.submeter.pysubmeter.dlms.cosem import Obis, ScalerUnit, decode_datetime, encode_datetime
+from custom_components.submeter.pysubmeter.dlms.cosem import (
+    CURRENT_ASSOCIATION,
+    LOGICAL_DEVICE_NAME,
+    ClassId,
+    Obis,
+    ScalerUnit,
+    decode_datetime,
+    encode_datetime,
+)
+from custom_components.submeter.pysubmeter.dlms.meter import DlmsMeter
 from custom_components.submeter.pysubmeter.exceptions import MalformedDataError
 
 METER, CLIENT = hdlc.server_address(1, 17), hdlc.client_address(16)
@@ -176,3 +186,31 @@ def test_ua_with_a_zero_or_huge_information_field() -> None:
 def test_overlong_identification_is_refused() -> None:
     with pytest.raises(LinkError, match="too long"):
         optical.parse_identification(b"/ISK5" + b"x" * 500 + b"\r\n")
+
+
+class _ScalerSession:
+    """Just enough of a session for a meter to learn from: two registers, one with a broken scaler."""
+
+    objects: ClassVar = [
+        [ClassId.REGISTER, 0, bytes(Obis.parse("1.0.1.8.0.255")), None],  # energy_import
+        [ClassId.REGISTER, 0, bytes(Obis.parse("1.0.32.7.0.255")), None],  # voltage_l1_n
+    ]
+
+    async def get(self, ref: apdu.AttributeRef, access: bytes | None = None) -> axdr.Value:
+        if ref.name == LOGICAL_DEVICE_NAME:
+            return b"XYZ0001"
+        if ref.name == CURRENT_ASSOCIATION:
+            return self.objects
+        raise AssertionError(ref)
+
+    async def get_many(self, refs: list[apdu.AttributeRef]) -> list[axdr.Value]:
+        scalers = {Obis.parse("1.0.1.8.0.255"): [400, 30], Obis.parse("1.0.32.7.0.255"): [-1, 35]}
+        return [scalers[ref.name] if ref.attribute == 3 else 2301 for ref in refs]
+
+
+async def test_a_broken_scaler_leaves_its_key_out_not_the_meter() -> None:
+    """Scaler 400 on the energy register: the voltage is still read, the energy never guessed."""
+    meter = DlmsMeter(None, 1, load_builtin_profiles()["dlms_standard"])  # type: ignore[arg-type]
+    session = _ScalerSession()
+    reading = await meter._read(session)  # type: ignore[arg-type]
+    assert reading.values == {"voltage_l1_n": pytest.approx(230.1)}
