@@ -18,10 +18,15 @@ from .test_profile_loader import hostile_folder
 
 
 @pytest.fixture
-def hostile_profiles(hass: HomeAssistant) -> dict[str, str]:
-    """The user folder with a good profile and one of each hostile file; name → its problem."""
+def hostile_profiles(hass: HomeAssistant, tmp_path: Path) -> dict[str, str]:
+    """The user folder with a good profile and one of each hostile file; name → its problem.
+
+    The config directory moves to ``tmp_path``: the test harness' own one is shared by every test
+    run on the machine, and a FIFO or /dev/zero left there would hang an older loader.
+    """
+    hass.config.config_dir = str(tmp_path)
     folder = Path(hass.config.path(USER_PROFILE_DIR))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir()
     return hostile_folder(folder)
 
 
