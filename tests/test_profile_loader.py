@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from custom_components.submeter.pysubmeter import ProfileError, load_builtin_profiles, load_profile, load_user_profiles
+from custom_components.submeter.pysubmeter import (
+    Profile,
+    ProfileError,
+    load_builtin_profiles,
+    load_profile,
+    load_user_profiles,
+    profile_loader,
+)
 from custom_components.submeter.pysubmeter.measurements import MEASUREMENTS
 from custom_components.submeter.pysubmeter.profile import DataType
+from custom_components.submeter.pysubmeter.profile_loader import MAX_PROFILE_BYTES, MAX_YAML_DEPTH
 
 GOOD = """
 id: my_meter
@@ -223,3 +233,110 @@ def test_readback_needs_values(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         load_profile(write(tmp_path, text))
     assert caught.value.field == "modbus.actions.reset_demand.readback"
+
+
+# --- hostile files in the user folder ----------------------------------------------------------
+
+
+def hostile_folder(tmp_path: Path) -> dict[str, str]:
+    """One good profile and one of each kind of hostile file; name → the problem its error names."""
+    write(tmp_path, GOOD, "good.yaml")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "broken_link.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "huge.yaml").write_bytes(b"# padding\n" * (1024 * 1024))  # 10 MiB
+    write(tmp_path, "a: " + "[" * 2000 + "]" * 2000, "deep.yaml")
+    write(tmp_path, GOOD.replace("modbus:\n", "modbus:\n  phases: [1, 2]\n"), "phases.yaml")
+    write(tmp_path, 'id: x\na: &a ["lol", "lol"]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n', "laughs.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(GOOD.replace("Acme", "Zähler").encode("latin-1"))
+    return {
+        "fifo.yaml": "is not a regular file",
+        "zero.yaml": "is not a regular file",
+        "broken_link.yaml": "cannot be read",
+        "folder.yaml": "is not a regular file",
+        "huge.yaml": "at most 256 KiB",
+        "deep.yaml": f"nests deeper than {MAX_YAML_DEPTH} levels",
+        "phases.yaml": "must be a mapping, got list [1, 2]",
+        "laughs.yaml": "aliases (*name) are not allowed",
+        "latin1.yaml": "is not UTF-8 text",
+    }
+
+
+def test_hostile_files_are_each_one_error_and_the_rest_loads(tmp_path: Path) -> None:
+    """A FIFO would hang the read, /dev/zero exhaust memory, 2000-deep nesting hit the recursion limit."""
+    expected = hostile_folder(tmp_path)
+    started = time.monotonic()
+    profiles, errors = load_user_profiles(tmp_path)
+    assert time.monotonic() - started < 10
+    assert set(profiles) == {"my_meter"}
+    assert sorted(err.source for err in errors) == sorted(expected)
+    for err in errors:
+        assert expected[err.source] in err.problem, str(err)
+    phases = next(err for err in errors if err.source == "phases.yaml")
+    assert phases.field == "modbus.phases"
+
+
+def test_file_at_the_size_cap_is_read_one_byte_over_is_not(tmp_path: Path) -> None:
+    padded = GOOD + "#" * (MAX_PROFILE_BYTES - len(GOOD.encode()) - 1) + "\n"
+    assert load_profile(write(tmp_path, padded, "cap.yaml")).id == "my_meter"
+    with pytest.raises(ProfileError, match="at most 256 KiB"):
+        load_profile(write(tmp_path, padded + "#", "over.yaml"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD, "secret.yaml")
+    path.chmod(0)
+    with pytest.raises(ProfileError, match="cannot be read"):
+        load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        ("      resets: energy_import", "modbus.actions.reset_energy.resets", "must be a list"),
+        ("      resets: {energy_import: 1}", "modbus.actions.reset_energy.resets", "must be a list"),
+        ("      resets: [[energy_import]]", "modbus.actions.reset_energy.resets[0]", "is not a measurement"),
+        ("      resets: [{a: 1}]", "modbus.actions.reset_energy.resets[0]", "is not a measurement"),
+        ("      value: true", "modbus.actions.reset_energy.value", "must be an integer, got bool"),
+        ("      value: '1'", "modbus.actions.reset_energy.value", "must be an integer, got str"),
+        ("      value: 1.0", "modbus.actions.reset_energy.value", "must be an integer, got float"),
+        ("      value: null", "modbus.actions.reset_energy.value", "must be an integer, got nothing"),
+        ("      min_interval: 1.0e+999", "modbus.actions.reset_energy.min_interval", "must be a finite number"),
+        ("      min_interval: .nan", "modbus.actions.reset_energy.min_interval", "must be a finite number"),
+    ],
+)
+def test_type_mismatches_name_the_field(tmp_path: Path, change: str, field: str, problem: str) -> None:
+    """A list or mapping where the other is expected, bool for int, None, text for a number: each a ProfileError."""
+    action = "  actions:\n    reset_energy:\n      register: 10\n" + ("" if "value:" in change else "      value: 1\n")
+    path = write(tmp_path, GOOD + action + change + "\n", "types.yaml")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert caught.value.field == field
+    assert problem in caught.value.problem
+
+
+def test_huge_values_are_quoted_short(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("protocol: modbus", "protocol: " + "x" * 100_000), "long.yaml")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert caught.value.field == "protocol"
+    assert len(str(caught.value)) < 300
+
+
+def test_a_loader_bug_costs_one_file_not_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Belt and braces: an unexpected exception while loading a file is reported for that file."""
+    write(tmp_path, GOOD, "good.yaml")
+    write(tmp_path, GOOD.replace("my_meter", "other"), "other.yaml")
+    real = profile_loader.parse_profile
+
+    def flaky(document: object, source: str, *, user: bool = False) -> Profile:
+        if source == "other.yaml":
+            raise KeyError("boom")
+        return real(document, source, user=user)
+
+    monkeypatch.setattr(profile_loader, "parse_profile", flaky)
+    profiles, errors = load_user_profiles(tmp_path)
+    assert set(profiles) == {"my_meter"}
+    assert [str(err) for err in errors] == ["other.yaml: cannot be loaded (KeyError: 'boom')"]

@@ -17,8 +17,12 @@ DATA_PROFILES: HassKey[dict[str, Profile]] = HassKey(f"{DOMAIN}_profiles")
 
 
 def _load(folder: str) -> tuple[dict[str, Profile], list[ProfileError]]:
+    """Built-ins, then the user's files; a folder that cannot be listed costs the user profiles only."""
     builtin = load_builtin_profiles()
-    user, errors = load_user_profiles(Path(folder), frozenset(builtin))
+    try:
+        user, errors = load_user_profiles(Path(folder), frozenset(builtin))
+    except OSError as err:
+        return builtin, [ProfileError(USER_PROFILE_DIR, "", f"cannot be listed ({err.strerror or err})")]
     return {**builtin, **user}, errors
 
 

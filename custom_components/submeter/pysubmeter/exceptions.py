@@ -63,3 +63,12 @@ class ActionTooSoon(ActionError):
 
 class ActionNotApplied(ActionError):
     """The meter accepted (or refused) the command, but reading back shows it did not act on it."""
+
+
+class MalformedDataError(MeterResponseError):
+    """The meter's bytes do not decode: truncated, inconsistent, or beyond a limit we set.
+
+    Raised by the frame and data decoders (DLMS HDLC, A-XDR, APDUs, COSEM values,
+    Modbus register words) instead of Python's own errors, so a poll that meets
+    garbage fails like any other bad answer and is retried.
+    """

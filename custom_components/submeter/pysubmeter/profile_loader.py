@@ -4,11 +4,20 @@ Every problem is reported as a ``ProfileError`` naming the file, the dotted path
 of the field and what is wrong, so a user writing a profile for their own meter
 can fix it without reading code. File access is blocking: callers in an event
 loop run these functions in an executor.
+
+User files are hostile input: only regular files of at most ``MAX_PROFILE_BYTES``
+are read (a FIFO, device or directory named ``*.yaml`` is refused without
+opening it for good), YAML aliases and nesting deeper than ``MAX_YAML_DEPTH``
+are refused, and every type mismatch becomes a ``ProfileError``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import reprlib
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -54,6 +63,8 @@ PROTOCOLS = ("modbus", "bacnet", "dlms")
 BACNET_OBJECT_TYPES = ("analog-input", "analog-value", "binary-input", "binary-value", "accumulator")
 DEVICE_INFO_FIELDS = ("manufacturer", "model", "serial_number", "firmware")
 MAX_REGISTERS_LIMIT = 125  # Modbus protocol limit for one read
+MAX_PROFILE_BYTES = 256 * 1024  # the largest built-in profile is about 6 KiB
+MAX_YAML_DEPTH = 20  # profiles nest 6 levels; deeper is not a profile, and would exhaust the stack
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _STATE = re.compile(r"^[a-z0-9][a-z0-9_]*$")  # a translation key of Home Assistant
 
@@ -117,7 +128,13 @@ class _Reader:
     def number(self, value: object, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, f"must be a number, got {_kind(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.fail(path, f"must be a finite number, got {_kind(value)}")
+        return number
 
     def flag(self, value: object, path: str) -> bool:
         if not isinstance(value, bool):
@@ -125,15 +142,19 @@ class _Reader:
         return value
 
     def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.fail(path, f"{value!r} is not one of {', '.join(choices)}")
-        return str(value)
+        if not isinstance(value, str) or value not in choices:
+            raise self.fail(path, f"{_REPR.repr(value)} is not one of {', '.join(choices)}")
+        return value
+
+
+# Values quoted in messages are cut short: a hostile file must not make a huge (or recursive) message.
+_REPR = reprlib.Repr(maxlevel=2, maxstring=60, maxother=60, maxlist=4, maxdict=4)
 
 
 def _kind(value: object) -> str:
     if value is None:
         return "nothing"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_REPR.repr(value)}"
 
 
 def parse_profile(document: object, source: str, *, user: bool = False) -> Profile:
@@ -147,7 +168,7 @@ def parse_profile(document: object, source: str, *, user: bool = False) -> Profi
     )
     profile_id = r.get(doc, "", "id", r.text)
     if not _ID.match(profile_id):
-        raise r.fail("id", f"{profile_id!r} must be lower case letters, digits and _")
+        raise r.fail("id", f"{_REPR.repr(profile_id)} must be lower case letters, digits and _")
     protocol = r.get(doc, "", "protocol", lambda v, p: r.choice(v, p, PROTOCOLS))
     rated = r.get(doc, "", "rated_power_w", r.number, None, required=False)
     if rated is not None and rated <= 0:
@@ -408,10 +429,10 @@ def _alerts(ctx: _ModbusContext, value: object, path: str) -> tuple[AlertWord, .
         for bit, key in bits_doc.items():
             bit_path = f"{where}.bits.{bit}"
             number = r.integer(bit, bit_path, 0, 16 * count - 1)
-            if key not in ALERTS:
-                raise r.fail(bit_path, f"{key!r} is not a known alert key")
+            if not isinstance(key, str) or key not in ALERTS:
+                raise r.fail(bit_path, f"{_REPR.repr(key)} is not a known alert key")
             if key in seen:
-                raise r.fail(bit_path, f"{key!r} is already mapped")
+                raise r.fail(bit_path, f"{_REPR.repr(key)} is already mapped")
             seen.add(key)
             bits[number] = key
         words.append(AlertWord(address, dtype, count, bits, markers))
@@ -488,7 +509,7 @@ def _identity_group(ctx: _ModbusContext, value: object, path: str) -> IdentityGr
         address, dtype, count = ctx.located(item, where, numeric=False)
         if contains is not None and not dtype.is_string:
             raise r.fail(f"{where}.contains", "only works on string types")
-        if equals is not None and not isinstance(equals, str | int):
+        if equals is not None and (isinstance(equals, bool) or not isinstance(equals, str | int)):
             raise r.fail(f"{where}.equals", f"must be a text or an integer, got {_kind(equals)}")
         rules.append(IdentityRule(address, dtype, count, equals, contains))
     return tuple(rules)
@@ -581,7 +602,7 @@ def _actions(
         readback = r.get(item, where, "readback", r.text, None, required=False)
         if readback is not None:
             if readback not in measurements:
-                raise r.fail(f"{where}.readback", f"{readback!r} is not a measurement of this profile")
+                raise r.fail(f"{where}.readback", f"{_REPR.repr(readback)} is not a measurement of this profile")
             if not options:
                 raise r.fail(f"{where}.readback", "needs values to compare the measurement with")
         min_interval = r.get(item, where, "min_interval", r.number, 0.0, required=False)
@@ -629,10 +650,10 @@ def _resets(r: _Reader, value: object, path: str, measurements: Mapping[str, obj
     if not isinstance(value, list) or not value:
         raise r.fail(path, f"must be a list of measurement keys, got {_kind(value)}")
     for index, key in enumerate(value):
-        if key not in measurements:
-            raise r.fail(f"{path}[{index}]", f"{key!r} is not a measurement of this profile")
+        if not isinstance(key, str) or key not in measurements:
+            raise r.fail(f"{path}[{index}]", f"{_REPR.repr(key)} is not a measurement of this profile")
         if MEASUREMENTS[key].kind not in (Kind.TOTAL, Kind.NET_TOTAL):
-            raise r.fail(f"{path}[{index}]", f"{key!r} is not an energy total")
+            raise r.fail(f"{path}[{index}]", f"{_REPR.repr(key)} is not an energy total")
     return frozenset(value)
 
 
@@ -640,9 +661,11 @@ def _bacnet_object(r: _Reader, value: object, path: str) -> BacnetObject:
     """``analog-input 1`` (as the object tables print AI1)."""
     text = r.text(value, path)
     parts = text.replace(",", " ").split()
-    if len(parts) != 2 or parts[0] not in BACNET_OBJECT_TYPES or not parts[1].isdigit():
-        raise r.fail(path, f"{text!r} is not '<type> <instance>' with type one of {', '.join(BACNET_OBJECT_TYPES)}")
-    return BacnetObject(parts[0], int(parts[1]))
+    if len(parts) != 2 or parts[0] not in BACNET_OBJECT_TYPES or not re.fullmatch(r"[0-9]{1,7}", parts[1]):
+        raise r.fail(
+            path, f"{_REPR.repr(text)} is not '<type> <instance>' with type one of {', '.join(BACNET_OBJECT_TYPES)}"
+        )
+    return BacnetObject(parts[0], r.integer(int(parts[1]), path, 0, 4194302))
 
 
 def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
@@ -661,7 +684,7 @@ def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
         try:
             if re.compile(pattern).groups != 1:
                 raise r.fail(f"{path}.serial_pattern", "must have exactly one group (the serial number)")
-        except re.error as err:
+        except (re.error, OverflowError, RecursionError) as err:
             raise r.fail(f"{path}.serial_pattern", f"is not a regular expression ({err})") from err
     measurements: dict[str, BacnetPoint] = {}
     points = r.mapping(doc.get("measurements", {}), f"{path}.measurements")
@@ -674,7 +697,8 @@ def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
         quantity = MEASUREMENTS[key].quantity
         unit = r.get(item, where, "unit", r.text, "", required=False)
         if unit not in UNIT_FACTORS[quantity]:
-            raise r.fail(f"{where}.unit", f"{unit!r} is not a unit of {quantity} ({', '.join(UNIT_FACTORS[quantity])})")
+            units = ", ".join(UNIT_FACTORS[quantity])
+            raise r.fail(f"{where}.unit", f"{_REPR.repr(unit)} is not a unit of {quantity} ({units})")
         scale = r.get(item, where, "scale", r.number, 1.0, required=False)
         measurements[key] = BacnetPoint(
             r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)),
@@ -695,7 +719,7 @@ def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
         for raw, phases in r.mapping(doc["phases"], f"{path}.phases").items():
             where = f"{path}.phases.{raw}"
             listed = r.listing(phases, where)
-            if not set(listed) <= set(PHASES):
+            if not all(isinstance(phase, str) and phase in PHASES for phase in listed):
                 raise r.fail(where, f"phases must be among {', '.join(PHASES)}")
             phase_values[r.integer(raw, where, 0, 0xFFFF)] = frozenset(listed)
     return BacnetMap(
@@ -746,7 +770,7 @@ def _obis(r: _Reader, value: object, path: str) -> Obis:
     try:
         return Obis.parse(text)
     except ValueError as err:
-        raise r.fail(path, f"{text!r} is not an OBIS code such as 1.0.1.8.0.255") from err
+        raise r.fail(path, f"{_REPR.repr(text)} is not an OBIS code such as 1.0.1.8.0.255") from err
 
 
 def _dlms_source(r: _Reader, value: object, path: str) -> DlmsSource:
@@ -811,20 +835,81 @@ def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
     )
 
 
-def load_profile(path: Path, *, user: bool = False) -> Profile:
-    """Read and validate one profile file."""
-    source = path.name
+class _ProfileYamlLoader(yaml.SafeLoader):
+    """The safe loader, without aliases (a "billion laughs" file expands from a few lines) and depth-limited.
+
+    PyYAML composes nodes recursively; the depth check keeps a hostile
+    ``[[[[…]]]]`` from reaching Python's recursion limit.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a profile; write the value out", self.get_mark()
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nests deeper than {MAX_YAML_DEPTH} levels", self.get_mark())
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _read_text(path: Path, source: str) -> str:
+    """The file's text: a regular file of at most ``MAX_PROFILE_BYTES``, opened without blocking.
+
+    ``stat`` first, so a FIFO or device is never opened; ``O_NONBLOCK`` and
+    ``fstat`` after opening cover a file swapped in between; at most one byte
+    beyond the cap is read, so ``/dev/zero`` behind a symlink costs nothing.
+    """
+    limit = f"a profile may be at most {MAX_PROFILE_BYTES // 1024} KiB"
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ProfileError(source, "", f"cannot be read ({err})") from err
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ProfileError(source, "", "is not a regular file (a directory, FIFO, socket or device)")
+        if info.st_size > MAX_PROFILE_BYTES:
+            raise ProfileError(source, "", f"is {info.st_size} bytes; {limit}")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ProfileError(source, "", "is not a regular file (a directory, FIFO, socket or device)")
+            chunks: list[bytes] = []
+            left = MAX_PROFILE_BYTES + 1
+            while left > 0 and (chunk := os.read(descriptor, min(left, 65536))):
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(descriptor)
+    except OSError as err:
+        raise ProfileError(source, "", f"cannot be read ({err.strerror or err})") from err
+    data = b"".join(chunks)
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(source, "", f"is larger than {MAX_PROFILE_BYTES} bytes; {limit}")
     try:
-        document = yaml.safe_load(text)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ProfileError(source, "", f"is not UTF-8 text (byte {err.start})") from err
+
+
+def parse_yaml(text: str, source: str) -> object:
+    """The document in ``text``: safe YAML, no aliases, bounded nesting; ``ProfileError`` otherwise."""
+    try:
+        return yaml.load(text, Loader=_ProfileYamlLoader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise ProfileError(source, where, f"is not valid YAML ({getattr(err, 'problem', err)})") from err
-    return parse_profile(document, source, user=user)
+    except RecursionError as err:  # a deep flow collection inside the scanner/parser itself
+        raise ProfileError(source, "", f"nests deeper than {MAX_YAML_DEPTH} levels") from err
+
+
+def load_profile(path: Path, *, user: bool = False) -> Profile:
+    """Read and validate one profile file."""
+    source = path.name
+    return parse_profile(parse_yaml(_read_text(path, source), source), source, user=user)
 
 
 def load_builtin_profiles() -> dict[str, Profile]:
@@ -852,6 +937,9 @@ def load_user_profiles(
             profile = load_profile(path, user=True)
         except ProfileError as err:
             errors.append(err)
+            continue
+        except Exception as err:  # a loader bug must cost this one file, never the buses
+            errors.append(ProfileError(path.name, "", f"cannot be loaded ({type(err).__name__}: {err})"))
             continue
         if profile.id in taken or profile.id in profiles:
             errors.append(ProfileError(path.name, "id", f"{profile.id!r} is already used by another profile"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
-from ..exceptions import MeterResponseError
+from ..exceptions import MalformedDataError, MeterResponseError
 from . import axdr
 from .cosem import Obis
 
@@ -119,15 +119,22 @@ def _elements(data: bytes) -> dict[int, bytes]:
     return found
 
 
+def _last_byte(content: bytes, what: str) -> int:
+    """The value of a one-integer BER element (result, diagnostic): its last byte."""
+    if not content:
+        raise MalformedDataError(f"AARE {what} is empty")
+    return content[-1]
+
+
 def parse_aare(apdu: bytes) -> Association:
     """What the meter granted, or ``AssociationRejected`` with its diagnostic."""
     if not apdu or apdu[0] != AARE:
         raise MeterResponseError(f"expected an AARE, got {apdu[:1].hex() or 'nothing'}")
     reader = axdr.Reader(apdu, 1)
     fields = _elements(reader.take(reader.length()))
-    result = fields.get(0xA2, b"\x02\x01\x01")[-1]
+    result = _last_byte(fields.get(0xA2, b"\x02\x01\x01"), "result")
     if result != 0:
-        diagnostic = fields.get(0xA3, b"\x00")[-1]
+        diagnostic = _last_byte(fields.get(0xA3, b"\x00"), "diagnostic")
         raise AssociationRejected(diagnostic)
     user = fields.get(0xBE)
     if user is None or len(user) < 2:
@@ -135,9 +142,11 @@ def parse_aare(apdu: bytes) -> Association:
     initiate = user[2:]  # inside an octet string
     if initiate[:1] == bytes([CONFIRMED_SERVICE_ERROR]):
         raise MeterResponseError(f"association refused: confirmed service error {initiate[1:].hex()}")
-    if initiate[:1] != b"\x08":
+    if initiate[:1] != b"\x08" or len(initiate) < 2:
         raise MeterResponseError("AARE user information is not an initiate response")
     offset = 2 + (1 if initiate[1] else 0)  # optional negotiated quality of service
+    if len(initiate) < offset + 10:
+        raise MalformedDataError(f"AARE initiate response of {len(initiate)} bytes is truncated")
     version, conformance = initiate[offset], initiate[offset + 1 : offset + 8]
     if version != 6 or conformance[:3] != b"\x5f\x1f\x04":
         raise MeterResponseError("unsupported DLMS version or conformance block")

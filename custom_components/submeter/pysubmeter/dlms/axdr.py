@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from ..exceptions import MeterResponseError
+from ..exceptions import MalformedDataError
 
 NULL: Final = 0
 ARRAY: Final = 1
@@ -55,6 +55,12 @@ _FIXED: Final[dict[int, str]] = {
 }
 _FIXED_BYTES: Final[dict[int, int]] = {DATE_TIME: 12, DATE: 5, TIME: 4}
 
+# Deepest array/structure nesting accepted. The deepest COSEM value we read (an
+# object list's access rights) nests 5 levels; a deeper answer is garbage, and
+# decoding it recursively would exhaust the interpreter's stack.
+MAX_DEPTH: Final = 32
+MAX_LENGTH_BYTES: Final = 4  # a BER length beyond 4 bytes (4 GiB) cannot fit any answer
+
 type Value = bool | int | float | bytes | str | list["Value"] | None
 
 
@@ -67,7 +73,7 @@ class Typed:
 
 
 class Reader:
-    """Walks an A-XDR byte string; every overrun is a ``MeterResponseError``."""
+    """Walks an A-XDR byte string; every overrun, lie or excess is a ``MalformedDataError``."""
 
     def __init__(self, data: bytes, offset: int = 0) -> None:
         self.data = data
@@ -79,7 +85,7 @@ class Reader:
 
     def take(self, count: int) -> bytes:
         if count < 0 or self.offset + count > len(self.data):
-            raise MeterResponseError(f"truncated DLMS data: needed {count} bytes at {self.offset}")
+            raise MalformedDataError(f"truncated DLMS data: needed {count} bytes at {self.offset}")
         chunk = self.data[self.offset : self.offset + count]
         self.offset += count
         return chunk
@@ -92,15 +98,22 @@ class Reader:
         first = self.byte()
         if first < 0x80:
             return first
-        return int.from_bytes(self.take(first & 0x7F), "big")
+        if (size := first & 0x7F) > MAX_LENGTH_BYTES:
+            raise MalformedDataError(f"DLMS length of {size} bytes at {self.offset - 1}")
+        return int.from_bytes(self.take(size), "big")
 
-    def value(self) -> Value:
-        """One tagged value."""
+    def value(self, depth: int = 0) -> Value:
+        """One tagged value; arrays and structures nest at most ``MAX_DEPTH`` deep."""
         tag = self.byte()
         if tag == NULL:
             return None
         if tag in (ARRAY, STRUCTURE):
-            return [self.value() for _ in range(self.length())]
+            if depth >= MAX_DEPTH:
+                raise MalformedDataError(f"DLMS data nested deeper than {MAX_DEPTH} levels")
+            count = self.length()
+            if count > self.remaining:  # each element takes at least one byte: a lying count fails before the loop
+                raise MalformedDataError(f"DLMS array of {count} elements in {self.remaining} bytes")
+            return [self.value(depth + 1) for _ in range(count)]
         if tag in _FIXED:
             fmt = _FIXED[tag]
             result = struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
@@ -111,11 +124,11 @@ class Reader:
             return self.take(self.length()).decode("utf-8", errors="replace")
         if tag == BIT_STRING:
             bits = self.length()
-            raw = self.take((bits + 7) // 8)
+            raw = self.take((bits + 7) // 8)  # checked against what is left before any list is built
             return [bool(raw[i // 8] & (0x80 >> (i % 8))) for i in range(bits)]
         if tag in _FIXED_BYTES:
             return self.take(_FIXED_BYTES[tag])
-        raise MeterResponseError(f"unsupported DLMS data type {tag}")
+        raise MalformedDataError(f"unsupported DLMS data type {tag}")
 
 
 def decode(data: bytes) -> Value:

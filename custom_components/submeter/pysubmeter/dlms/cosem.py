@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import IntEnum
 from typing import Final, Self
 
-from ..exceptions import MeterResponseError
+from ..exceptions import MalformedDataError, MeterResponseError
 from .axdr import Value
 
 
@@ -115,6 +115,14 @@ UNITS: Final[dict[int, str]] = {
 }
 
 
+# A scaler is an A-XDR integer (int8); 10^±128 still fits a float, so no scaling overflows.
+SCALER_RANGE: Final = (-128, 127)
+# Blue Book: deviation is -720..840 minutes; ±840 both ways keeps any sign convention.
+MAX_DEVIATION: Final = 840
+# Clock years that can be converted to a timestamp and moved by a day without overflowing.
+YEAR_RANGE: Final = (1970, 9998)
+
+
 @dataclass(frozen=True, slots=True)
 class ScalerUnit:
     """Register attribute 3: value × 10^scaler, in ``unit`` (None: a unit we do not know)."""
@@ -124,18 +132,28 @@ class ScalerUnit:
 
     @classmethod
     def parse(cls, value: Value) -> Self:
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
-            raise MeterResponseError("malformed scaler_unit")
+        """``{integer scaler, enum unit}``; a scaler outside the A-XDR integer range is a broken meter."""
+        if not (isinstance(value, list) and len(value) == 2):
+            raise MalformedDataError("malformed scaler_unit")
         scaler, unit = value
-        assert isinstance(scaler, int)
-        assert isinstance(unit, int)
+        if (
+            not (isinstance(scaler, int) and isinstance(unit, int))
+            or isinstance(scaler, bool)
+            or isinstance(unit, bool)
+        ):
+            raise MalformedDataError("malformed scaler_unit")
+        if not SCALER_RANGE[0] <= scaler <= SCALER_RANGE[1]:
+            raise MalformedDataError(f"scaler {scaler} is outside {SCALER_RANGE[0]}..{SCALER_RANGE[1]}")
         return cls(scaler, UNITS.get(unit))
 
     def apply(self, raw: Value) -> float | None:
         """The scaled number, or ``None`` for anything that is not a finite number."""
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             return None
-        number = float(raw) * 10.0**self.scaler
+        try:
+            number = float(raw) * 10.0**self.scaler
+        except OverflowError:
+            return None
         return number if math.isfinite(number) else None
 
 
@@ -146,14 +164,17 @@ def decode_datetime(raw: Value) -> datetime | None:
     """A COSEM date-time (octet-string of 12), or ``None`` when unspecified or invalid.
 
     Deviation is minutes *from local time to UTC* (Blue Book sign): local = UTC - deviation.
-    A deviation of 0x8000 (not specified) is read as UTC.
+    A deviation of 0x8000 (not specified) is read as UTC; one beyond ±14 h, or a
+    year outside 1970..9998, makes the clock invalid.
     """
     if not isinstance(raw, bytes) or len(raw) != 12:
         return None
     year = int.from_bytes(raw[0:2], "big")
     month, day, _, hour, minute, second, hundredths = raw[2:9]
     deviation = int.from_bytes(raw[9:11], "big", signed=True)
-    if year == 0xFFFF or month > 12 or day > 31 or hour > 23 or minute > 59 or second > 59:
+    if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1] or month > 12 or day > 31 or hour > 23 or minute > 59:
+        return None
+    if second > 59 or (deviation != -0x8000 and abs(deviation) > MAX_DEVIATION):
         return None
     hundredths = 0 if hundredths == 0xFF else hundredths
     offset = UTC if deviation == -0x8000 else timezone(timedelta(minutes=-deviation))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from ..exceptions import MalformedDataError
+
 FLAG: Final = 0x7E
 FORMAT_TYPE_3: Final = 0xA0
 SEGMENTED: Final = 0x08  # in the first format byte: more segments follow
@@ -25,6 +27,8 @@ LLC_REQUEST: Final = b"\xe6\xe6\x00"
 LLC_RESPONSE: Final = b"\xe6\xe7\x00"
 
 DEFAULT_MAX_INFO: Final = 128  # bytes; what both sides assume before the UA says otherwise
+# The frame length field has 11 bits (2047); less header, addresses and check sums.
+MAX_INFO: Final = 2030
 
 
 def _crc_table() -> list[int]:
@@ -206,7 +210,11 @@ class LinkParameters:
 
 
 def parse_ua(info: bytes) -> LinkParameters:
-    """The negotiated parameters of a UA (format 0x81, group 0x80), defaults where absent."""
+    """The negotiated parameters of a UA (format 0x81, group 0x80), defaults where absent.
+
+    A size of 0 is a broken meter (``MalformedDataError``); one beyond what a
+    frame can carry is read as the most a frame can carry.
+    """
     if len(info) < 3 or info[0] != 0x81 or info[1] != 0x80:
         return LinkParameters()
     values: dict[int, int] = {}
@@ -215,7 +223,8 @@ def parse_ua(info: bytes) -> LinkParameters:
         ident, size = info[index], info[index + 1]
         values[ident] = int.from_bytes(info[index + 2 : index + 2 + size], "big")
         index += 2 + size
-    return LinkParameters(
-        max_info_transmit=values.get(0x05, DEFAULT_MAX_INFO),
-        max_info_receive=values.get(0x06, DEFAULT_MAX_INFO),
-    )
+    sizes = [values.get(ident, DEFAULT_MAX_INFO) for ident in (0x05, 0x06)]
+    if 0 in sizes:
+        raise MalformedDataError("the meter's UA announces an information field of 0 bytes")
+    transmit, receive = (min(size, MAX_INFO) for size in sizes)
+    return LinkParameters(max_info_transmit=transmit, max_info_receive=receive)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..client import MeterInfo, Reading
-from ..exceptions import ActionNotSupported, MeterResponseError
+from ..exceptions import ActionNotSupported, MalformedDataError, MeterResponseError
 from ..measurements import MEASUREMENTS, PHASES, UNIT_FACTORS, Quantity
 from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, Profile
 from . import apdu, axdr
@@ -140,7 +140,10 @@ class DlmsMeter:
             if isinstance(answer, AccessError):
                 _LOGGER.debug("%s: no scaler_unit (%s)", obis, answer)
                 continue
-            scalers[obis] = ScalerUnit.parse(answer)
+            try:
+                scalers[obis] = ScalerUnit.parse(answer)
+            except MalformedDataError as err:  # one broken register leaves its keys out, not the meter
+                _LOGGER.warning("%s at %s: %s: %s; left out", self._full.id, self._address, obis, err)
         terms: dict[str, tuple[_Term, ...]] = {}
         for key, source in chosen.items():
             if (computed := self._terms(key, source, objects, scalers)) is not None:
@@ -347,7 +350,7 @@ class DlmsMeter:
                 if key is None:
                     # A null clock means "one capture period after the previous row" (compressed buffers).
                     end = decode_datetime(cell) or (
-                        previous + timedelta(seconds=self._capture_period) if previous and cell is None else None
+                        _after(previous, self._capture_period) if previous and cell is None else None
                     )
                 elif (number := _number(key, cell)) is not None:
                     values[key] = number * factor
@@ -356,6 +359,14 @@ class DlmsMeter:
             previous = end
             rows.append(IntervalRow(end, values))
         return rows
+
+
+def _after(moment: datetime, seconds: int) -> datetime | None:
+    """``seconds`` after ``moment``; ``None`` when a broken capture period runs past the calendar."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
 
 
 def _number(key: str, answer: axdr.Value | AccessError) -> float | None:

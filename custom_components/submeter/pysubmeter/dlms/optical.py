@@ -22,6 +22,8 @@ SIGN_ON_BAUD: Final = 300
 BAUD_CHARACTERS: Final = {"0": 300, "1": 600, "2": 1200, "3": 2400, "4": 4800, "5": 9600, "6": 19200}
 IDENT_TIMEOUT: Final = 2.0  # s; 62056-21 allows the meter 1.5 s, plus the reply's own time at 300 baud
 SETTLE: Final = 0.3  # s the meter needs to change speed after the acknowledgement
+# "/XXXZ" + at most 16 identification characters + CR LF is 23; room for enhanced marks and echo.
+MAX_IDENT_LINE: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ def request(device_address: str = "") -> bytes:
 def parse_identification(line: bytes) -> Identification:
     """Read ``/XXXZ<ident>``; ``LinkError("no_sign_on")`` for anything else."""
     text = line.strip(b"\r\n\x00").decode("ascii", errors="replace")
+    if len(text) > MAX_IDENT_LINE:
+        raise LinkError("no_sign_on", f"identification of {len(text)} characters is too long")
     if len(text) < 5 or not text.startswith("/"):
         raise LinkError("no_sign_on", f"unexpected identification {text!r}")
     character = text[4]
@@ -78,8 +82,11 @@ async def async_sign_on(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + IDENT_TIMEOUT
     while not line.endswith(b"\r\n"):
+        left = deadline - loop.time()
+        if left <= 0 or len(line) > MAX_IDENT_LINE:  # a line that chatters on is no identification
+            raise LinkError("no_sign_on", f"no identification line within {IDENT_TIMEOUT} s: {bytes(line[:40])!r}")
         try:
-            line += strip_parity(await stream.read(max(deadline - loop.time(), 0.01)))
+            line += strip_parity(await stream.read(left))
         except MeterTimeoutError as err:
             raise LinkError("no_sign_on", "the meter did not answer the optical sign-on") from err
         start = line.find(b"/")
