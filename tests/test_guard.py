@@ -189,3 +189,10 @@ def test_event_counters_are_guarded_too() -> None:
     assert guard.filter({"power_failure_count": 0.0}, 10.0)["power_failure_count"] == 3.0
     assert guard.filter({"power_failure_count": 65535.0}, 20.0)["power_failure_count"] == 3.0
     assert guard.filter({"power_failure_count": 4.0}, 30.0)["power_failure_count"] == 4.0  # at once
+
+
+def test_a_bacnet_value_too_large_for_a_float_is_not_a_number() -> None:
+    from custom_components.submeter.pysubmeter.bacnet.meter import decode_number  # noqa: PLC0415
+
+    assert decode_number(10**400, None) is None
+    assert decode_number(12.5, None) == 12.5

@@ -51,7 +51,7 @@ def decode_number(value: Any, reliability: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an integer too large for a float is garbage too
         return None
     return None if math.isnan(number) or math.isinf(number) else number
 
