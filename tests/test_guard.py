@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from custom_components.submeter.pysubmeter import EnergyGuard
+from custom_components.submeter.pysubmeter.bacnet.meter import decode_number
 from custom_components.submeter.pysubmeter.guard import RESET_CONFIRMATIONS
 
 KEY = "energy_import"
@@ -192,7 +193,5 @@ def test_event_counters_are_guarded_too() -> None:
 
 
 def test_a_bacnet_value_too_large_for_a_float_is_not_a_number() -> None:
-    from custom_components.submeter.pysubmeter.bacnet.meter import decode_number  # noqa: PLC0415
-
     assert decode_number(10**400, None) is None
     assert decode_number(12.5, None) == 12.5
