@@ -80,15 +80,15 @@ def _expected_sunspec(profile: Profile) -> SunSpecBlock | None:
     return None
 
 
-def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tuple[Layout, list[Layout]]:
+def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None, strict: bool) -> tuple[Layout, list[Layout]]:
     """The meter's own registers, and views: extra blocks showing the same installation (SunSpec)."""
     if profile.modbus is not None and profile.modbus.sunspec is not None:
         pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
-        return Layout(pinned, address, headers), []
+        return Layout(pinned, address, headers, strict=strict), []
     if sunspec is None:
-        return Layout(profile, address), []
+        return Layout(profile, address, strict=strict), []
     view, headers = pinned_view(sunspec, address)
-    return Layout(profile, address), [Layout(view, address, headers)]
+    return Layout(profile, address, strict=strict), [Layout(view, address, headers, strict=strict)]
 
 
 class SimulatedMeter:
@@ -103,13 +103,23 @@ class SimulatedMeter:
         nominal_voltage: float = 230.0,
         tariff_register: int | Literal["auto"] | None = "auto",
         sunspec: SunSpecBlock | Literal["auto"] | None = "auto",
+        strict: bool = False,
+        unserved: Iterable[int] = (),
     ) -> None:
-        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51)."""
+        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51).
+
+        ``strict`` answers exception 2 for every register the map does not document
+        (otherwise reads may run a few registers past a documented one); ``unserved``
+        are wire addresses refused even though documented, and may change at run time.
+        """
         self.profile = profile
         self.address = address
         if sunspec == "auto":
             sunspec = _expected_sunspec(profile)
-        self._layout, self._views = _layouts(profile, address, sunspec)
+        self._layout, self._views = _layouts(profile, address, sunspec, strict)
+        self.unserved: set[int] = set(unserved)
+        # Every read request (address, count) the meter got, refused ones too: tests count them.
+        self.reads: list[tuple[int, int]] = []
         self._map = self._layout.map
         self._readable = self._layout.readable.union(*(view.readable for view in self._views))
         rng = random.Random(seed)
@@ -189,8 +199,9 @@ class SimulatedMeter:
         """Answer a register read (FC3/FC4) like the real meter."""
         if not 1 <= count <= MAX_READ:
             raise IllegalValue(f"cannot read {count} registers")
+        self.reads.append((address, count))
         span = range(address, address + count)
-        if not all(a in self._readable for a in span):
+        if not all(a in self._readable and a not in self.unserved for a in span):
             raise IllegalAddress(f"registers {address}..{address + count - 1} are not all readable")
         due = {}
         for key in list(self._glitches):

@@ -39,8 +39,14 @@ def _span(address: int, count: int) -> range:
 class Layout:
     """A profile's Modbus map seen from the meter side."""
 
-    def __init__(self, profile: Profile, address: int, fixed: Mapping[int, int] | None = None) -> None:
-        """``fixed`` adds words that never change (SunSpec headers)."""
+    def __init__(
+        self, profile: Profile, address: int, fixed: Mapping[int, int] | None = None, *, strict: bool = False
+    ) -> None:
+        """``fixed`` adds words that never change (SunSpec headers).
+
+        ``strict``: only the registers the map documents answer; every other one,
+        a gap inside a block too, is exception 2 (as a real E51 or COUNTIS does).
+        """
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self.map: ModbusMap = profile.modbus
@@ -53,8 +59,13 @@ class Layout:
         mapped = set(self.identity) | set(self.scales) | set(self.action_addresses)
         for item in self._points():
             mapped.update(_span(item.address, item.count))
+        for point in self.map.device_info.values():
+            mapped.update(_span(point.address, point.count))
+        for rule in self.map.identify:
+            mapped.update(_span(rule.address, rule.count))
+        near = 0 if strict else NEAR
         self.readable = frozenset(
-            near for address in mapped for near in range(max(0, address - NEAR), min(0xFFFF, address + NEAR) + 1)
+            around for address in mapped for around in range(max(0, address - near), min(0xFFFF, address + near) + 1)
         )
 
     @property
