@@ -195,13 +195,17 @@ class SimulatedMeter:
         """Every mapped register word (glitches not applied, none consumed)."""
         return self._words({})
 
+    def serves(self, address: int, count: int) -> bool:
+        """Whether a read of ``count`` registers at ``address`` is answered (not exception 2)."""
+        return all(a in self._readable and a not in self.unserved for a in range(address, address + count))
+
     def read(self, address: int, count: int) -> list[int]:
         """Answer a register read (FC3/FC4) like the real meter."""
         if not 1 <= count <= MAX_READ:
             raise IllegalValue(f"cannot read {count} registers")
         self.reads.append((address, count))
         span = range(address, address + count)
-        if not all(a in self._readable and a not in self.unserved for a in span):
+        if not self.serves(address, count):
             raise IllegalAddress(f"registers {address}..{address + count - 1} are not all readable")
         due = {}
         for key in list(self._glitches):

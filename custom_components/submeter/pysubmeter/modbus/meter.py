@@ -163,7 +163,7 @@ class ModbusMeter:
             raise MeterTimeoutError(f"meter {self._address} did not answer") from err
         except ModbusExceptionError as err:
             if err.exception_code == ExceptionCode.ILLEGAL_DATA_ADDRESS:
-                raise RegisterRefused(f"meter {self._address} does not serve these registers: {err}") from err
+                raise RegisterRefused(f"meter {self._address} refused the request (no such register): {err}") from err
             raise MeterResponseError(f"meter {self._address} refused the request: {err}") from err
         except ModbusProtocolError as err:
             raise MeterResponseError(f"meter {self._address} sent a malformed reply: {err}") from err
@@ -276,6 +276,9 @@ class ModbusMeter:
                     alerts[key] = None
                 else:
                     alerts[key] = bool(bits >> bit & 1)
+        if not values and not alerts:
+            # Every register refused: this is not the meter the profile describes.
+            raise MeterResponseError(f"meter {self._address} serves none of the registers of {self._profile.id}")
         return Reading(values=values, alerts=alerts, phases=phases)
 
     @staticmethod
