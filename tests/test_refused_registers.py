@@ -88,7 +88,8 @@ async def test_strict_and_lenient_meters_read_fully(profile: Profile, strict: bo
             assert refusals(simulated)  # the first poll found them …
             assert all(not simulated.serves(start, max(count, 1)) or count == 0 for start, count in meter.refused)
         else:
-            assert meter.refused == [] and not refusals(simulated)
+            assert meter.refused == []
+            assert not refusals(simulated)
         simulated.reads.clear()
         again = await meter.async_read()
         assert again.values == reading.values
@@ -165,8 +166,11 @@ async def test_other_exceptions_and_wrong_profiles_are_not_refusals() -> None:
 
 def test_strict_simulator_refuses_undocumented_registers() -> None:
     lenient, strict = SimulatedMeter(LEVITON, 1), SimulatedMeter(LEVITON, 1, strict=True)
-    assert lenient.read(129, 23) and lenient.serves(135, 1)
-    assert not strict.serves(129, 23) and not strict.serves(135, 1) and strict.serves(134, 1)
+    assert lenient.read(129, 23)
+    assert lenient.serves(135, 1)
+    assert not strict.serves(129, 23)
+    assert not strict.serves(135, 1)
+    assert strict.serves(134, 1)
     with pytest.raises(SimulatorError) as caught:
         strict.read(135, 1)
     assert caught.value.code == 2
