@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from custom_components.submeter.pysubmeter import MeterResponseError, Profile
-from custom_components.submeter.pysubmeter.cadence import SETTINGS_INTERVAL, is_setting
 from custom_components.submeter.pysubmeter.modbus import ModbusBus, ModbusMeter, TcpLink
 from custom_components.submeter.pysubmeter.modbus.link import ConnectionPool
 from submeter_sim import SimulatedMeter, SimulatorServer
@@ -54,11 +53,6 @@ async def read_with(meter: SimulatedMeter, profile: Profile, **kwargs) -> AsyncI
             yield ModbusMeter(bus.unit(meter.address), meter.address, profile, **kwargs)
         finally:
             await bus.async_close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.mark.parametrize(
@@ -176,43 +170,3 @@ def test_strict_simulator_refuses_undocumented_registers() -> None:
     assert caught.value.code == 2
     lenient.unserved.add(134)
     assert not lenient.serves(134, 1)
-
-
-# --- settings cadence -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("profile", [LEVITON, COUNTIS], ids=["e51", "countis"])
-async def test_settings_are_read_at_set_up_then_every_ten_minutes(profile: Profile, clock: Clock) -> None:
-    simulated = SimulatedMeter(profile, 1)
-    settings = {key for key in profile.measurement_keys if is_setting(key)}
-    assert settings
-    async for meter in read_with(simulated, profile, clock=clock):
-        first = await meter.async_read()
-        assert simulated.reads == meter.slow_plan + meter.plan
-        slow = {address for start, count in meter.slow_plan for address in range(start, start + count)}
-        for key in settings:
-            point = profile.modbus.measurements[key]
-            assert point.address in slow, key
-            assert point.address not in {a for s, c in meter.plan for a in range(s, s + c)}, key
-        for elapsed in (1.0, SETTINGS_INTERVAL - 1.0):
-            simulated.reads.clear()
-            clock.now = elapsed
-            reading = await meter.async_read()
-            assert simulated.reads == meter.plan
-            assert {key: reading.values[key] for key in settings} == {key: first.values[key] for key in settings}
-        simulated.reads.clear()
-        clock.now = SETTINGS_INTERVAL
-        await meter.async_read()
-        assert simulated.reads == meter.slow_plan + meter.plan
-
-
-async def test_settings_are_read_again_after_a_command(clock: Clock) -> None:
-    simulated = SimulatedMeter(LEVITON, 1)
-    async for meter in read_with(simulated, LEVITON, clock=clock):
-        assert (await meter.async_read()).values["energy_reset_count"] == 0
-        await meter.async_run_action("reset_energy")
-        clock.now = 1.0
-        simulated.reads.clear()
-        reading = await meter.async_read()
-        assert simulated.reads == meter.slow_plan + meter.plan
-        assert reading.values["energy_reset_count"] == 1
