@@ -170,3 +170,27 @@ def test_strict_simulator_refuses_undocumented_registers() -> None:
     assert caught.value.code == 2
     lenient.unserved.add(134)
     assert not lenient.serves(134, 1)
+
+
+async def test_refusals_found_by_a_read_that_then_fails_are_kept() -> None:
+    """A timeout after the split found something: the next poll plans around what was found, no new split."""
+    simulated = SimulatedMeter(COUNTIS, 1, strict=True, unserved=COUNTIS_UNSERVED)
+    async for meter in read_with(simulated, COUNTIS):
+        served = simulated.read
+
+        def fails_late(address: int, count: int, served=served) -> list[int]:
+            if address == 0xC702:  # the energy block, read after the split of the first block
+                raise SimulatorError("server device failure")
+            return served(address, count)
+
+        simulated.read = fails_late  # type: ignore[method-assign]
+        with pytest.raises(MeterResponseError):
+            await meter.async_read()
+        assert (0xC588, 2) in meter.refused
+        simulated.read = served  # type: ignore[method-assign]
+        simulated.reads.clear()
+        reading = await meter.async_read()
+        assert "current_average" not in reading.values
+        assert reading.values["energy_import"] is not None
+        assert (0xC552, 54) in simulated.reads
+        assert (0xC552, 60) not in simulated.reads

@@ -62,6 +62,7 @@ class ModbusMeter:
         self._spans_fast: list[tuple[int, int]] = []
         self._spans_slow: list[tuple[int, int]] = []
         self._narrowed: Profile | None = None
+        self._planned_with: frozenset[tuple[int, int]] = frozenset()  # the refused regions the plans avoid
         self._cadence = SettingsCadence(clock)
         self._slow_image = RegisterImage()  # the settings words of the last slow read
         self._model_phases: frozenset[str] | None = None
@@ -102,6 +103,7 @@ class ModbusMeter:
         self._spans_fast, self._spans_slow = fast, slow
         self._plan = plan_reads(fast, modbus_map.max_registers, refused=self._refused)
         self._slow_plan = plan_reads(slow, modbus_map.max_registers, refused=self._refused)
+        self._planned_with = frozenset(self._refused)
         self._narrowed = None
 
     def _narrow(self) -> Profile:
@@ -181,12 +183,9 @@ class ModbusMeter:
 
     async def _read_image(
         self, image: RegisterImage, plan: list[tuple[int, int]], spans: list[tuple[int, int]]
-    ) -> bool:
-        """Read ``plan`` into ``image``; whether the meter refused registers not known to be refused."""
-        before = len(self._refused)
+    ) -> None:
         for start, count in plan:
             await self._read_split(image, start, count, spans)
-        return len(self._refused) != before
 
     async def _read_split(self, image: RegisterImage, start: int, count: int, spans: list[tuple[int, int]]) -> None:
         """Read one block; refused (exception 2 only), split it along its spans until what is refused is known."""
@@ -243,15 +242,16 @@ class ModbusMeter:
 
     async def async_read(self) -> Reading:
         modbus_map = await self._async_map()
-        refused = False
+        if self._refused != self._planned_with:  # found by a read that then failed on something else
+            self._replan(modbus_map)
         if self._cadence.due():
             slow = RegisterImage()
-            refused = await self._read_image(slow, self._slow_plan, self._spans_slow)
+            await self._read_image(slow, self._slow_plan, self._spans_slow)
             self._slow_image = slow
             self._cadence.done()
         image = self._slow_image.copy()  # settings carried between slow reads
-        refused |= await self._read_image(image, self._plan, self._spans_fast)
-        if refused:
+        await self._read_image(image, self._plan, self._spans_fast)
+        if self._refused != self._planned_with:
             self._replan(modbus_map)
         phases = self._phases(modbus_map, image)
         values: dict[str, float | None] = {}
