@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (meter n uses N+n)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer exception 2 for every register a profile does not document, gaps in a block too",
+    )
     return parser
 
 
@@ -95,7 +100,11 @@ def _profiles(folder: Path | None) -> tuple[dict[str, Profile], dict[str, Profil
 
 
 def _meters(
-    specs: list[tuple[str, int | None]], profiles: dict[str, Profile], builtin: dict[str, Profile], seed: int
+    specs: list[tuple[str, int | None]],
+    profiles: dict[str, Profile],
+    builtin: dict[str, Profile],
+    seed: int,
+    strict: bool = False,
 ) -> list[SimulatedMeter]:
     if not specs:
         specs = [(pid, None) for pid, profile in sorted(builtin.items()) if profile.protocol == "modbus"]
@@ -118,7 +127,7 @@ def _meters(
             if address > MAX_UNIT:
                 raise ValueError(f"no free address left for {pid}")
             taken.add(address)
-        meters.append(SimulatedMeter(profiles[pid], address, seed=seed + index))
+        meters.append(SimulatedMeter(profiles[pid], address, seed=seed + index, strict=strict))
     return meters
 
 
@@ -241,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tick must not be negative")
     try:
         profiles, builtin = _profiles(args.profiles_dir)
-        meters = _meters(args.meter, profiles, builtin, args.seed)
+        meters = _meters(args.meter, profiles, builtin, args.seed, args.strict)
     except (ValueError, ProfileError) as err:
         parser.error(str(err))
     try:

@@ -86,16 +86,17 @@ def _block_span(block: SunSpecBlock) -> range:
     return range(block.base, block.base + 2 + 2 + COMMON_LENGTH + 2 + METER_LENGTH + 2)
 
 
-def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tuple[Layout, list[Layout]]:
+def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None, strict: bool) -> tuple[Layout, list[Layout]]:
     """The meter's own registers, and views: extra blocks showing the same installation (SunSpec)."""
     if profile.modbus is not None and profile.modbus.sunspec is not None:
         pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
-        return Layout(pinned, address, headers), []
+        return Layout(pinned, address, headers, strict=strict), []
     if sunspec is None:
         expected = _expected_sunspec(profile)  # a firmware without the block the profile knows
-        return Layout(profile, address, absent=_block_span(expected) if expected else range(0)), []
+        absent = _block_span(expected) if expected else range(0)
+        return Layout(profile, address, absent=absent, strict=strict), []
     view, headers = pinned_view(sunspec, address)
-    return Layout(profile, address), [Layout(view, address, headers)]
+    return Layout(profile, address, strict=strict), [Layout(view, address, headers, strict=strict)]
 
 
 class SimulatedMeter:
@@ -110,18 +111,27 @@ class SimulatedMeter:
         nominal_voltage: float = 230.0,
         tariff_register: int | Literal["auto"] | None = "auto",
         sunspec: SunSpecBlock | Literal["auto"] | None = "auto",
+        strict: bool = False,
+        unserved: Iterable[int] = (),
     ) -> None:
         """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51).
 
         ``None`` is a meter without any (an E51 on older firmware): the profile's
         SunSpec registers are not there, and it says who it is through
         Read Device Identification and Report Server ID where the profile asks those.
+
+        ``strict`` answers exception 2 for every register the map does not document
+        (otherwise reads may run a few registers past a documented one); ``unserved``
+        are wire addresses refused even though documented, and may change at run time.
         """
         self.profile = profile
         self.address = address
         if sunspec == "auto":
             sunspec = _expected_sunspec(profile)
-        self._layout, self._views = _layouts(profile, address, sunspec)
+        self._layout, self._views = _layouts(profile, address, sunspec, strict)
+        self.unserved: set[int] = set(unserved)
+        # Every read request (address, count) the meter got, refused ones too: tests count them.
+        self.reads: list[tuple[int, int]] = []
         self._map = self._layout.map
         # Answers to 0x2B/0x0E and 0x11; empty: the server's default answer.
         self.device_identification, self.server_id = device_identification(profile, address)
@@ -207,12 +217,17 @@ class SimulatedMeter:
         """Every mapped register word (glitches not applied, none consumed)."""
         return self._words({})
 
+    def serves(self, address: int, count: int) -> bool:
+        """Whether a read of ``count`` registers at ``address`` is answered (not exception 2)."""
+        return all(a in self._readable and a not in self.unserved for a in range(address, address + count))
+
     def read(self, address: int, count: int) -> list[int]:
         """Answer a register read (FC3/FC4) like the real meter."""
         if not 1 <= count <= MAX_READ:
             raise IllegalValue(f"cannot read {count} registers")
+        self.reads.append((address, count))
         span = range(address, address + count)
-        if not all(a in self._readable for a in span):
+        if not self.serves(address, count):
             raise IllegalAddress(f"registers {address}..{address + count - 1} are not all readable")
         due = {}
         for key in list(self._glitches):

@@ -42,9 +42,19 @@ class Layout:
     """A profile's Modbus map seen from the meter side."""
 
     def __init__(
-        self, profile: Profile, address: int, fixed: Mapping[int, int] | None = None, absent: range = range(0)
+        self,
+        profile: Profile,
+        address: int,
+        fixed: Mapping[int, int] | None = None,
+        absent: range = range(0),
+        *,
+        strict: bool = False,
     ) -> None:
-        """``fixed`` adds words that never change (SunSpec headers); ``absent`` a block the meter lacks."""
+        """``fixed`` adds words that never change (SunSpec headers); ``absent`` a block the meter lacks.
+
+        ``strict``: only the registers the map documents answer; every other one,
+        a gap inside a block too, is exception 2 (as a real E51 or COUNTIS does).
+        """
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self.map: ModbusMap = profile.modbus
@@ -57,8 +67,10 @@ class Layout:
         mapped = set(self.identity) | set(self.scales) | set(self.action_addresses)
         for item in self._points():
             mapped.update(_span(item.address, item.count))
+        # Identification and device-info registers are in self.identity.
+        near = 0 if strict else NEAR
         self.readable = frozenset(
-            near for address in mapped for near in range(max(0, address - NEAR), min(0xFFFF, address + NEAR) + 1)
+            around for address in mapped for around in range(max(0, address - near), min(0xFFFF, address + near) + 1)
         )
 
     @property

@@ -156,6 +156,8 @@ async def test_settings_read_as_whole_numbers_and_named_states(hass: HomeAssista
     # Rewiring the meter changes its named state; a code the profile does not list is unknown.
     leviton.set_phases({"l1", "l2"})
     socomec.set_value("system_type", 9.0)
+    for address in (1, 2):  # settings are read every 10 minutes; not wait for that
+        entry.runtime_data.coordinators[f"meter{address}"].meter.reread_settings()
     await refresh(hass, entry, 1)
     await refresh(hass, entry, 2)
     assert hass.states.get(entity_id(hass, "sensor", 1, "system_type")).state in ("single_phase_l_l", "split_phase")

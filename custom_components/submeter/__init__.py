@@ -23,6 +23,8 @@ from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
 from .profiles import async_get_profiles
 from .pysubmeter import MeterClient
 from .pysubmeter.bacnet import BacnetNetwork
+from .pysubmeter.modbus import ModbusBus
+from .refused_registers import RefusedRegisters
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
     profiles = await async_get_profiles(hass)
     bus = async_create_bus(hass, entry)
     coordinators: dict[str, MeterCoordinator] = {}
+    refused = RefusedRegisters(hass, entry.entry_id)
+    await refused.async_load(set(entry.subentries))
     for subentry in entry.subentries.values():
         if subentry.subentry_type != SUBENTRY_METER:
             continue
@@ -67,6 +71,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
         meter: MeterClient
         if isinstance(bus, BacnetNetwork):
             meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile, subentry.data.get(CONF_BACNET_ADDRESS))
+        elif isinstance(bus, ModbusBus):
+            address = subentry.data[CONF_UNIT_ADDRESS]
+            meter = bus.meter(address, profile, refused.get(subentry.subentry_id, profile.id, address))
         else:
             meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile)
         coordinators[subentry.subentry_id] = MeterCoordinator(hass, entry, subentry, meter, interval)
@@ -86,6 +93,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
         if isinstance(result, BaseException):
             _LOGGER.warning("%s does not answer yet; its entities stay unavailable until it does", coordinator.name)
 
+    await refused.async_track(coordinators)
     entry.runtime_data = SubmeterRuntime(bus=bus, coordinators=coordinators)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     for coordinator in coordinators.values():
@@ -101,6 +109,11 @@ async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None
     reload is still running triggers a reload of its own instead of being lost.
     """
     hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
+    """Forget what the bus' meters refused."""
+    await RefusedRegisters(hass, entry.entry_id).async_remove()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> bool:

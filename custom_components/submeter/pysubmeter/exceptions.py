@@ -34,6 +34,10 @@ class MeterResponseError(SubmeterError):
     """The meter answered with an exception or a malformed frame."""
 
 
+class RegisterRefused(MeterResponseError):
+    """The meter answered "illegal data address" (Modbus exception 2): it does not serve a register read."""
+
+
 class ActionError(SubmeterError):
     """An action cannot be run on a meter, or did not take effect."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bacpypes3.primitivedata import Real, Unsigned
 
+from ..cadence import SettingsCadence, is_setting
 from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupported, MeterResponseError, MeterTimeoutError
 from ..measurements import phases_of
@@ -78,6 +80,7 @@ class BacnetMeter:
         profile: Profile,
         hint: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        settings_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if profile.bacnet is None:
             raise ValueError(f"profile {profile.id} has no bacnet section")
@@ -89,6 +92,9 @@ class BacnetMeter:
         self._learned = not profile.bacnet.generic
         self._clock = clock
         self._plan: list[list[tuple[BacnetObject, tuple[str, ...]]]] | None = None  # per map and APDU size
+        self._slow_plan: list[list[tuple[BacnetObject, tuple[str, ...]]]] = []  # the settings' objects
+        self._slow_raw: dict[tuple[BacnetObject, str], Any] = {}  # their last answers, carried between reads
+        self._cadence = SettingsCadence(settings_clock)
 
     @property
     def profile(self) -> Profile:
@@ -163,13 +169,23 @@ class BacnetMeter:
         if self._plan is None:
             objects = list(
                 dict.fromkeys(
-                    [point.object for point in bmap.measurements.values()]
+                    [point.object for key, point in bmap.measurements.items() if not is_setting(key)]
                     + list(bmap.alerts.values())
                     + [point.object for point in bmap.extras.values()]
                 )
             )
+            settings = [point.object for key, point in bmap.measurements.items() if is_setting(key)]
+            settings = [obj for obj in dict.fromkeys(settings) if obj not in objects]
             self._plan = plan_reads(objects, POLLED, self._max_apdu)
-        raw: dict[tuple[BacnetObject, str], Any] = {}
+            self._slow_plan = plan_reads(settings, POLLED, self._max_apdu)
+            self._cadence.expire()
+        if self._cadence.due():
+            slow: dict[tuple[BacnetObject, str], Any] = {}
+            for batch in self._slow_plan:
+                slow.update(await self._network.async_read_multiple(where, batch))
+            self._slow_raw = slow
+            self._cadence.done()
+        raw = dict(self._slow_raw)
         for batch in self._plan:
             raw.update(await self._network.async_read_multiple(where, batch))
 
@@ -233,6 +249,7 @@ class BacnetMeter:
         spec = self._profile.actions.get(action)
         if spec is None:
             raise ActionNotSupported(action, self._profile.id)
+        self._cadence.expire()  # a command may change a setting: read them next time
         if isinstance(spec, BacnetTimeSync):
             await self._async_call(lambda where: self._network.async_time_sync(where, self._clock()))
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from modbus_connection import (
     ModbusConnectionError,
@@ -97,8 +97,9 @@ class ModbusBus:
     async def async_prepare(self, address: int) -> None:
         """Called before ``address`` is first used; a bus that must reserve units does it here."""
 
-    def meter(self, address: int, profile: Profile) -> ModbusMeter:
-        return ModbusMeter(self.unit(address), address, profile)
+    def meter(self, address: int, profile: Profile, refused: Iterable[Sequence[int]] = ()) -> ModbusMeter:
+        """A client for ``address``; ``refused`` are the regions it refused before (``ModbusMeter.refused``)."""
+        return ModbusMeter(self.unit(address), address, profile, refused=refused)
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
         """Write an action to unit id 0: every meter on the line acts on it, none answers."""

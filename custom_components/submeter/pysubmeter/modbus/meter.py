@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from modbus_connection import (
@@ -12,24 +14,41 @@ from modbus_connection import (
     ModbusTimeoutError,
     ModbusUnit,
 )
+from modbus_connection.exceptions import ExceptionCode
 
+from ..cadence import SettingsCadence, is_setting
 from ..client import MeterInfo, Reading
-from ..exceptions import MeterResponseError, MeterTimeoutError
+from ..exceptions import MeterResponseError, MeterTimeoutError, RegisterRefused
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from .codec import decode_point, decode_raw
 from .identity import MeterAnswers
 from .link import link_error
-from .plan import RegisterImage, plan_reads
+from .plan import RegisterImage, overlaps, plan_reads
 from .sunspec import SunSpecLocation, async_locate_confirmed, pin
 
 T = TypeVar("T")
 
 
 class ModbusMeter:
-    """Implements ``MeterClient`` for one unit id on a Modbus bus."""
+    """Implements ``MeterClient`` for one unit id on a Modbus bus.
 
-    def __init__(self, unit: ModbusUnit, address: int, profile: Profile) -> None:
+    A block the meter refuses with exception 2 (illegal data address) is split
+    until the refused registers are known; they are remembered (``refused``, and
+    given back at construction after a restart), left out of every later read,
+    and the keys they hold are left out of ``profile`` and of the reading.
+    Settings are read at set-up, then every ``SETTINGS_INTERVAL`` and after a command.
+    """
+
+    def __init__(
+        self,
+        unit: ModbusUnit,
+        address: int,
+        profile: Profile,
+        *,
+        refused: Iterable[Sequence[int]] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self._unit = unit
@@ -38,16 +57,27 @@ class ModbusMeter:
         self._source: ModbusMap = profile.modbus
         # A SunSpec map is pinned to wire addresses once the model chain is walked.
         self._pinned: ModbusMap | None = None if profile.modbus.sunspec else profile.modbus
+        self._refused: set[tuple[int, int]] = {(int(start), int(count)) for start, count in refused}
         self._plan: list[tuple[int, int]] = []
+        self._slow_plan: list[tuple[int, int]] = []
+        self._spans_fast: list[tuple[int, int]] = []
+        self._spans_slow: list[tuple[int, int]] = []
+        self._narrowed: Profile | None = None
+        self._planned_with: frozenset[tuple[int, int]] = frozenset()  # the refused regions the plans avoid
+        self._cadence = SettingsCadence(clock)
+        self._slow_image = RegisterImage()  # the settings words of the last slow read
         self._model_phases: frozenset[str] | None = None
         self._location: SunSpecLocation | None = None  # the SunSpec model the map is pinned to
         self._identity: MeterAnswers | None = None
         if self._pinned is not None:
-            self._plan = plan_reads(self._spans(self._pinned), self._pinned.max_registers)
+            self._replan(self._pinned)
 
     @property
     def profile(self) -> Profile:
-        return self._profile
+        """The profile without the keys whose registers the meter refuses."""
+        if self._narrowed is None:
+            self._narrowed = self._narrow()
+        return self._narrowed
 
     @property
     def address(self) -> int:
@@ -55,20 +85,66 @@ class ModbusMeter:
 
     @property
     def plan(self) -> list[tuple[int, int]]:
-        """The (start, count) reads one poll makes (empty until a SunSpec meter is located)."""
+        """The (start, count) reads every poll makes (empty until a SunSpec meter is located)."""
         return list(self._plan)
 
+    @property
+    def slow_plan(self) -> list[tuple[int, int]]:
+        """The reads of the settings, made at set-up, every ``SETTINGS_INTERVAL`` and after a command."""
+        return list(self._slow_plan)
+
+    @property
+    def refused(self) -> list[tuple[int, int]]:
+        """Wire (start, count) regions the meter answers exception 2 for; a count of 0 marks a boundary.
+
+        Give them back as ``refused=`` after a restart, so the meter is not probed for them again.
+        """
+        return sorted(self._refused)
+
+    def _replan(self, modbus_map: ModbusMap) -> None:
+        fast, slow = self._spans(modbus_map)
+        if self._location is not None:  # the SunSpec model header rides along, to notice a pin gone wrong
+            fast.append((self._location.address, 2))
+        self._spans_fast, self._spans_slow = fast, slow
+        self._plan = plan_reads(fast, modbus_map.max_registers, refused=self._refused)
+        self._slow_plan = plan_reads(slow, modbus_map.max_registers, refused=self._refused)
+        self._planned_with = frozenset(self._refused)
+        self._narrowed = None
+
+    def _narrow(self) -> Profile:
+        modbus_map = self._pinned
+        regions = [region for region in self._refused if region[1]]
+        if modbus_map is None or not regions:
+            return self._profile
+        gone = {
+            key
+            for key, point in modbus_map.measurements.items()
+            if overlaps(regions, point.address, point.count)
+            or (point.scale_address is not None and overlaps(regions, point.scale_address, 1))
+        }
+        for word in modbus_map.alerts:
+            if overlaps(regions, word.address, word.count):
+                gone |= set(word.bits.values())
+        if not gone:
+            return self._profile
+        measurements = {key: point for key, point in self._source.measurements.items() if key not in gone}
+        alerts = tuple(word for word in self._source.alerts if not gone & set(word.bits.values()))
+        return replace(self._profile, modbus=replace(self._source, measurements=measurements, alerts=alerts))
+
     @staticmethod
-    def _spans(modbus_map: ModbusMap) -> list[tuple[int, int]]:
-        spans = []
-        for point in modbus_map.measurements.values():
+    def _spans(modbus_map: ModbusMap) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(every-poll spans, settings spans); a scale register shared with a value is read every poll."""
+        fast: list[tuple[int, int]] = []
+        slow: list[tuple[int, int]] = []
+        for key, point in modbus_map.measurements.items():
+            spans = slow if is_setting(key) else fast
             spans.append((point.address, point.count))
             if point.scale_address is not None:
                 spans.append((point.scale_address, 1))
-        spans += [(word.address, word.count) for word in modbus_map.alerts]
-        if modbus_map.phases is not None:
-            spans.append((modbus_map.phases.address, modbus_map.phases.count))
-        return spans
+        fast += [(word.address, word.count) for word in modbus_map.alerts]
+        if modbus_map.phases is not None:  # the wiring (system type) is a setting too
+            slow.append((modbus_map.phases.address, modbus_map.phases.count))
+        return sorted(set(fast)), sorted(set(slow) - set(fast))
 
     async def _async_map(self) -> ModbusMap:
         """The map in wire addresses; walks the SunSpec model chain on first use."""
@@ -81,11 +157,10 @@ class ModbusMeter:
             models = ", ".join(str(model) for model in layout.models)
             raise MeterResponseError(f"meter {self._address} has no SunSpec meter model ({models})")
         pinned = pin(self._source, location)
-        # The model's ID and length ride along with every poll, to notice a pin gone wrong.
-        self._plan = plan_reads([*self._spans(pinned), (location.address, 2)], pinned.max_registers)
         self._model_phases = location.phases
         self._location = location
         self._pinned = pinned
+        self._replan(pinned)
         return pinned
 
     async def _check_location(self, image: RegisterImage) -> None:
@@ -105,7 +180,7 @@ class ModbusMeter:
         if again != expected:
             self._pinned = None
             self._location = None
-            self._plan = []
+            self._plan, self._slow_plan = [], []
             raise MeterResponseError(
                 f"meter {self._address}: SunSpec model {location.model} at {location.address} now reads "
                 f"as {again[0]} (length {again[1]}); walking the model chain again"
@@ -119,6 +194,8 @@ class ModbusMeter:
         except ModbusTimeoutError as err:
             raise MeterTimeoutError(f"meter {self._address} did not answer") from err
         except ModbusExceptionError as err:
+            if err.exception_code == ExceptionCode.ILLEGAL_DATA_ADDRESS:
+                raise RegisterRefused(f"meter {self._address} refused the request (no such register): {err}") from err
             raise MeterResponseError(f"meter {self._address} refused the request: {err}") from err
         except ModbusProtocolError as err:
             raise MeterResponseError(f"meter {self._address} sent a malformed reply: {err}") from err
@@ -134,11 +211,49 @@ class ModbusMeter:
             raise MeterResponseError(f"meter {self._address} returned {len(words)} registers, expected {count}")
         return words
 
-    async def _read_image(self, plan: list[tuple[int, int]]) -> RegisterImage:
-        image = RegisterImage()
+    async def _read_image(
+        self, image: RegisterImage, plan: list[tuple[int, int]], spans: list[tuple[int, int]]
+    ) -> None:
         for start, count in plan:
+            await self._read_split(image, start, count, spans)
+
+    async def _read_split(self, image: RegisterImage, start: int, count: int, spans: list[tuple[int, int]]) -> None:
+        """Read one block; refused (exception 2 only), split it along its spans until what is refused is known."""
+        try:
             image.store(start, await self._read_block(start, count))
-        return image
+            return
+        except RegisterRefused:
+            pass
+        inside = sorted(span for span in spans if start <= span[0] and span[0] + span[1] <= start + count)
+        if len(inside) <= 1:
+            self._refused.add((start, count))
+            return
+        left, right = inside[: len(inside) // 2], inside[len(inside) // 2 :]
+        left_end = max(a + c for a, c in left)
+        right_end = max(a + c for a, c in right)
+        before = len(self._refused)
+        await self._read_split(image, left[0][0], left_end - left[0][0], left)
+        await self._read_split(image, right[0][0], right_end - right[0][0], right)
+        found = await self._find_refused(left_end, right[0][0] - left_end)
+        if not found and len(self._refused) == before:
+            # Both halves and the gap read alone: the meter will not read across this boundary.
+            self._refused.add((left_end, 0))
+
+    async def _find_refused(self, start: int, count: int) -> bool:
+        """Pin down the refused registers of a gap, by halves; whether there were any."""
+        if count <= 0:
+            return False
+        try:
+            await self._read_block(start, count)
+            return False
+        except RegisterRefused:
+            pass
+        if count == 1:
+            self._refused.add((start, 1))
+            return True
+        half = count // 2
+        found = await self._find_refused(start, half)
+        return await self._find_refused(start + half, count - half) or found
 
     def _value(self, modbus_map: ModbusMap, image: RegisterImage, point: ModbusPoint) -> float | None:
         words = image.words(point.address, point.count)
@@ -157,17 +272,31 @@ class ModbusMeter:
 
     async def async_read(self) -> Reading:
         modbus_map = await self._async_map()
-        image = await self._read_image(self._plan)
+        if self._refused != self._planned_with:  # found by a read that then failed on something else
+            self._replan(modbus_map)
+        if self._cadence.due():
+            slow = RegisterImage()
+            await self._read_image(slow, self._slow_plan, self._spans_slow)
+            self._slow_image = slow
+            self._cadence.done()
+        image = self._slow_image.copy()  # settings carried between slow reads
+        await self._read_image(image, self._plan, self._spans_fast)
+        if self._refused != self._planned_with:
+            self._replan(modbus_map)
         await self._check_location(image)
         phases = self._phases(modbus_map, image)
         values: dict[str, float | None] = {}
         for key, point in modbus_map.measurements.items():
+            if not self._readable(image, point):
+                continue  # refused: no value at all, which is not "not available"
             if phases is not None and not phases_of(key) <= phases:
                 values[key] = None
                 continue
             values[key] = self._value(modbus_map, image, point)
         alerts: dict[str, bool | None] = {}
         for word in modbus_map.alerts:
+            if not image.has(word.address, word.count):
+                continue
             raw = image.words(word.address, word.count)
             bits = int(decode_raw(raw, DataType.U32 if word.count == 2 else DataType.U16, modbus_map.word_order))
             not_available = word.not_available
@@ -178,11 +307,22 @@ class ModbusMeter:
                     alerts[key] = None
                 else:
                     alerts[key] = bool(bits >> bit & 1)
+        if not values and not alerts:
+            # Every register refused: this is not the meter the profile describes.
+            raise MeterResponseError(f"meter {self._address} serves none of the registers of {self._profile.id}")
         return Reading(values=values, alerts=alerts, phases=phases)
+
+    @staticmethod
+    def _readable(image: RegisterImage, point: ModbusPoint) -> bool:
+        if not image.has(point.address, point.count):
+            return False
+        return point.scale_address is None or image.has(point.scale_address, 1)
 
     def _phases(self, modbus_map: ModbusMap, image: RegisterImage) -> frozenset[str] | None:
         rule = modbus_map.phases
         if rule is None:
+            return self._model_phases
+        if not image.has(rule.address, rule.count):
             return self._model_phases
         raw = int(decode_raw(image.words(rule.address, rule.count), rule.dtype, modbus_map.word_order))
         return rule.values.get(raw)
@@ -216,9 +356,14 @@ class ModbusMeter:
             return False
         return await self._answers().async_matches(modbus_map.identify)
 
+    def reread_settings(self) -> None:
+        """Read the settings with the next poll rather than at their next slow read."""
+        self._cadence.expire()
+
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         write = self._source.actions.get(action)
         if write is None:
             raise KeyError(action)
         word = write.word(option)
+        self.reread_settings()  # a command may change a setting (a reset count)
         await self._request(lambda: self._unit.write_register(write.address, word))

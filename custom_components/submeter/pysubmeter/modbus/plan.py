@@ -14,15 +14,41 @@ from collections.abc import Iterable
 MAX_GAP = 8
 
 
-def plan_reads(spans: Iterable[tuple[int, int]], max_registers: int, max_gap: int = MAX_GAP) -> list[tuple[int, int]]:
-    """(start, count) reads covering every (address, count) span."""
+def overlaps(regions: Iterable[tuple[int, int]], address: int, count: int) -> bool:
+    """Whether any (start, count) region shares a register with ``address``..``address + count - 1``."""
+    return any(start < address + count and address < start + length for start, length in regions)
+
+
+def _cut(refused: Iterable[tuple[int, int]], low: int, high: int) -> bool:
+    """Whether a refused region (a count of 0 marks a boundary reads must not cross) lies in [low, high]."""
+    return any(start <= high and start + length >= low for start, length in refused)
+
+
+def plan_reads(
+    spans: Iterable[tuple[int, int]],
+    max_registers: int,
+    max_gap: int = MAX_GAP,
+    refused: Iterable[tuple[int, int]] = (),
+) -> list[tuple[int, int]]:
+    """(start, count) reads covering every (address, count) span.
+
+    ``refused`` are regions the meter answers exception 2 for: a span inside
+    one is not read at all, and no gap across one is bridged.
+    """
+    refused = list(refused)
     blocks: list[tuple[int, int]] = []
     for address, count in sorted(set(spans)):
+        if overlaps((r for r in refused if r[1]), address, count):
+            continue
         end = address + count  # exclusive
         if blocks:
             start, length = blocks[-1]
             current_end = start + length
-            if address - current_end <= max_gap and max(end, current_end) - start <= max_registers:
+            if (
+                address - current_end <= max_gap
+                and max(end, current_end) - start <= max_registers
+                and (address < current_end or not _cut(refused, current_end, address))
+            ):
                 blocks[-1] = (start, max(end, current_end) - start)
                 continue
         blocks.append((address, count))
@@ -38,6 +64,11 @@ class RegisterImage:
     def store(self, start: int, words: list[int]) -> None:
         for offset, word in enumerate(words):
             self._words[start + offset] = word
+
+    def copy(self) -> RegisterImage:
+        image = RegisterImage()
+        image._words = dict(self._words)
+        return image
 
     def has(self, address: int, count: int) -> bool:
         return all(address + i in self._words for i in range(count))

@@ -1,0 +1,78 @@
+"""Registers each Modbus meter refuses (exception 2), kept across restarts.
+
+The library finds them by splitting a refused read; remembering them means a
+restart neither probes them again nor creates entities for what they hold.
+One store per bus entry, keyed by meter subentry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.storage import Store
+
+from .const import DOMAIN
+from .coordinator import MeterCoordinator
+from .pysubmeter.modbus import ModbusMeter
+
+STORE_VERSION = 1
+
+type Regions = list[list[int]]  # [start, count] in wire addresses
+# Per meter: the profile and address the regions were found with, and the regions.
+type Stored = dict[str, str | int | Regions]
+
+
+class RefusedRegisters:
+    """The refused regions of every meter on one bus."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        self._hass = hass
+        self._store: Store[dict[str, Stored]] = Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.refused")
+        self._data: dict[str, Stored] = {}
+
+    async def async_load(self, subentry_ids: set[str]) -> None:
+        """Read the store; meters deleted since are forgotten."""
+        stored = await self._store.async_load() or {}
+        self._data = {key: regions for key, regions in stored.items() if key in subentry_ids}
+
+    def get(self, subentry_id: str, profile_id: str, address: int) -> Regions:
+        """What the meter refused, unless it has been given another profile or address since."""
+        stored = self._data.get(subentry_id)
+        if stored is None or stored.get("profile") != profile_id or stored.get("address") != address:
+            return []
+        regions = stored.get("regions")
+        return regions if isinstance(regions, list) else []
+
+    async def async_track(self, coordinators: dict[str, MeterCoordinator]) -> None:
+        """Save what the first polls found, then whatever a later poll adds."""
+        for subentry_id, coordinator in coordinators.items():
+            if isinstance(coordinator.meter, ModbusMeter):
+                self._remember(subentry_id, coordinator.meter)
+                coordinator.config_entry.async_on_unload(
+                    coordinator.async_add_listener(self._listener(subentry_id, coordinator.meter))
+                )
+        await self._store.async_save(dict(self._data))
+
+    def _listener(self, subentry_id: str, meter: ModbusMeter) -> Callable[[], None]:
+        @callback
+        def changed() -> None:
+            if self._remember(subentry_id, meter):
+                self._hass.async_create_task(self._store.async_save(dict(self._data)), "submeter refused registers")
+
+        return changed
+
+    def _remember(self, subentry_id: str, meter: ModbusMeter) -> bool:
+        """Take the meter's refused regions; whether they changed."""
+        regions = [[start, count] for start, count in meter.refused]
+        if not regions:
+            return self._data.pop(subentry_id, None) is not None
+        stored: Stored = {"profile": meter.profile.id, "address": meter.address, "regions": regions}
+        if self._data.get(subentry_id) == stored:
+            return False
+        self._data[subentry_id] = stored
+        return True
+
+    async def async_remove(self) -> None:
+        """The bus entry is deleted: so is its store."""
+        await self._store.async_remove()
