@@ -97,6 +97,11 @@ def compare(before_file: Path, after_file: Path, manifest: Path | None = None, h
         kept = [req for req in ours if req not in fetched]
         print(f"our requirements installed by Home Assistant: {', '.join(fetched) or 'none'}; ", end="")
         print(f"already satisfied: {', '.join(kept) or 'none'}")
+        # Core's own requirements may put the version back afterwards (modbus is an after
+        # dependency), so the end state alone would hide a downgrade-and-restore on every start.
+        for req in fetched:
+            if (parsed := _requirement(req)) is not None and (name := _name(parsed.name)) in pins and name in before:
+                changed.append(f"{req} reinstalled {name} {before[name]}, which core had installed")
     added = sorted(set(after) - set(before))
     print(f"packages Home Assistant installed while it ran: {len(added)} ({', '.join(added) or 'none'})")
     print(f"core-pinned packages checked: {len(pins)}; changed: {'; '.join(changed) or 'none'}")
