@@ -43,5 +43,4 @@ class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
             model_id=coordinator.meter.profile.id,
             serial_number=info.serial_number,
             sw_version=info.firmware,
-            via_device=None,
         )
