@@ -21,7 +21,7 @@ PROBE = """
 import asyncio, builtins, io, json, os, sys, threading, traceback
 
 sys.path.insert(0, sys.argv[1])
-from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork  # imported as HA does: off the loop
+from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork  # before the loop, as in HA
 
 loop_thread = threading.get_ident()
 recording = False
