@@ -14,6 +14,7 @@ meter (no segmentation) does.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -361,3 +362,55 @@ class BacnetSite:
                 transaction.stop_timer()
             app.close()
         self._apps.clear()
+
+
+# --- one station of a plain BACnet/IP LAN -------------------------------------------------------------
+#
+# Most sites have no BBMD: every station sits on the same IP subnet at UDP 47808 and Who-Is is a
+# broadcast. bacpypes3 takes a peer on its own port at any 127.x address for itself, so such a LAN
+# needs one network namespace per station; each runs one of these roles in its own process.
+
+LAN_ROLES = ("leviton", "dts", "router")
+
+
+def lan_station(role: str, interface: str, instance: int = 1734211) -> list[Application]:
+    """The ``role`` station in normal BACnet/IP mode on ``interface`` (``ip/prefix``), UDP 47808.
+
+    ``router`` routes to network 2, where a second Leviton (instance 2093007) sits at MAC 7.
+    """
+    ip_port = NetworkPortObject(f"{interface}:47808", objectIdentifier=("network-port", 1), objectName="IP")
+    if role == "leviton":
+        return [leviton(instance).build([ip_port])]
+    if role == "dts":
+        return [dts().build([ip_port])]
+    if role != "router":
+        raise ValueError(f"role {role!r} is not one of {LAN_ROLES}")
+    ip_port.networkNumber = 1
+    ip_port.networkNumberQuality = "configured"
+    vlan = "mstp-lan"
+    VirtualNetwork(vlan)
+    router = DeviceObject(objectIdentifier=("device", 4000001), objectName="router", vendorIdentifier=15)
+    return [
+        Application.from_object_list([router, ip_port, _virtual_port(1, vlan, 2, BacnetSite.REMOTE_NETWORK)]),
+        leviton(2093007).build([_virtual_port(BacnetSite.REMOTE_MAC, vlan, 1)]),
+    ]
+
+
+async def _serve_lan_station(role: str, interface: str) -> None:
+    apps = lan_station(role, interface)
+    for app in apps:
+        for layer in app.link_layers.values():
+            if (server := getattr(layer, "server", None)) is not None:
+                await asyncio.wait_for(server._local_transport_ready.wait(), 5)
+    print(f"ready {role} {interface}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="One station of a BACnet/IP LAN without BBMD (UDP 47808).")
+    parser.add_argument("role", choices=LAN_ROLES)
+    parser.add_argument("interface", help="this station's ip/prefix, as the kernel has it")
+    args = parser.parse_args()
+    asyncio.run(_serve_lan_station(args.role, args.interface))  # until the test stops the process

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import ifaddr
+import ifaddr._posix
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
@@ -16,6 +18,12 @@ from custom_components.submeter.coordinator import FAILURES_BEFORE_UNAVAILABLE
 from submeter_sim.bacnet import BacnetSite
 
 from .bacnet_site import running_site
+
+
+@pytest.fixture(autouse=True)
+def real_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This host's real interfaces: the test plugin replaces them with a made-up 10.10.10.10/24 eth0."""
+    monkeypatch.setattr(ifaddr, "get_adapters", ifaddr._posix.get_adapters)
 
 
 @pytest.fixture
@@ -124,10 +132,32 @@ async def test_form_errors_keep_the_input(hass: HomeAssistant, site: BacnetSite)
         "bbmd": "invalid_bbmd",
         "networks": "invalid_networks",
     }
-    result = await hass.config_entries.flow.async_configure(flow_id, network_input(site, interface="192.0.2.7/24"))
-    await hass.async_block_till_done()
-    result = await hass.config_entries.flow.async_configure(flow_id)
-    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "address_not_local")
+    assert result["data_schema"]({})["networks"] == "2, x"
+
+
+@pytest.mark.parametrize(
+    ("interface", "bbmd", "error", "kernel"),
+    [
+        ("192.0.2.7/24", "", "address_not_local", "-"),
+        ("127.0.0.1/24", "", "prefix_mismatch", "127.0.0.1/8"),  # bacpypes3 would bind 127.0.0.255 forever
+        ("127.0.0.1/24", "site", "prefix_mismatch", "127.0.0.1/8"),
+        ("127.0.0.1/32", "", "no_broadcast", "127.0.0.1/8"),  # no broadcast endpoint: "0 found"
+        ("127.0.0.1/31", "site", "no_broadcast", "127.0.0.1/8"),
+    ],
+)
+async def test_interfaces_that_cannot_broadcast_are_refused(
+    hass: HomeAssistant, site: BacnetSite, interface: str, bbmd: str, error: str, kernel: str
+) -> None:
+    """Checked against the kernel's own addresses (loopback is 127.0.0.1/8 on every Linux host)."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "bacnet_ip"})
+    options = {o["value"] for o in result["data_schema"].schema["interface"].config["options"]}
+    assert "127.0.0.1/8" in options  # the host's addresses with their prefixes are offered
+    data = network_input(site, interface=interface, bbmd=site.bbmd if bbmd == "site" else bbmd)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert (result["type"], result["errors"]) == (FlowResultType.FORM, {"interface": error})
+    assert result["description_placeholders"] == {"kernel": kernel}
+    assert result["data_schema"]({})["interface"] == interface  # the input is kept
 
 
 async def test_actions_and_automatic_clock_sync(hass: HomeAssistant, site: BacnetSite) -> None:

@@ -12,9 +12,12 @@ import asyncio
 import ipaddress
 from typing import Any
 
+import ifaddr
 import voluptuous as vol
+from homeassistant.components import network
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
 from homeassistant.const import CONF_PORT
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
 from .const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
@@ -22,7 +25,7 @@ from .flow_schemas import error_key, meter_data
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError
 from .pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
-from .pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL
+from .pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
 from .scan_steps import refresh_dialog
 
 CONF_INTERFACE = "interface"
@@ -56,14 +59,49 @@ def parse_bbmd(text: str) -> str | None:
     return f"{host}:{port or DEFAULT_PORT}"
 
 
-def bacnet_schema(defaults: dict[str, Any]) -> vol.Schema:
-    """The network form, filled with ``defaults`` (user input or the entry's data)."""
+def local_ipv4() -> list[ipaddress.IPv4Interface]:
+    """IPv4 addresses of this host with the prefixes the kernel has for them, read now (blocking)."""
+    return [
+        ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}")
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+        if not ip.is_IPv6
+    ]
+
+
+async def async_interface_options(hass: HomeAssistant) -> list[selector.SelectOptionDict]:
+    """Addresses of Home Assistant's network adapters, the default adapter's first, loopback last."""
+    adapters = sorted(
+        await network.async_get_adapters(hass),
+        key=lambda a: (not a["default"], not a["enabled"], a["name"] == "lo"),
+    )
+    options: dict[str, selector.SelectOptionDict] = {}
+    for adapter in adapters:
+        for ip in adapter["ipv4"]:
+            value = f"{ip['address']}/{ip['network_prefix']}"
+            options.setdefault(value, selector.SelectOptionDict(value=value, label=f"{value} ({adapter['name']})"))
+    return list(options.values())
+
+
+def bacnet_schema(defaults: dict[str, Any], interfaces: list[selector.SelectOptionDict] | None = None) -> vol.Schema:
+    """The network form, filled with ``defaults`` (user input or the entry's data).
+
+    With ``interfaces`` (this host's addresses) the address is picked from them, or typed.
+    """
     networks = defaults.get(CONF_NETWORKS, "")
     if isinstance(networks, list):
         networks = ", ".join(str(n) for n in networks)
+    interface: selector.Selector[Any] = selector.TextSelector()
+    if interfaces:
+        interface = selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=interfaces, custom_value=True, mode=selector.SelectSelectorMode.DROPDOWN
+            )
+        )
+    first = interfaces[0]["value"] if interfaces else ""
     return vol.Schema(
         {
-            vol.Required(CONF_INTERFACE, default=defaults.get(CONF_INTERFACE, "")): selector.TextSelector(),
+            vol.Required(CONF_INTERFACE, default=defaults.get(CONF_INTERFACE, first)): interface,
             vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): selector.NumberSelector(
                 selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
             ),
@@ -76,11 +114,15 @@ def bacnet_schema(defaults: dict[str, Any]) -> vol.Schema:
     )
 
 
-def bacnet_link(user_input: dict[str, Any], errors: dict[str, str]) -> BacnetIpLink | None:
-    """The link the form describes; ``None`` with ``errors`` set if a field is malformed."""
-    interface = str(user_input[CONF_INTERFACE]).strip()
-    if "/" not in interface:
-        interface += "/24"
+def bacnet_link(
+    user_input: dict[str, Any], errors: dict[str, str], local: list[ipaddress.IPv4Interface] | None = None
+) -> BacnetIpLink | None:
+    """The link the form describes; ``None`` with ``errors`` set if a field is malformed.
+
+    With ``local`` (this host's addresses) a bare address gets the kernel's prefix, and
+    an interface that cannot broadcast is refused here rather than finding nothing.
+    """
+    interface = with_prefix(str(user_input[CONF_INTERFACE]).strip(), local or [])
     try:
         ipaddress.IPv4Interface(interface)
     except ValueError:
@@ -93,13 +135,20 @@ def bacnet_link(user_input: dict[str, Any], errors: dict[str, str]) -> BacnetIpL
         errors[CONF_NETWORKS] = "invalid_networks"
     if errors or networks is None:
         return None
-    return BacnetIpLink(
+    link = BacnetIpLink(
         interface=interface,
         port=int(user_input[CONF_PORT]),
         bbmd=bbmd,
         ttl=int(user_input.get(CONF_TTL, DEFAULT_TTL)),
         networks=networks,
     )
+    if local is not None:
+        try:
+            check_interface(link, local)
+        except LinkError as err:
+            errors[CONF_INTERFACE] = err.reason
+            return None
+    return link
 
 
 def device_title(device: BacnetDevice, *, where: bool = True) -> str:
@@ -134,14 +183,22 @@ class BacnetSteps(ConfigFlow):
     async def async_step_bacnet_ip(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Where to join the network: this host's address on it, UDP port, BBMD, remote networks."""
         errors: dict[str, str] = {}
-        if user_input is not None and (link := bacnet_link(user_input, errors)) is not None:
+        local = await self.hass.async_add_executor_job(local_ipv4)
+        if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
             await self.async_set_unique_id(f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}")
             self._abort_if_unique_id_configured()
             self._bacnet = link
             self._devices = {}
             self._discovery_status = {"done": "0", "total": "1", "found": "0"}
             return await self.async_step_bacnet_scan()
-        return self.async_show_form(step_id=LINK_BACNET_IP, data_schema=bacnet_schema(user_input or {}), errors=errors)
+        given = str((user_input or {}).get(CONF_INTERFACE, "")).strip().split("/")[0]
+        kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
+        return self.async_show_form(
+            step_id=LINK_BACNET_IP,
+            data_schema=bacnet_schema(user_input or {}, await async_interface_options(self.hass)),
+            errors=errors,
+            description_placeholders={"kernel": kernel},
+        )
 
     async def async_step_bacnet_scan(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Progress step: Who-Is and identification."""

@@ -8,8 +8,11 @@ that can send confirmed requests and Who-Is.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
+
+from ..exceptions import LinkError
 
 BACNET_IP: Final = "bacnet_ip"
 DEFAULT_PORT: Final = 47808
@@ -63,3 +66,40 @@ class BacnetIpLink:
             ttl=int(data.get("ttl", DEFAULT_TTL)),
             networks=tuple(int(n) for n in data.get("networks", ())),
         )
+
+
+def with_prefix(address: str, local: Sequence[ipaddress.IPv4Interface]) -> str:
+    """``address`` with the prefix this host's kernel has for it; ``/24`` for an address it does not have.
+
+    A prefix given by hand is kept: ``check_interface`` judges it.
+    """
+    if "/" in address:
+        return address
+    for interface in local:
+        if str(interface.ip) == address:
+            return interface.with_prefixlen
+    return f"{address}/24"
+
+
+def check_interface(link: BacnetIpLink, local: Sequence[ipaddress.IPv4Interface]) -> None:
+    """Refuse an interface bacpypes3 could not broadcast on, given this host's ``local`` addresses.
+
+    bacpypes3 binds a second socket to the broadcast address it computes from the
+    prefix. A prefix other than the kernel's gives an address the kernel does not
+    have: the bind is retried forever and every send, unicast reads included,
+    waits behind it. /32 has no broadcast at all, and /31 (RFC 3021) none the
+    kernel receives on; Who-Is then finds nothing, so both need a BBMD, and then
+    /32 (a foreign device only sends unicast). In every case the flow would
+    otherwise report "0 found" and no error.
+    """
+    given = ipaddress.IPv4Interface(link.interface)
+    same_ip = [interface for interface in local if interface.ip == given.ip]
+    if not same_ip:
+        raise LinkError("address_not_local", f"{given.ip} is not an address of this host")
+    if given.network.prefixlen == 32 and link.bbmd:
+        return
+    if given.network.prefixlen >= 31:
+        raise LinkError("no_broadcast", f"{given} has no broadcast address: Who-Is needs a BBMD (and /32)")
+    if given not in same_ip:
+        kernel = ", ".join(interface.with_prefixlen for interface in same_ip)
+        raise LinkError("prefix_mismatch", f"{given} is {kernel} on this host")

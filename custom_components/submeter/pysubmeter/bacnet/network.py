@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
+import json
 import logging
 import socket
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bacpypes3.apdu import ErrorRejectAbortNack
@@ -35,6 +40,8 @@ _LOGGER = logging.getLogger(__name__)
 
 WHO_IS_WAIT = 2.0  # s to collect I-Am answers to one Who-Is
 REGISTRATION_WAIT = 3.0  # s for a BBMD to accept the foreign-device registration
+STATION_TIMEZONE = "America/Montreal"  # BAC0's default; it only labels our own device's local time
+_BAC0_IMPORT = threading.Lock()  # one first import at a time while load_dotenv is stubbed
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +103,18 @@ class BacnetNetwork:
             if self._bacnet is not None:
                 return
             _check_bindable(self.link)
-            station = await asyncio.get_running_loop().run_in_executor(None, _import_bac0)
+            station, device_json = await asyncio.get_running_loop().run_in_executor(None, _prepare_station)
             try:
-                self._bacnet = station(
+                self._bacnet = _construct(
+                    station,
+                    device_json,
                     ip=self.link.interface,
                     port=self.link.port,
                     bbmdAddress=self.link.bbmd,
                     bbmdTTL=self.link.ttl if self.link.bbmd else 0,
                     ping=False,
                     deviceId=self._device_id,
+                    timezone=STATION_TIMEZONE,
                 )
             except Exception as err:  # BAC0 raises its own InitializationError and plain errors alike
                 self._bacnet = None
@@ -244,8 +254,19 @@ class BacnetNetwork:
 
 
 def _import_bac0() -> Any:
-    """BAC0's station class, imported off the event loop (BAC0 reads a ``.env`` file at import)."""
-    import BAC0
+    """BAC0's station class; the first import must run off the event loop.
+
+    BAC0's ``__init__`` calls python-dotenv's ``load_dotenv`` on ``.env`` in the
+    working directory, which would copy whatever variables a file there holds
+    into Home Assistant's own environment. ``load_dotenv`` is a no-op for the
+    import only (BAC0 binds the name at import, so the stub is all it ever sees);
+    nothing else in BAC0 reads ``.env``. Setting ``PYTHON_DOTENV_DISABLED``
+    instead would change the environment of the whole process.
+    """
+    with _BAC0_IMPORT:
+        if "BAC0" not in sys.modules:
+            _import_without_dotenv()
+        import BAC0
 
     BAC0.log_level("silence")
 
@@ -260,6 +281,64 @@ def _import_bac0() -> Any:
             self.this_application.app.i_am()
 
     return Station
+
+
+def _import_without_dotenv() -> None:
+    try:
+        import dotenv
+    except ImportError:  # BAC0 then only prints a hint
+        importlib.import_module("BAC0")
+        return
+    real = dotenv.load_dotenv
+    dotenv.load_dotenv = lambda *args, **kwargs: False
+    try:
+        importlib.import_module("BAC0")
+    finally:
+        dotenv.load_dotenv = real
+
+
+def _prepare_station() -> tuple[Any, str]:
+    """Everything blocking in a station's start, done in an executor.
+
+    BAC0 reads its ``device.json`` template on each start, and pytz opens every
+    zone file the first time it looks a zone name up (BAC0 makes a
+    ``TimeHandler`` per station). The template is read here and the zone cached,
+    so the construction left on the event loop (which bacpypes3 needs for its
+    sockets) touches no file.
+    """
+    station = _import_bac0()
+    importlib.import_module("pytz").timezone(STATION_TIMEZONE)  # BAC0's dependency, untyped
+    user_file = Path.home() / ".BAC0" / "device.json"  # BAC0's own lookup order
+    import BAC0.core.app.asyncApp as async_app
+
+    path = user_file if user_file.exists() else Path(async_app.__file__).with_name("device.json")
+    return station, path.read_text(encoding="utf-8")
+
+
+def _construct(station: Any, device_json: str, **params: Any) -> Any:
+    """Start a station in the loop with BAC0's ``device.json`` template given as text, not read from disk.
+
+    BAC0 has no parameter for the template's content, so its application class
+    is swapped for one that parses the text for the time of this synchronous
+    call: no other code runs on the loop meanwhile, and BAC0 builds stations on
+    the loop only.
+    """
+    import BAC0.scripts.Base as base
+
+    application = base.BAC0Application
+
+    class Preloaded(application):  # type: ignore[misc,valid-type]
+        def update_config(self, cfg: dict[str, Any], json_file: str | None) -> dict[str, Any]:
+            config: dict[str, Any] = json.loads(device_json)
+            config["application"][0].update(cfg["device"])
+            config["application"][1].update(cfg["network-port"])
+            return config
+
+    base.BAC0Application = Preloaded
+    try:
+        return station(**params)
+    finally:
+        base.BAC0Application = application
 
 
 def _response_error(address: str, err: BaseException) -> Exception:
