@@ -71,16 +71,21 @@ async def _async_probe_modbus(
     return {}
 
 
-async def _async_read_on_bus(hass: HomeAssistant, entry: ConfigEntry, meter: Callable[[Any], MeterClient]) -> None:
+async def _async_read_on_bus(
+    hass: HomeAssistant, entry: ConfigEntry, meter: Callable[[Any], MeterClient]
+) -> MeterClient:
     """Read a meter through the running bus (it holds the port or UDP socket), else a bus of its own."""
     if entry.state is ConfigEntryState.LOADED:
-        await meter(entry.runtime_data.bus).async_read()
-        return
+        client = meter(entry.runtime_data.bus)
+        await client.async_read()
+        return client
     bus = async_create_bus(hass, entry)
     try:
-        await meter(bus).async_read()
+        client = meter(bus)
+        await client.async_read()
     finally:
         await bus.async_close()
+    return client
 
 
 async def _async_probe_dlms(
@@ -96,14 +101,9 @@ async def _async_probe_bacnet(
 ) -> dict[str, Any]:
     """A BACnet device instance: read where it answered last (same instance), else found by Who-Is."""
     hint = previous.get(CONF_BACNET_ADDRESS) if previous.get(CONF_UNIT_ADDRESS) == address else None
-    found: list[BacnetMeter] = []
-
-    def meter(bus: BacnetNetwork) -> BacnetMeter:
-        found.append(bus.meter(address, profile, hint))
-        return found[0]
-
-    await _async_read_on_bus(hass, entry, meter)
-    return {CONF_BACNET_ADDRESS: found[0].where}
+    meter = await _async_read_on_bus(hass, entry, lambda network: network.meter(address, profile, hint))
+    assert isinstance(meter, BacnetMeter)
+    return {CONF_BACNET_ADDRESS: meter.where}
 
 
 @dataclass(frozen=True, slots=True)
