@@ -314,3 +314,11 @@ async def test_dlms_form_takes_whole_numbers_only(hass: HomeAssistant, sim: Dlms
     result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+    entry = result["result"]
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    changed = {k: v for k, v in tcp_input(sim).items() if k != "address"} | {"logical": 1.5}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["errors"] == {"logical": "not_integer"}
+    assert entry.data["logical"] == 1
