@@ -226,13 +226,11 @@ async def test_reconfigure_a_meter_by_its_device_instance(hass: HomeAssistant, s
     )
     assert entry.state is ConfigEntryState.LOADED
     assert float(hass.states.get(entity(hass, entry, site.leviton.instance, "energy_import")).state) == 1500.0
-    # A bus that is not running: the flow joins the network itself to read the meter.
+    # A bus that is not running: no second station is started beside it.
     assert await hass.config_entries.async_unload(entry.entry_id)
     result = await manager.async_init(
         (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
     )
     result = await manager.async_configure(result["flow_id"], base | {"address": site.leviton.instance})
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
-    assert entry.subentries[subentry.subentry_id].data["bacnet_address"] == where
-    assert entry.state is ConfigEntryState.NOT_LOADED  # nothing started the bus behind the user's back
+    assert result["errors"] == {"base": "bus_not_loaded"}
+    assert entry.subentries[subentry.subentry_id].title == "Main"

@@ -49,6 +49,7 @@ LINK_ERRORS = {
     "no_response",
     "bad_frame",
     "settings_conflict",
+    "bus_not_loaded",
 }
 
 

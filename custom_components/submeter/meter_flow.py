@@ -99,7 +99,12 @@ async def _async_probe_dlms(
 async def _async_probe_bacnet(
     hass: HomeAssistant, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A BACnet device instance: read where it answered last (same instance), else found by Who-Is."""
+    """A BACnet device instance on the running network: where it answered last (same instance), else by Who-Is.
+
+    Like the add-meter path, no second station is started beside a bus that is down.
+    """
+    if entry.state is not ConfigEntryState.LOADED:
+        raise LinkError("bus_not_loaded", "the bus' BACnet network is not running")
     hint = previous.get(CONF_BACNET_ADDRESS) if previous.get(CONF_UNIT_ADDRESS) == address else None
     meter = await _async_read_on_bus(hass, entry, lambda network: network.meter(address, profile, hint))
     assert isinstance(meter, BacnetMeter)
