@@ -43,11 +43,12 @@ BROADCAST = True
 class MeterContext(ModbusServerContext):
     """pymodbus datastore hook that hands every register access to a simulated meter."""
 
-    def __init__(self, meters: Mapping[int, SimulatedMeter]) -> None:
+    def __init__(self, meters: Mapping[int, SimulatedMeter], drop: dict[int, int] | None = None) -> None:
         # No super().__init__(): it would wrap the devices in pymodbus' own
         # simulator and log a deprecation warning; the server only needs the
         # three methods below and an empty ``simdevices``.
         self._meters = meters
+        self._drop = {} if drop is None else drop
         self.simdevices = []
         self._echo: dict[int, list[int]] = {}
 
@@ -56,6 +57,9 @@ class MeterContext(ModbusServerContext):
 
     def meter(self, device_id: int) -> SimulatedMeter:
         meter = self._meters.get(device_id)
+        if self._drop.get(device_id, 0) > 0:  # missed, as after noise on the line: no reply
+            self._drop[device_id] -= 1
+            meter = None
         if meter is None:
             # The server stays silent for this exception (ignore_missing_devices).
             raise NoSuchIdException(f"no meter at address {device_id}")  # type: ignore[no-untyped-call]
@@ -171,6 +175,8 @@ class SimulatorServer:
         self._ticker: asyncio.Task[None] | None = None
         self.tcp_port: int | None = None
         self.rtu_over_tcp_port: int | None = None
+        # Requests each unit id misses from now on (no reply at all), on every endpoint.
+        self.drop: dict[int, int] = {}
 
     @property
     def endpoints(self) -> list[str]:
@@ -221,7 +227,7 @@ class SimulatorServer:
             self._ticker = asyncio.create_task(self._tick(self._tick_interval), name="submeter_sim tick")
 
     def _context(self) -> MeterContext:
-        return MeterContext(self.meters)
+        return MeterContext(self.meters, self.drop)
 
     async def _listen(self, server: ModbusBaseServer) -> ModbusBaseServer:
         _answer_identification_per_meter(server)

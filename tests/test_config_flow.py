@@ -16,10 +16,11 @@ from homeassistant.data_entry_flow import FlowResultType
 from custom_components.submeter.config_flow import stable_port_path
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
 from custom_components.submeter.flow_schemas import parse_addresses
+from custom_components.submeter.profiles import async_get_profiles
 from custom_components.submeter.pysubmeter import Profile, parse_profile
 from submeter_sim import PtyPair, SimulatedMeter, SimulatorServer
 
-from .conftest import PROFILES, SimulatedBus, bus_entry, make_meters, setup_bus
+from .conftest import BUS_METERS, PROFILES, SimulatedBus, bus_entry, make_meters, setup_bus
 
 # A meter no profile recognises (no identification rules), as a user's own DTS 307 file would be.
 UNKNOWN_PROFILE = """
@@ -370,6 +371,56 @@ async def test_reconfigure_meter(hass: HomeAssistant, tcp_bus: SimulatedBus) -> 
     assert subentry.title == "Main"
     assert subentry.data["scan_interval"] == 60
     assert entry.runtime_data.coordinators["meter1"].update_interval.total_seconds() == 60
+
+
+def form_field(result: dict, name: str) -> Any:
+    """The selector of one field of a form."""
+    return next(value for key, value in result["data_schema"].schema.items() if key == name)
+
+
+async def test_reconfigure_meter_on_every_modbus_link(hass: HomeAssistant, simulated_bus: SimulatedBus) -> None:
+    """Modbus profiles and unit ids 1-247; the meter is read through the link before anything is saved."""
+    entry = await setup_bus(hass, bus_entry(simulated_bus.link))
+    manager = hass.config_entries.subentries
+    result = await manager.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_RECONFIGURE, "subentry_id": "meter2"}
+    )
+    address = form_field(result, "address").config
+    assert (address["min"], address["max"], address["step"]) == (1, 247, 1)
+    offered = {o["value"] for o in form_field(result, "profile").config["options"]}
+    profiles = await async_get_profiles(hass)  # built-in ones and any user file in the config folder
+    assert offered == {p.id for p in profiles.values() if p.protocol == "modbus"} >= set(BUS_METERS.values())
+    flow_id = result["flow_id"]
+    base = {"address": 2, "scan_interval": 20}
+    result = await manager.async_configure(flow_id, {**base, "profile": "leviton_4100_modbus"})
+    assert result["errors"] == {"base": "wrong_profile"}
+    result = await manager.async_configure(flow_id, {**base, "address": 2.5, "profile": "socomec_countis_e4x"})
+    assert result["errors"] == {"address": "not_integer"}
+    result = await manager.async_configure(flow_id, {**base, "profile": "socomec_countis_e4x", "name": "Tenant"})
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    subentry = entry.subentries["meter2"]
+    assert (subentry.title, dict(subentry.data)) == (
+        "Tenant",
+        {"address": 2, "profile": "socomec_countis_e4x", "scan_interval": 20.0},
+    )
+    assert entry.runtime_data.coordinators["meter2"].data.values["energy_import"] > 0
+
+
+async def test_whole_numbers_only(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """A port or an address with a fraction is refused, not cut: 502.5 is no port."""
+    flow_id = await start(hass, "tcp")
+    result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": 502.5})
+    assert (result["type"], result["errors"]) == (FlowResultType.FORM, {"port": "not_integer"})
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {}))
+    result = await add_meter(
+        hass, entry.entry_id, {"address": 1.5, "profile": "leviton_4100_modbus", "scan_interval": 10}
+    )
+    assert result["errors"] == {"address": "not_integer"}
+    assert not entry.subentries
+    result = await reconfigure_bus(hass, entry, {"host": "127.0.0.1", "port": tcp_bus.link["port"] + 0.5})
+    assert result["errors"] == {"port": "not_integer"}
+    assert entry.data == tcp_bus.link
 
 
 # --- bus reconfiguration and options ------------------------------------------------------------

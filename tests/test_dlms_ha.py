@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
 from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 from submeter_sim.pty import PtyPair
@@ -257,3 +259,68 @@ async def test_a_meter_silent_at_start_gets_its_entities_once_it_answers(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert hass.states.get(entity(hass, entry, "energy_import")).state != "unavailable"
+
+
+@pytest.mark.parametrize("transport", ["hdlc_tcp", "serial"])
+async def test_reconfigure_a_meter_by_its_physical_address(hass: HomeAssistant, transport: str) -> None:
+    """DLMS profiles and HDLC addresses 0-16383; the meter is associated with through the running bus."""
+    async with contextlib.AsyncExitStack() as stack:
+        if transport == "serial":
+            pair = await stack.enter_async_context(PtyPair())
+            await stack.enter_async_context(DlmsSimServer(Sm307(), "serial", tty=pair.meter_end))
+            result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+            result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_serial"})
+            form = {"port": str(pair.client_end), "optical": False, "baudrate": "9600", "address": 17}
+            form |= {"client": 16, "logical": 1, "security": "none", "password": ""}
+            result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+            assert result["type"] is FlowResultType.CREATE_ENTRY, result
+            entry = result["result"]
+            await hass.async_block_till_done()
+        else:
+            sim = await stack.enter_async_context(DlmsSimServer(Sm307(), "hdlc_tcp"))
+            entry = await add_meter(hass, sim, framing="hdlc", address=17)
+        subentry = next(iter(entry.subentries.values()))
+        manager = hass.config_entries.subentries
+        result = await manager.async_init(
+            (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
+        )
+        schema = dict(result["data_schema"].schema.items())
+        address = next(v for k, v in schema.items() if k == "address").config
+        assert (address["min"], address["max"]) == (0, 0x3FFF)
+        profiles = {o["value"] for o in next(v for k, v in schema.items() if k == "profile").config["options"]}
+        known = await async_get_profiles(hass)  # built-in ones and any user file in the config folder
+        assert profiles == {p.id for p in known.values() if p.protocol == "dlms"} >= {"dlms_standard"}
+        flow_id = result["flow_id"]
+        base = {"profile": "dlms_standard", "scan_interval": 30}
+        result = await manager.async_configure(flow_id, base | {"address": 300})  # in range; nobody answers there
+        assert result["errors"] == {"base": "no_response"}
+        result = await manager.async_configure(flow_id, base | {"address": 17.5})
+        assert result["errors"] == {"address": "not_integer"}
+        result = await manager.async_configure(flow_id, base | {"address": 17, "name": "Main"})
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+        subentry = entry.subentries[subentry.subentry_id]
+        assert (subentry.title, dict(subentry.data)) == (
+            "Main",
+            {"address": 17, "profile": "dlms_standard", "scan_interval": 30.0},
+        )
+        assert entry.state is ConfigEntryState.LOADED
+        assert hass.states.get(entity(hass, entry, "energy_import")).state != "unavailable"
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_dlms_form_takes_whole_numbers_only(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    result = await start_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, port=4059.5, client=16.5))
+    assert result["errors"] == {"port": "not_integer", "client": "not_integer"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    entry = result["result"]
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    changed = {k: v for k, v in tcp_input(sim).items() if k != "address"} | {"logical": 1.5}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["errors"] == {"logical": "not_integer"}
+    assert entry.data["logical"] == 1

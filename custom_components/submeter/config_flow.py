@@ -41,9 +41,10 @@ from .const import (
     LINK_TCP,
     SUBENTRY_METER,
 )
-from .dlms_flow import DlmsSteps, dlms_link, dlms_schema, dlms_unique_id
+from .dlms_flow import DlmsSteps, dlms_integers, dlms_link, dlms_schema, dlms_unique_id
 from .flow_schemas import (
     error_key,
+    integer_errors,
     link_unique_id,
     list_serial_ports,
     network_link,
@@ -103,7 +104,11 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, DlmsSteps, ConfigFlow, domain=D
 
     async def _async_network_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
-        if user_input is not None and (result := await self._async_use_link(network_link(kind, user_input), errors)):
+        if (
+            user_input is not None
+            and not (errors := integer_errors(user_input, (CONF_PORT,)))
+            and (result := await self._async_use_link(network_link(kind, user_input), errors))
+        ):
             return result
         return self.async_show_form(step_id=kind, data_schema=network_schema(user_input or {}), errors=errors)
 
@@ -141,7 +146,8 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, DlmsSteps, ConfigFlow, domain=D
             return await self._async_reconfigure_dlms(entry, user_input)
         current = link_from_dict(entry.data)
         errors: dict[str, str] = {}
-        if user_input is not None:
+        numbers = () if isinstance(current, SerialLink) else (CONF_PORT,)  # a serial port is a path
+        if user_input is not None and not (errors := integer_errors(user_input, numbers)):
             if isinstance(current, SerialLink):
                 port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
                 link: ModbusLink = serial_link(user_input, port)
@@ -196,7 +202,7 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, DlmsSteps, ConfigFlow, domain=D
         """
         kind = entry.data[CONF_LINK]
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
             port = ""
             if kind == LINK_DLMS_SERIAL:
                 port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())

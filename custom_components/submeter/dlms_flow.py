@@ -19,7 +19,15 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.helpers import selector
 
 from .const import CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
-from .flow_schemas import error_key, list_serial_ports, meter_data, port_selector, stable_port_path
+from .flow_schemas import (
+    HDLC_ADDRESSES,
+    error_key,
+    integer_errors,
+    list_serial_ports,
+    meter_data,
+    port_selector,
+    stable_port_path,
+)
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
 from .pysubmeter.dlms.bus import DlmsBus
@@ -36,9 +44,14 @@ DEFAULT_PHYSICAL = 17
 BAUDRATES = (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
+def dlms_integers(kind: str) -> tuple[str, ...]:
+    """The form's whole-number fields (a serial port is a path, a TCP port a number)."""
+    return (CONF_UNIT_ADDRESS, CONF_CLIENT, CONF_LOGICAL) + ((CONF_PORT,) if kind == LINK_DLMS_TCP else ())
+
+
 def _number(low: int, high: int) -> selector.NumberSelector:
     return selector.NumberSelector(
-        selector.NumberSelectorConfig(min=low, max=high, mode=selector.NumberSelectorMode.BOX)
+        selector.NumberSelectorConfig(min=low, max=high, step=1, mode=selector.NumberSelectorMode.BOX)
     )
 
 
@@ -68,7 +81,7 @@ def dlms_schema(kind: str, defaults: Mapping[str, Any], ports: list[str], *, add
         )
     if address:  # the first meter's; more meters on one line are added as meters of the bus
         fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, DEFAULT_PHYSICAL))] = _number(
-            0, 0x3FFF
+            HDLC_ADDRESSES.start, HDLC_ADDRESSES[-1]
         )
     fields[vol.Required(CONF_CLIENT, default=defaults.get(CONF_CLIENT, 16))] = _number(1, 127)
     fields[vol.Required(CONF_LOGICAL, default=defaults.get(CONF_LOGICAL, 1))] = _number(0, 0x3FFF)
@@ -147,7 +160,7 @@ class DlmsSteps(ConfigFlow):
 
     async def _async_dlms_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
             port = ""
             if kind == LINK_DLMS_SERIAL:
                 port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ from .pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
 BAUDRATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 BY_ID_DIR = "/dev/serial/by-id"
 MAX_ADDRESS = 247
+# Address ranges of a meter, by protocol.
+MODBUS_ADDRESSES = range(1, MAX_ADDRESS + 1)  # unit ids; 0 is broadcast
+BACNET_INSTANCES = range(0, 4194303)  # device instances 0-4194302 (4194303 is the wildcard)
+HDLC_ADDRESSES = range(0, 0x3FFF + 1)  # HDLC physical address, 14 bits; 0: logical device only
 
 # Link failures with their own message; anything else is "cannot_connect".
 LINK_ERRORS = {
@@ -45,12 +49,20 @@ LINK_ERRORS = {
     "no_response",
     "bad_frame",
     "settings_conflict",
+    "bus_not_loaded",
 }
 
 
 def error_key(err: LinkError) -> str:
     """The translation key of a link failure."""
     return err.reason if err.reason in LINK_ERRORS else "cannot_connect"
+
+
+def integer_errors(user_input: Mapping[str, Any], fields: Iterable[str]) -> dict[str, str]:
+    """``not_integer`` for each field holding a fraction: a NumberSelector takes 502.5, and int() would cut it."""
+    return {
+        field: "not_integer" for field in fields if field in user_input and not float(user_input[field]).is_integer()
+    }
 
 
 def stable_port_path(port: str, by_id_dir: str = BY_ID_DIR) -> str:
@@ -108,7 +120,7 @@ def network_schema(defaults: Mapping[str, Any]) -> vol.Schema:
         {
             vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): selector.TextSelector(),
             vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, 502)): selector.NumberSelector(
-                selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
+                selector.NumberSelectorConfig(min=1, max=65535, step=1, mode=selector.NumberSelectorMode.BOX)
             ),
         }
     )
@@ -151,16 +163,17 @@ def meter_schema(
     *,
     address: bool = True,
     protocol: str = "modbus",
-    max_address: int = MAX_ADDRESS,
+    addresses: range = MODBUS_ADDRESSES,
 ) -> vol.Schema:
-    """Address (optional), profile, name and poll interval of one meter."""
+    """Address (optional, within ``addresses``), profile of ``protocol``, name and poll interval of one meter."""
     options = profile_options(profiles, protocol)
     first = options[0]["value"] if options else ""
     fields: dict[Any, Any] = {}
     if address:
-        low = 0 if protocol == "dlms" else 1  # DLMS: 0 = no physical address (logical device only)
         fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, 1))] = selector.NumberSelector(
-            selector.NumberSelectorConfig(min=low, max=max_address, mode=selector.NumberSelectorMode.BOX)
+            selector.NumberSelectorConfig(
+                min=addresses.start, max=addresses[-1], step=1, mode=selector.NumberSelectorMode.BOX
+            )
         )
     fields[vol.Required(CONF_PROFILE, default=defaults.get(CONF_PROFILE, first))] = selector.SelectSelector(
         selector.SelectSelectorConfig(options=options, mode=selector.SelectSelectorMode.DROPDOWN)

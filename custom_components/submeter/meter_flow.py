@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -14,19 +16,42 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
 from .bacnet_flow import device_subentry, device_title
-from .connection import async_probe_meter
-from .const import CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
-from .flow_schemas import error_key, meter_data, meter_schema
+from .connection import async_create_bus, async_probe_meter
+from .const import (
+    CONF_BACNET_ADDRESS,
+    CONF_LINK,
+    CONF_PROFILE,
+    CONF_UNIT_ADDRESS,
+    LINK_BACNET_IP,
+    LINK_DLMS_SERIAL,
+    LINK_DLMS_TCP,
+    LINK_RTU_OVER_TCP,
+    LINK_SERIAL,
+    LINK_TCP,
+    SUBENTRY_METER,
+)
+from .flow_schemas import (
+    BACNET_INSTANCES,
+    HDLC_ADDRESSES,
+    MODBUS_ADDRESSES,
+    error_key,
+    integer_errors,
+    meter_data,
+    meter_schema,
+)
 from .profiles import async_get_profiles
-from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
+from .pysubmeter import LinkError, MeterClient, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
 from .pysubmeter.bacnet import BacnetDevice, BacnetNetwork, async_discover
-from .pysubmeter.dlms.bus import DlmsBus
-from .pysubmeter.dlms.link import DlmsLink
+from .pysubmeter.bacnet.meter import BacnetMeter
 from .pysubmeter.modbus import link_from_dict
 from .scan_steps import ScanSteps, default_addresses
+
+# Reads a meter once to check it; returns what its subentry stores besides address and profile.
+type Probe = Callable[[HomeAssistant, ConfigEntry, int, Profile, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def _addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
@@ -38,23 +63,78 @@ def _addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
     }
 
 
-def _address_kind(entry: ConfigEntry) -> dict[str, Any]:
-    """Profile protocol and address range of the bus' meters, for the meter form."""
-    if entry.data.get(CONF_LINK) in DlmsLink.links:
-        return {"protocol": "dlms", "max_address": 0x3FFF}
+async def _async_probe_modbus(
+    hass: HomeAssistant, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A Modbus meter: read on a temporary unit of the shared connection (the bus scan's way)."""
+    await async_probe_meter(hass, link_from_dict(entry.data), address, profile, dict(entry.options))
     return {}
 
 
-async def _async_probe_dlms(entry: ConfigEntry, address: int, profile: Profile) -> None:
-    """Associate with a DLMS meter: through the running bus (it holds the port), else a link of its own."""
-    if entry.state is ConfigEntryState.LOADED and isinstance(entry.runtime_data.bus, DlmsBus):
-        await entry.runtime_data.bus.meter(address, profile).async_read()
-        return
-    bus = DlmsBus(DlmsLink.from_dict(dict(entry.data)))
+async def _async_read_on_bus(
+    hass: HomeAssistant, entry: ConfigEntry, meter: Callable[[Any], MeterClient]
+) -> MeterClient:
+    """Read a meter through the running bus (it holds the port or UDP socket), else a bus of its own."""
+    if entry.state is ConfigEntryState.LOADED:
+        client = meter(entry.runtime_data.bus)
+        await client.async_read()
+        return client
+    bus = async_create_bus(hass, entry)
     try:
-        await bus.meter(address, profile).async_read()
+        client = meter(bus)
+        await client.async_read()
     finally:
         await bus.async_close()
+    return client
+
+
+async def _async_probe_dlms(
+    hass: HomeAssistant, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A DLMS meter: associate with it at its HDLC physical address."""
+    await _async_read_on_bus(hass, entry, lambda bus: bus.meter(address, profile))
+    return {}
+
+
+async def _async_probe_bacnet(
+    hass: HomeAssistant, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A BACnet device instance on the running network: where it answered last (same instance), else by Who-Is.
+
+    Like the add-meter path, no second station is started beside a bus that is down.
+    """
+    if entry.state is not ConfigEntryState.LOADED:
+        raise LinkError("bus_not_loaded", "the bus' BACnet network is not running")
+    hint = previous.get(CONF_BACNET_ADDRESS) if previous.get(CONF_UNIT_ADDRESS) == address else None
+    meter = await _async_read_on_bus(hass, entry, lambda network: network.meter(address, profile, hint))
+    assert isinstance(meter, BacnetMeter)
+    return {CONF_BACNET_ADDRESS: meter.where}
+
+
+@dataclass(frozen=True, slots=True)
+class MeterKind:
+    """What a meter is on one kind of bus: its profiles' protocol, its address range, how it is checked."""
+
+    protocol: str
+    addresses: range
+    probe: Probe
+
+
+_MODBUS = MeterKind("modbus", MODBUS_ADDRESSES, _async_probe_modbus)
+_DLMS = MeterKind("dlms", HDLC_ADDRESSES, _async_probe_dlms)
+METER_KINDS: dict[str, MeterKind] = {
+    LINK_SERIAL: _MODBUS,
+    LINK_TCP: _MODBUS,
+    LINK_RTU_OVER_TCP: _MODBUS,
+    LINK_BACNET_IP: MeterKind("bacnet", BACNET_INSTANCES, _async_probe_bacnet),
+    LINK_DLMS_SERIAL: _DLMS,
+    LINK_DLMS_TCP: _DLMS,
+}
+
+
+def meter_kind(entry: ConfigEntry) -> MeterKind:
+    """The kind of meter the bus entry holds."""
+    return METER_KINDS[entry.data[CONF_LINK]]
 
 
 class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
@@ -66,7 +146,7 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
         link = self._get_entry().data.get(CONF_LINK)
         if link == LINK_BACNET_IP:
             return await self.async_step_bacnet_find()
-        if link in DlmsLink.links:  # DLMS has no bus scan: meters are added by their HDLC address
+        if link in (LINK_DLMS_SERIAL, LINK_DLMS_TCP):  # DLMS has no bus scan: meters are added by their HDLC address
             return await self.async_step_manual()
         return self.async_show_menu(step_id="user", menu_options=["find", "manual"])
 
@@ -126,63 +206,68 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
 
     async def async_step_manual(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         entry = self._get_entry()
+        kind = meter_kind(entry)
         profiles = await async_get_profiles(self.hass)
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := integer_errors(user_input, (CONF_UNIT_ADDRESS,))):
             address = int(user_input[CONF_UNIT_ADDRESS])
             if address in _addresses(entry):
                 return self.async_abort(reason="already_configured")
             profile = profiles[user_input[CONF_PROFILE]]  # the selector offers existing profiles only
-            if (error := await self._async_probe(entry, address, profile)) is not None:
+            extra, error = await self._async_probe(entry, address, profile)
+            if error is not None:
                 errors["base"] = error
             else:
                 return self.async_create_entry(
                     title=user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}",
-                    data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)),
+                    data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)) | extra,
                     unique_id=str(address),
                 )
         return self.async_show_form(
             step_id="manual",
-            data_schema=meter_schema(profiles, user_input or {}, **_address_kind(entry)),
+            data_schema=meter_schema(profiles, user_input or {}, protocol=kind.protocol, addresses=kind.addresses),
             errors=errors,
         )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """New address, profile, name or poll interval; the meter is read before it is saved."""
         entry = self._get_entry()
+        kind = meter_kind(entry)
         subentry = self._get_reconfigure_subentry()
         profiles = await async_get_profiles(self.hass)
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := integer_errors(user_input, (CONF_UNIT_ADDRESS,))):
             address = int(user_input[CONF_UNIT_ADDRESS])
             profile = profiles[user_input[CONF_PROFILE]]
             if address in _addresses(entry, but=subentry.subentry_id):
                 errors[CONF_UNIT_ADDRESS] = "address_taken"
-            elif (error := await self._async_probe(entry, address, profile)) is not None:
-                errors["base"] = error
             else:
-                return self.async_update_and_abort(
-                    entry,
-                    subentry,
-                    title=user_input.get(CONF_NAME) or subentry.title,
-                    data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)),
-                    unique_id=str(address),
-                )
+                extra, error = await self._async_probe(entry, address, profile, subentry.data)
+                if error is not None:
+                    errors["base"] = error
+                else:
+                    return self.async_update_and_abort(
+                        entry,
+                        subentry,
+                        title=user_input.get(CONF_NAME) or subentry.title,
+                        data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)) | extra,
+                        unique_id=str(address),
+                    )
         defaults = user_input or {**subentry.data, CONF_NAME: subentry.title}
-        schema = meter_schema(profiles, defaults, **_address_kind(entry))
+        schema = meter_schema(profiles, defaults, protocol=kind.protocol, addresses=kind.addresses)
         return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
 
-    async def _async_probe(self, entry: ConfigEntry, address: int, profile: Profile) -> str | None:
-        """Read the meter once with ``profile``; the error key if that fails."""
+    async def _async_probe(
+        self, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """Read the meter once with ``profile`` the bus kind's way: what to store, or the error key."""
         try:
-            if entry.data.get(CONF_LINK) in DlmsLink.links:
-                await _async_probe_dlms(entry, address, profile)
-            else:
-                await async_probe_meter(self.hass, link_from_dict(entry.data), address, profile, dict(entry.options))
+            return await meter_kind(entry).probe(self.hass, entry, address, profile, previous or {}), None
         except MeterTimeoutError:
-            return "no_response"
+            return {}, "no_response"
         except MeterResponseError:
-            return "wrong_profile"
+            return {}, "wrong_profile"
         except LinkError as err:
-            return error_key(err)
-        return None
+            return {}, error_key(err)
+        except SubmeterError:
+            return {}, "bad_frame"  # it answered, but not as the protocol says

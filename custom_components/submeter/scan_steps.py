@@ -120,7 +120,7 @@ class ScanSteps(FlowHandler[Any, Any, Any]):
         total = len(self._scan_addresses)
         async with async_temporary_bus(self.hass, self._link, self._options) as bus:
             if self._timer is None:
-                self._timer = ProbeTimer.for_link(bus)
+                self._timer = ProbeTimer.for_link(bus.link)
 
             def progress(address: int, probed: int, found: int) -> None:
                 self._status = {

@@ -5,6 +5,10 @@ tens of milliseconds even at 9600 baud, so the probe waits only a few times the
 slowest answer seen so far, within bounds set by the line speed: a full scan of
 1-247 then costs seconds. tmodbus tracks a cancelled request like a timed-out
 one, so a meter answering late is discarded cleanly, not read as the next reply.
+
+A wait that short can be lost to one stall of the event loop or one garbled
+frame, so a silent address is probed a second time before it counts as empty:
+the second probe costs only addresses where nothing answered.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ..exceptions import MeterResponseError, MeterTimeoutError, SubmeterError
 from ..profile import Profile
 from .bus import ModbusBus
 from .identity import printable_text
-from .link import SerialLink, link_error
+from .link import ModbusLink, RtuOverTcpLink, SerialLink, link_error
 
 # A gateway answering for a meter that did not answer it: nobody is there.
 GATEWAY_SILENCE = (ExceptionCode.GATEWAY_PATH_UNAVAILABLE, ExceptionCode.GATEWAY_TARGET_DEVICE_FAILED_TO_RESPOND)
@@ -35,7 +39,10 @@ TURNAROUND_FLOOR = 0.03  # s a meter may take to start answering, at least
 TURNAROUND_CEILING = 0.2  # s before the first answer calibrates the timer
 NETWORK_FLOOR = 0.05
 NETWORK_CEILING = 0.3
+# Behind a transparent converter (RTU over TCP) sits a serial line of unknown speed: assume the slowest common one.
+CONVERTER_BAUDRATE = 9600
 SLOWEST_FACTOR = 3.0
+PROBES_PER_ADDRESS = 2  # a silent address is probed once more before it counts as empty
 ALL_ADDRESSES = range(1, 248)
 
 
@@ -48,12 +55,15 @@ class ProbeTimer:
         self._slowest: float | None = None
 
     @classmethod
-    def for_link(cls, bus: ModbusBus) -> ProbeTimer:
-        link = bus.link
+    def for_link(cls, link: ModbusLink) -> ProbeTimer:
+        """Serial: the line's frame time and the meter's turnaround; a converter adds the network to that."""
         if isinstance(link, SerialLink):
             frame = PROBE_BITS / link.baudrate
             return cls(frame + TURNAROUND_FLOOR, frame + TURNAROUND_CEILING)
-        return cls(NETWORK_FLOOR, NETWORK_CEILING)
+        if isinstance(link, RtuOverTcpLink):
+            frame = PROBE_BITS / CONVERTER_BAUDRATE
+            return cls(NETWORK_FLOOR + frame + TURNAROUND_FLOOR, NETWORK_CEILING + frame + TURNAROUND_CEILING)
+        return cls(NETWORK_FLOOR, NETWORK_CEILING)  # a Modbus TCP gateway answers for the line behind it
 
     @property
     def timeout(self) -> float:
@@ -170,7 +180,10 @@ async def async_scan(
         if progress is not None:
             progress(address, probed, len(found))
         await bus.async_prepare(address)
-        latency = await async_probe(bus, address, timer.timeout)
+        latency = None
+        for _ in range(PROBES_PER_ADDRESS):
+            if (latency := await async_probe(bus, address, timer.timeout)) is not None:
+                break
         if latency is None:
             continue
         timer.observe(latency)
