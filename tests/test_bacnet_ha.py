@@ -126,12 +126,14 @@ async def test_form_errors_keep_the_input(hass: HomeAssistant, site: BacnetSite)
     flow_id = (await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "bacnet_ip"}))[
         "flow_id"
     ]
-    bad = network_input(site, interface="300.1.1.1/24", bbmd="gateway", networks="2, x")
+    bad = network_input(site, interface="300.1.1.1/24", bbmd="gateway", networks="2, x", port=47808.5, ttl=60.5)
     result = await hass.config_entries.flow.async_configure(flow_id, bad)
     assert result["errors"] == {
         "interface": "invalid_interface",
         "bbmd": "invalid_bbmd",
         "networks": "invalid_networks",
+        "port": "not_integer",  # never cut to 47808
+        "ttl": "not_integer",
     }
     assert result["data_schema"]({})["networks"] == "2, x"
 

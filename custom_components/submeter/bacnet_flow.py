@@ -21,7 +21,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
 from .const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
-from .flow_schemas import error_key, meter_data
+from .flow_schemas import error_key, integer_errors, meter_data
 from .profiles import async_get_profiles
 from .pysubmeter import LinkError
 from .pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
@@ -133,6 +133,7 @@ def bacnet_link(
     networks = parse_networks(str(user_input.get(CONF_NETWORKS) or ""))
     if networks is None:
         errors[CONF_NETWORKS] = "invalid_networks"
+    errors.update(integer_errors(user_input, (CONF_PORT, CONF_TTL)))
     if errors or networks is None:
         return None
     link = BacnetIpLink(
