@@ -32,7 +32,7 @@ from custom_components.submeter.pysubmeter.profile import Profile
 from submeter_sim import SimulatedMeter, SimulatorServer
 
 from .conftest import PROFILES
-from .fault_proxy import Fault, FaultProxy, Framing
+from .fault_proxy import Fault, FaultProxy, Framing, crc16
 
 POLLS = int(os.environ.get("SUBMETER_FAULT_POLLS", "2000"))
 SEED = int(os.environ.get("SUBMETER_FAULT_SEED", "13"))
@@ -308,3 +308,8 @@ async def test_energy_totals_survive_link_faults() -> None:
         assert kinds <= set(injected), f"{framing}: never injected {sorted(kinds - set(injected))}; {summaries}"
     for tally, proxy, _, summary in results:
         assert len(tally.recoveries) == proxy.counts[Fault.REFUSE] > 0, summary
+
+
+def test_fault_proxy_crc_is_the_modbus_one() -> None:
+    """The proxy's CRC-16 gives the Modbus serial line specification's example (a frame it rebuilt must pass)."""
+    assert crc16(bytes.fromhex("1103006B0003")) == bytes.fromhex("7687")
