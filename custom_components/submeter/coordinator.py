@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from homeassistant.components.sensor import SensorExtraStoredData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.restore_state import async_get as async_get_restore_state
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .action_errors import translated_action_error
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
 from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
+from .pysubmeter.measurements import MEASUREMENTS, Kind
+from .series_correction import SeriesCorrections
 
 ALERT_RTC_RESET = "alert_rtc_reset"
 
@@ -69,21 +74,50 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self.guard = EnergyGuard(subentry.title, meter.profile.rated_power)
         self.runner = ActionRunner(meter)
         self._failures = 0
-        self._last_poll: float | None = None
+        self._started = False  # whether a poll has succeeded since set-up
         # What the platforms created entities for; None until they have run.
         self.entity_keys: frozenset[str] | None = None
         self.importer: LoadProfileImporter | None = None
+        self.corrections: SeriesCorrections | None = None
+        if "recorder" in hass.config.components:
+            self.corrections = SeriesCorrections(hass)
+            entry.async_on_unload(self.corrections.close)
         if entry.options.get(CONF_IMPORT_LOAD_PROFILE, True) and "recorder" in hass.config.components:
             from .load_profile import LoadProfileImporter  # recorder only when it runs
 
             self.importer = LoadProfileImporter(hass, self)
 
     async def _async_setup(self) -> None:
-        """Read the meter's identity once; the profile names it if that fails."""
+        """Start the guard from the totals shown before; read the meter's identity once."""
+        self._seed_guard()
         try:
             self.info = await self.meter.async_info()
         except SubmeterError as err:
             _LOGGER.debug("%s: identity not readable (%s), using the profile's", self.name, err)
+
+    def _seed_guard(self) -> None:
+        """Give the guard each total's last shown value, so a first read after a restart is checked too.
+
+        Read from Home Assistant's restored states (saved at shutdown, on reload and every
+        15 minutes), in the sensor's native unit, with the time it was last seen.
+        """
+        registry = er.async_get(self.hass)
+        stored = async_get_restore_state(self.hass).last_states
+        for key in self.meter.profile.measurement_keys:
+            measurement = MEASUREMENTS.get(key)
+            if measurement is None or measurement.kind not in (Kind.TOTAL, Kind.EVENT_COUNT):
+                continue
+            entity_id = self._sensor_id(registry, key)
+            if entity_id is None or (last := stored.get(entity_id)) is None or last.extra_data is None:
+                continue
+            data = SensorExtraStoredData.from_dict(last.extra_data.as_dict())
+            if data is None or data.native_unit_of_measurement != (measurement.unit or None):
+                continue
+            if isinstance(data.native_value, int | float):
+                self.guard.seed(key, float(data.native_value), last.last_seen.timestamp())
+
+    def _sensor_id(self, registry: er.EntityRegistry, key: str) -> str | None:
+        return registry.async_get_entity_id("sensor", DOMAIN, f"{self.subentry.subentry_id}_{key}")
 
     async def _async_update_data(self) -> Reading:
         try:
@@ -99,6 +133,15 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._failures = 0
+        guarded = self._guarded(reading)
+        if not self._started and self.guard.unconfirmed:
+            # The first poll since start-up: a second read confirms the totals now
+            # rather than one poll later.
+            try:
+                guarded = self._guarded(await self.meter.async_read())
+            except SubmeterError as err:
+                _LOGGER.debug("%s: confirming read failed (%s)", self.name, err)
+        self._started = True
         if self.learned_late():
             # A generic meter that was silent at start-up has now told what it measures:
             # reload so its entities are created.
@@ -110,7 +153,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 await self.importer.async_import()
             except SubmeterError as err:
                 _LOGGER.debug("%s: load profile not imported this time (%s)", self.name, err)
-        return self._guarded(reading)
+        return guarded
 
     async def _async_sync_clock(self) -> None:
         """The meter lost its clock (no battery): set it, at most as often as the profile allows."""
@@ -132,10 +175,13 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     def _guarded(self, reading: Reading) -> Reading:
         """A raw reading with its energy totals passed through the guard."""
-        now = time.monotonic()
-        elapsed = None if self._last_poll is None else now - self._last_poll
-        self._last_poll = now
-        values = self.guard.filter(reading.values, elapsed)
+        values = self.guard.filter(reading.values, dt_util.utcnow().timestamp())
+        events = self.guard.take_events()
+        if events and self.corrections is not None:
+            registry = er.async_get(self.hass)
+            for event in events:
+                if (entity_id := self._sensor_id(registry, event.key)) is not None:
+                    self.corrections.add(entity_id, event, MEASUREMENTS[event.key].unit)
         return Reading(values=values, alerts=reading.alerts, phases=reading.phases, extras=reading.extras)
 
     def check_action(self, action: str, option: str | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorStateClass
+from homeassistant.components.sensor import RestoreSensor, SensorDeviceClass, SensorEntity, SensorStateClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.util import dt as dt_util
@@ -12,6 +12,7 @@ from homeassistant.util import dt as dt_util
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .descriptions import SENSORS, MeterSensorDescription
 from .entity import SubmeterEntity, wired_keys
+from .pysubmeter.measurements import MEASUREMENTS, Kind
 from .pysubmeter.profile import GenericPoint
 
 PARALLEL_UPDATES = 0  # the coordinator polls; entities only read its data
@@ -23,7 +24,10 @@ async def async_setup_entry(
     """Add the sensors of every meter on the bus, each under its subentry."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():
         keys = wired_keys(coordinator, coordinator.meter.profile.measurement_keys)
-        entities: list[SensorEntity] = [MeterSensor(coordinator, SENSORS[key]) for key in keys]
+        entities: list[SensorEntity] = [
+            (TotalSensor if MEASUREMENTS[key].kind in _TOTALS else MeterSensor)(coordinator, SENSORS[key])
+            for key in keys
+        ]
         entities += [
             GenericSensor(coordinator, key, point)
             for key, point in coordinator.meter.profile.extras.items()
@@ -50,10 +54,18 @@ class MeterSensor(SubmeterEntity, SensorEntity):
 
     @property
     def native_value(self) -> float | datetime | None:
-        value = self.coordinator.data.values.get(self._key)
+        data = self.coordinator.data
+        value = None if data is None else data.values.get(self._key)
         if value is not None and self.entity_description.device_class is SensorDeviceClass.TIMESTAMP:
             return dt_util.utc_from_timestamp(value)
         return value
+
+
+_TOTALS = (Kind.TOTAL, Kind.EVENT_COUNT)
+
+
+class TotalSensor(MeterSensor, RestoreSensor):
+    """A total: its last value is kept over restarts, and the coordinator's energy guard starts from it."""
 
 
 class GenericSensor(SubmeterEntity, SensorEntity):
