@@ -77,4 +77,6 @@ def initial_energies(rng: random.Random) -> dict[str, float]:
         "partial_reactive_energy_export": 0.1 * reactive_out,
         "partial_apparent_energy": 0.1 * (energies["apparent_energy_import"] + energies["apparent_energy_export"]),
     }
+    for direction in ("import", "export"):
+        energies |= {f"partial_energy_{direction}_t{t}": 0.1 * energies[f"energy_{direction}_t{t}"] for t in TARIFFS}
     return energies

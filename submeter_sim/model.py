@@ -23,11 +23,11 @@ from custom_components.submeter.pysubmeter.measurements import (
     Kind,
     phases_of,
 )
-from custom_components.submeter.pysubmeter.profile import PhaseRule, Profile
+from custom_components.submeter.pysubmeter.profile import IdentityRule, PhaseRule, Profile
 
 from .grid import PHASE_ANGLES, Grid, initial_energies
-from .registers import Layout
-from .sunspec import SunSpecBlock, pinned_view
+from .registers import Layout, device_identification
+from .sunspec import COMMON_LENGTH, METER_LENGTH, SunSpecBlock, pinned_view
 
 MAX_READ = 125  # registers per read, Modbus protocol limit
 DEFAULT_TARIFF_REGISTER = 0x9E21  # Socomec tariff selector (wire address)
@@ -74,10 +74,16 @@ def _expected_sunspec(profile: Profile) -> SunSpecBlock | None:
     """A model 203 block at the marker a profile identifies its meter by, if it does."""
     if profile.modbus is None:
         return None
-    for rule in profile.modbus.identify:
-        if isinstance(rule.equals, str) and rule.equals == "SunS":
-            return SunSpecBlock(203, rule.address)
+    for group in profile.modbus.identify:
+        for rule in group:
+            if isinstance(rule, IdentityRule) and isinstance(rule.equals, str) and rule.equals == "SunS":
+                return SunSpecBlock(203, rule.address)
     return None
+
+
+def _block_span(block: SunSpecBlock) -> range:
+    """Every register of a SunSpec block: marker, common model, meter model, end marker."""
+    return range(block.base, block.base + 2 + 2 + COMMON_LENGTH + 2 + METER_LENGTH + 2)
 
 
 def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tuple[Layout, list[Layout]]:
@@ -86,7 +92,8 @@ def _layouts(profile: Profile, address: int, sunspec: SunSpecBlock | None) -> tu
         pinned, headers = pinned_view(sunspec or SunSpecBlock(), address, profile)
         return Layout(pinned, address, headers), []
     if sunspec is None:
-        return Layout(profile, address), []
+        expected = _expected_sunspec(profile)  # a firmware without the block the profile knows
+        return Layout(profile, address, absent=_block_span(expected) if expected else range(0)), []
     view, headers = pinned_view(sunspec, address)
     return Layout(profile, address), [Layout(view, address, headers)]
 
@@ -104,13 +111,20 @@ class SimulatedMeter:
         tariff_register: int | Literal["auto"] | None = "auto",
         sunspec: SunSpecBlock | Literal["auto"] | None = "auto",
     ) -> None:
-        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51)."""
+        """``sunspec`` adds a SunSpec block; "auto" adds one where the profile expects the SunS marker (E51).
+
+        ``None`` is a meter without any (an E51 on older firmware): the profile's
+        SunSpec registers are not there, and it says who it is through
+        Read Device Identification and Report Server ID where the profile asks those.
+        """
         self.profile = profile
         self.address = address
         if sunspec == "auto":
             sunspec = _expected_sunspec(profile)
         self._layout, self._views = _layouts(profile, address, sunspec)
         self._map = self._layout.map
+        # Answers to 0x2B/0x0E and 0x11; empty: the server's default answer.
+        self.device_identification, self.server_id = device_identification(profile, address)
         self._readable = self._layout.readable.union(*(view.readable for view in self._views))
         rng = random.Random(seed)
         self._grid = Grid(rng, nominal_voltage)
@@ -127,14 +141,22 @@ class SimulatedMeter:
             "demand_subintervals": 1.0,
             "tariff_count": 4.0,
             "power_up_count": 3.0,
+            "phase_loss_voltage_threshold": 10.0,  # E51 defaults, % (registers 142, 143)
+            "phase_loss_imbalance_threshold": 25.0,
         }
         self._pins: dict[str, float] = {}
         self._missing: set[str] = set()
         self._glitches: dict[str, float] = {}
+        self._corruptions: list[list[int]] = []  # [address, reads to go, word]
+        self._overrides: dict[int, int] = {}
         layouts = (self._layout, *self._views)
         alert_keys = {key for layout in layouts for word in layout.map.alerts for key in word.bits.values()}
         self._alerts = dict.fromkeys(sorted(alert_keys), False)
         self._phases = frozenset(PHASES)
+        # Without a phase rule, the system type is a setting: the full wiring's code. Both
+        # built-in tables number three phases with neutral highest (E51 40, COUNTIS 5 = 3P+N).
+        codes = profile.states.get("system_type", {})
+        self._wiring_code = FULL_WIRING if not codes or FULL_WIRING in codes else max(codes)
         rule = self._map.phases
         self._phase_raw = _phase_raw(rule, self._phases, None) if rule is not None else None
         self._tariff = 1
@@ -197,7 +219,14 @@ class SimulatedMeter:
             point = self._map.measurements[key]
             if point.address < span.stop and span.start < point.address + point.count:
                 due[key] = self._glitches.pop(key)
-        words = self._words(due)
+        words = self._words(due) | self._overrides
+        for corruption in list(self._corruptions):
+            target, _, word = corruption
+            if target in span:
+                corruption[1] -= 1
+                if corruption[1] == 0:
+                    words[target] = word
+                    self._corruptions.remove(corruption)
         return [words.get(a, 0) for a in span]
 
     def sunspec_values(self) -> dict[str, float | None]:
@@ -272,6 +301,24 @@ class SimulatedMeter:
             raise KeyError(key)
         self._glitches[key] = float(value)
 
+    def corrupt_read(self, address: int, word: int, nth: int = 1) -> None:
+        """Make the ``nth`` read from now covering register ``address`` return ``word`` there, once."""
+        if address not in self._readable or nth < 1:
+            raise ValueError(f"register {address} is not readable or nth {nth} < 1")
+        self._corruptions.append([address, nth, word])
+
+    def set_register(self, address: int, word: int | None) -> None:
+        """Make register ``address`` read ``word`` from now on (``None``: as the model says again).
+
+        For headers that change under the integration: a firmware update moving a SunSpec model.
+        """
+        if word is None:
+            self._overrides.pop(address, None)
+        elif address not in self._readable:
+            raise ValueError(f"register {address} is not readable")
+        else:
+            self._overrides[address] = word
+
     # --- time and writes ---------------------------------------------------------
 
     def tick(self, seconds: float) -> None:
@@ -323,7 +370,7 @@ class SimulatedMeter:
         if action == "reset_energy":  # every accumulator but the partial counters
             self._zero(key for key in self._energy if not key.startswith("partial_"))
             self._reset_count += 1
-        elif action == "reset_partial_energy":  # the counters the bit mask names, as the map lists them
+        elif action in ("reset_partial_energy", "reset_partial_tariff_energy"):  # what the bit mask names
             self._zero(self._map.actions[action].resets_for(option))
         elif action == "reset_demand":
             for key in DEMANDED:
@@ -369,6 +416,7 @@ class SimulatedMeter:
         put("power_factor", max(-1.0, min(1.0, ratio)))
         put("voltage_ln_average", fmean(s[f"voltage_{p}_n"] for p in lines))
         put("voltage_ll_average", fmean(s[f"voltage_{p}"] for p in wired_pairs) if wired_pairs else 0.0)
+        put("current", sum(s[f"current_{p}"] for p in lines))
         put("current_average", fmean(s[f"current_{p}"] for p in lines))
         neutral = sum(
             cmath.rect(s[f"current_{p}"], math.radians(PHASE_ANGLES[p] - s[f"phase_angle_{p}"])) for p in lines
@@ -384,7 +432,7 @@ class SimulatedMeter:
                 put(f"{key}_demand_max_{direction}", self._max.get(f"{key}_demand_max_{direction}", 0.0))
         for key, value in self._settings.items():
             put(key, value)
-        put("system_type", float(self._phase_raw if self._phase_raw is not None else FULL_WIRING))
+        put("system_type", float(self._phase_raw if self._phase_raw is not None else self._wiring_code))
         put("energy_reset_count", float(self._reset_count))
         put("tariff_active", float(self._tariff))
         for key, value in self._energy.items():
@@ -405,6 +453,7 @@ class SimulatedMeter:
             f"energy_{active}": p,
             f"energy_{active}_t{tariff}": p,
             f"partial_energy_{active}": p,
+            f"partial_energy_{active}_t{tariff}": p,
             f"reactive_energy_{reactive}": q,
             f"reactive_energy_{reactive}_t{tariff}": q,
             f"partial_reactive_energy_{reactive}": q,

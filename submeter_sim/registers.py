@@ -14,6 +14,8 @@ from custom_components.submeter.pysubmeter.modbus.codec import decode_point, enc
 from custom_components.submeter.pysubmeter.profile import (
     AlertWord,
     DataType,
+    DeviceIdRule,
+    IdentityRule,
     ModbusMap,
     ModbusPoint,
     PhaseRule,
@@ -39,13 +41,15 @@ def _span(address: int, count: int) -> range:
 class Layout:
     """A profile's Modbus map seen from the meter side."""
 
-    def __init__(self, profile: Profile, address: int, fixed: Mapping[int, int] | None = None) -> None:
-        """``fixed`` adds words that never change (SunSpec headers)."""
+    def __init__(
+        self, profile: Profile, address: int, fixed: Mapping[int, int] | None = None, absent: range = range(0)
+    ) -> None:
+        """``fixed`` adds words that never change (SunSpec headers); ``absent`` a block the meter lacks."""
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self.map: ModbusMap = profile.modbus
         self.order = self.map.word_order
-        self.identity = {**(fixed or {}), **_identity_words(profile, address)}
+        self.identity = {**(fixed or {}), **_identity_words(profile, address, absent)}
         self.scales: dict[int, list[str]] = {}
         for key, point in self.map.measurements.items():
             if point.scale_address is not None:
@@ -151,8 +155,17 @@ def _fit(text: str, capacity: int) -> str:
     return cut if len(cut) <= capacity else text[:capacity]
 
 
-def _identity_words(profile: Profile, address: int) -> dict[int, int]:
-    """Identification and device-info registers, satisfying every identify rule."""
+def serial_part(address: int, index: int, parts: int) -> int:
+    """A numeric serial-number word: the last part is the address, the others tell the parts apart."""
+    return address if index == parts - 1 else 0x1000 * (index + 1) + address
+
+
+def _identity_words(profile: Profile, address: int, absent: range = range(0)) -> dict[int, int]:
+    """Identification and device-info registers, satisfying every identify group outside ``absent``.
+
+    ``absent`` is a block this meter does not have (an E51 firmware without SunSpec):
+    nothing is written there, and groups reading it cannot match.
+    """
     modbus = profile.modbus
     assert modbus is not None
     info = {
@@ -161,19 +174,68 @@ def _identity_words(profile: Profile, address: int) -> dict[int, int]:
         "firmware": FIRMWARE,
         "serial_number": serial_number(address),
     }
-    numbers = {"firmware": 100, "serial_number": address}
     texts: dict[int, str] = {}
     words: dict[int, int] = {}
-    for name, point in modbus.device_info.items():
-        value: str | int = info[name] if point.dtype.is_string else numbers.get(name, 0)
-        texts[point.address] = str(value)
-        words.update(enumerate(encode_raw(value, point.dtype, point.count, modbus.word_order), point.address))
-    for rule in modbus.identify:
-        value = rule.equals if rule.equals is not None else texts.get(rule.address, profile.model)
-        if rule.contains is not None:
-            capacity = rule.count * (2 if rule.dtype is DataType.STRING else 1)
-            options = (str(value), f"{value} {rule.contains}", f"{rule.contains} {value}")
-            candidates = [_fit(option, capacity) for option in options]
-            value = next((c for c in candidates if rule.contains.lower() in c.lower()), rule.contains)
-        words.update(enumerate(encode_raw(value, rule.dtype, rule.count, modbus.word_order), rule.address))
+    for name, sources in modbus.device_info.items():
+        for source in sources:
+            if any(register.point.address in absent for register in source.registers):
+                continue
+            for index, register in enumerate(source.registers):
+                point = register.point
+                value: str | int = info[name]
+                if not point.dtype.is_string:
+                    value = _info_number(name, point.factor, index, len(source.registers), address)
+                texts[point.address] = str(value)
+                words.update(enumerate(encode_raw(value, point.dtype, point.count, modbus.word_order), point.address))
+    for group in modbus.identify:
+        rules = [rule for rule in group if isinstance(rule, IdentityRule)]
+        if any(rule.address in absent for rule in rules):
+            continue
+        for rule in rules:
+            value = rule.equals if rule.equals is not None else texts.get(rule.address, profile.model)
+            if rule.contains is not None:
+                capacity = rule.count * (2 if rule.dtype is DataType.STRING else 1)
+                options = (str(value), f"{value} {rule.contains}", f"{rule.contains} {value}")
+                candidates = [_fit(option, capacity) for option in options]
+                value = next((c for c in candidates if rule.contains.lower() in c.lower()), rule.contains)
+            words.update(enumerate(encode_raw(value, rule.dtype, rule.count, modbus.word_order), rule.address))
     return words
+
+
+def _info_number(name: str, factor: float, index: int, parts: int, address: int) -> int:
+    if name == "firmware":
+        return round(float(FIRMWARE) / factor)  # 1.00 at the profile's scale
+    if name == "serial_number":
+        return serial_part(address, index, parts)
+    return 0
+
+
+def device_identification(profile: Profile, address: int) -> tuple[dict[int, str], str | None]:
+    """What the meter answers to Read Device Identification (objects) and Report Server ID.
+
+    Built from the profile's device-id rules and sources, so the profile matches;
+    empty (and ``None``) when the profile asks for neither.
+    """
+    modbus = profile.modbus
+    assert modbus is not None
+    objects: dict[int, str] = {}
+    server_id: str | None = None
+    for group in modbus.identify:
+        for rule in group:
+            if isinstance(rule, DeviceIdRule):
+                text = rule.equals or rule.contains or ""
+                if rule.object_id is None:
+                    server_id = f"{profile.manufacturer} {text}"
+                else:
+                    objects[rule.object_id] = text
+    info = {
+        "manufacturer": profile.manufacturer,
+        "model": profile.model,
+        "firmware": f"V{FIRMWARE}",
+        "serial_number": serial_number(address),
+    }
+    for name, sources in modbus.device_info.items():
+        for source in sources:
+            if source.device_id is not None:
+                objects.setdefault(source.device_id, info[name])
+    return objects, server_id

@@ -23,6 +23,9 @@ from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
+from pymodbus.pdu import DecodePDU, ModbusPDU
+from pymodbus.pdu.mei_message import ReadDeviceInformationRequest, ReadDeviceInformationResponse
+from pymodbus.pdu.other_message import ReportDeviceIdRequest, ReportDeviceIdResponse
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.base import ModbusBaseServer
 
@@ -51,7 +54,7 @@ class MeterContext(ModbusServerContext):
     def device_ids(self) -> list[int]:
         return list(self._meters)
 
-    def _meter(self, device_id: int) -> SimulatedMeter:
+    def meter(self, device_id: int) -> SimulatedMeter:
         meter = self._meters.get(device_id)
         if meter is None:
             # The server stays silent for this exception (ignore_missing_devices).
@@ -61,7 +64,7 @@ class MeterContext(ModbusServerContext):
     async def async_getValues(  # pymodbus' name
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
-        meter = self._meter(device_id)
+        meter = self.meter(device_id)
         if func_code == WRITE_SINGLE:  # pymodbus reads back to build the echo reply
             return self._echo.pop(device_id, [0])
         if func_code not in READ_CODES:
@@ -74,7 +77,7 @@ class MeterContext(ModbusServerContext):
     async def async_setValues(  # pymodbus' name
         self, device_id: int, func_code: int, address: int, values: list[int] | list[bool]
     ) -> ExcCodes | None:
-        meter = self._meter(device_id)
+        meter = self.meter(device_id)
         if func_code not in WRITE_CODES:
             return ExcCodes.ILLEGAL_FUNCTION
         try:
@@ -84,6 +87,51 @@ class MeterContext(ModbusServerContext):
         if func_code == WRITE_SINGLE:
             self._echo[device_id] = [int(v) for v in values]
         return None
+
+
+# Read Device Identification objects each read code returns (basic, regular, extended).
+_READ_CODE_OBJECTS = {1: range(0x00, 0x03), 2: range(0x00, 0x07), 3: range(0x00, 0x100)}
+
+
+class MeterDeviceInformationRequest(ReadDeviceInformationRequest):
+    """0x2B/0x0E answered per meter: pymodbus' own answer is one identity for the whole server."""
+
+    async def datastore_update(self, context: ModbusServerContext, device_id: int) -> ModbusPDU:
+        if isinstance(context, MeterContext):
+            meter = context.meter(device_id)
+            if meter.device_identification:
+                wanted = _READ_CODE_OBJECTS.get(self.read_code, range(self.object_id, self.object_id + 1))
+                information = {oid: text.encode() for oid, text in meter.device_identification.items() if oid in wanted}
+                return ReadDeviceInformationResponse(
+                    read_code=self.read_code,
+                    information=information,
+                    dev_id=device_id,
+                    transaction_id=self.transaction_id,
+                )
+        return await super().datastore_update(context, device_id)
+
+
+class MeterServerIdRequest(ReportDeviceIdRequest):
+    """0x11 answered per meter, where the meter has its own text."""
+
+    async def datastore_update(self, context: ModbusServerContext, device_id: int) -> ModbusPDU:
+        if isinstance(context, MeterContext):
+            meter = context.meter(device_id)
+            if meter.server_id:
+                return ReportDeviceIdResponse(
+                    identifier=meter.server_id.encode(), dev_id=device_id, transaction_id=self.transaction_id
+                )
+        return await super().datastore_update(context, device_id)
+
+
+def _answer_identification_per_meter(server: ModbusBaseServer) -> ModbusBaseServer:
+    """Route 0x2B/0x0E and 0x11 of this server to the meters (a sub-function needs its own table)."""
+    decoder = server.decoder
+    decoder.register(MeterServerIdRequest)
+    sub_table = {code: dict(subs) for code, subs in DecodePDU.pdu_sub_table.items()}
+    sub_table.setdefault(0x2B, {})[0x0E] = (MeterDeviceInformationRequest, ReadDeviceInformationResponse)
+    decoder.pdu_sub_table = sub_table  # this server's decoder only, not pymodbus' class table
+    return server
 
 
 def _bound_port(server: ModbusBaseServer) -> int:
@@ -176,6 +224,7 @@ class SimulatorServer:
         return MeterContext(self.meters)
 
     async def _listen(self, server: ModbusBaseServer) -> ModbusBaseServer:
+        _answer_identification_per_meter(server)
         self._servers.append(server)
         await server.serve_forever(background=True)
         return server

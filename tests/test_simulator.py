@@ -137,7 +137,7 @@ def test_values_are_plausible_and_consistent() -> None:
     assert 49.8 < s["frequency"] < 50.2
     assert s["energy_net"] == pytest.approx(s["energy_import"] - s["energy_export"])
     assert (s["system_type"], s["ct_primary"], s["tariff_count"]) == (40, 100, 4)
-    assert meter.values["rated_power"] == pytest.approx(69280.0)  # u16 kW at exponent -2
+    assert meter.values["rated_power"] == pytest.approx(69000.0)  # whole kW in a u16, not scaled
 
 
 def test_same_seed_same_meter() -> None:

@@ -8,7 +8,8 @@ tariff) share a translation key with placeholders.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from homeassistant.components.binary_sensor import BinarySensorDeviceClass, BinarySensorEntityDescription
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntityDescription, SensorStateClass
@@ -32,18 +33,36 @@ _DEVICE_CLASS: dict[Quantity, SensorDeviceClass | None] = {
     Quantity.TIMESTAMP: SensorDeviceClass.TIMESTAMP,
 }
 
-_PRECISION: dict[Quantity, int] = {
-    Quantity.ACTIVE_ENERGY: 3,
-    Quantity.REACTIVE_ENERGY: 3,
-    Quantity.APPARENT_ENERGY: 3,
-    Quantity.ACTIVE_POWER: 0,
+# Digits a user reads, per quantity: the finest step any supported meter resolves, and
+# no finer, so the float32 noise of a kW → W or raw-float value (12345.0002670288 W,
+# 0.949999988079071) never shows. Display only: the state keeps what the meter sent.
+_PRECISION: dict[Quantity, int | None] = {
+    # 10 Wh: the COUNTIS resolution; a float32 total above 16 MWh has noise in the third decimal.
+    Quantity.ACTIVE_ENERGY: 2,
+    Quantity.REACTIVE_ENERGY: 2,
+    Quantity.APPARENT_ENERGY: 2,
+    Quantity.ACTIVE_POWER: 0,  # 1 W; the COUNTIS steps by 10 W, the E51 sends kW floats
     Quantity.REACTIVE_POWER: 0,
     Quantity.APPARENT_POWER: 0,
-    Quantity.VOLTAGE: 1,
-    Quantity.CURRENT: 2,
+    Quantity.VOLTAGE: 1,  # 230.4 V; meters resolve 0.01 V, which is noise on a mains voltage
+    Quantity.CURRENT: 2,  # 10 mA; the COUNTIS counts mA on CT primaries of up to 12 kA
     Quantity.POWER_FACTOR: 2,
-    Quantity.FREQUENCY: 2,
+    Quantity.FREQUENCY: 2,  # the COUNTIS and the SunSpec scale factors give 0.01 Hz
     Quantity.PHASE_ANGLE: 1,
+    Quantity.TARIFF: 0,  # whole numbers
+    Quantity.COUNT: 0,
+    Quantity.RATIO: 2,  # a PT ratio is set in 0.01 steps (E51 register 133)
+    Quantity.DURATION: 0,  # demand intervals are whole seconds
+    Quantity.TIMESTAMP: None,  # a date, not a number
+}
+# Settings that are whole numbers or finer than their quantity's default.
+_KEY_PRECISION: dict[str, int] = {
+    "ct_primary": 0,  # A, whole amps (E51 131, COUNTIS 0xE002)
+    "ct_secondary": 3,  # 0.333 V CTs
+    "ct_secondary_current": 0,  # 1 A or 5 A
+    "system_voltage": 0,  # whole volts (E51 134)
+    "phase_loss_voltage_threshold": 0,  # whole percent (E51 142, 143)
+    "phase_loss_imbalance_threshold": 0,
 }
 
 _STATE_CLASS: dict[Kind, SensorStateClass | None] = {
@@ -98,9 +117,21 @@ def sensor_description(measurement: Measurement) -> MeterSensorDescription:
         device_class=_DEVICE_CLASS.get(quantity),
         native_unit_of_measurement=measurement.unit or None,
         state_class=_STATE_CLASS[measurement.kind],
-        suggested_display_precision=_PRECISION.get(quantity),
+        suggested_display_precision=_KEY_PRECISION.get(measurement.key, _PRECISION[quantity]),
         entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
         entity_registry_enabled_default=measurement.common,
+    )
+
+
+def enum_description(description: MeterSensorDescription, options: Iterable[str]) -> MeterSensorDescription:
+    """The same key shown as one of named states (a profile lists what each raw value means)."""
+    return replace(
+        description,
+        device_class=SensorDeviceClass.ENUM,
+        options=list(options),
+        native_unit_of_measurement=None,
+        state_class=None,
+        suggested_display_precision=None,
     )
 
 

@@ -11,9 +11,17 @@ from .pysubmeter.measurements import phases_of
 
 
 def wired_keys(coordinator: MeterCoordinator, keys: frozenset[str]) -> list[str]:
-    """Keys whose phases the meter's wiring has (all, while that is unknown)."""
-    phases = coordinator.data.phases if coordinator.data is not None else None
-    return sorted(key for key in keys if phases is None or phases_of(key) <= phases)
+    """Keys the meter has, as its reading at set-up tells (all, while there is none).
+
+    Left out: phases the wiring lacks, and points the meter reports as not
+    implemented (SunSpec markers), so neither becomes a never-available entity.
+    """
+    data = coordinator.data
+    if data is None:
+        return sorted(keys)
+    absent = data.unimplemented(coordinator.meter.profile)
+    phases = data.phases
+    return sorted(key for key in keys if key not in absent and (phases is None or phases_of(key) <= phases))
 
 
 class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):

@@ -10,7 +10,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
-from .descriptions import SENSORS, MeterSensorDescription
+from .descriptions import SENSORS, MeterSensorDescription, enum_description
 from .entity import SubmeterEntity, wired_keys
 from .pysubmeter.measurements import MEASUREMENTS, Kind
 from .pysubmeter.profile import GenericPoint
@@ -24,8 +24,11 @@ async def async_setup_entry(
     """Add the sensors of every meter on the bus, each under its subentry."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():
         keys = wired_keys(coordinator, coordinator.meter.profile.measurement_keys)
+        states = coordinator.meter.profile.states
         entities: list[SensorEntity] = [
-            (TotalSensor if MEASUREMENTS[key].kind in _TOTALS else MeterSensor)(coordinator, SENSORS[key])
+            (TotalSensor if MEASUREMENTS[key].kind in _TOTALS else MeterSensor)(
+                coordinator, enum_description(SENSORS[key], states[key].values()) if key in states else SENSORS[key]
+            )
             for key in keys
         ]
         entities += [
@@ -53,11 +56,18 @@ class MeterSensor(SubmeterEntity, SensorEntity):
         return super().available and data is not None and data.values.get(self._key) is not None
 
     @property
-    def native_value(self) -> float | datetime | None:
+    def native_value(self) -> float | int | str | datetime | None:
         data = self.coordinator.data
         value = None if data is None else data.values.get(self._key)
-        if value is not None and self.entity_description.device_class is SensorDeviceClass.TIMESTAMP:
+        if value is None:
+            return None
+        device_class = self.entity_description.device_class
+        if device_class is SensorDeviceClass.TIMESTAMP:
             return dt_util.utc_from_timestamp(value)
+        if device_class is SensorDeviceClass.ENUM:  # a raw value the profile does not name is unknown
+            return self.coordinator.meter.profile.state_of(self._key, value)
+        if MEASUREMENTS[self._key].integer:
+            return round(value)
         return value
 
 

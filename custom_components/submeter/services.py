@@ -22,14 +22,14 @@ from homeassistant.helpers.service import async_register_admin_service
 from .const import DOMAIN
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .pysubmeter import SubmeterError
-from .pysubmeter.actions import ACTIONS, RESET_PARTIAL_ENERGY, SET_TARIFF
+from .pysubmeter.actions import ACTIONS, RESET_PARTIAL_ENERGY, RESET_PARTIAL_TARIFF_ENERGY, SET_TARIFF
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_ALL_METERS = "all_meters"
 # The service field that carries an action's option.
-OPTION_FIELDS = {RESET_PARTIAL_ENERGY: "counters", SET_TARIFF: "tariff"}
+OPTION_FIELDS = {RESET_PARTIAL_ENERGY: "counters", RESET_PARTIAL_TARIFF_ENERGY: "tariffs", SET_TARIFF: "tariff"}
 # An option is required unless the action has one to fall back on.
-OPTION_DEFAULTS = {RESET_PARTIAL_ENERGY: "all"}
+OPTION_DEFAULTS = {RESET_PARTIAL_ENERGY: "all", RESET_PARTIAL_TARIFF_ENERGY: "all"}
 
 _DEVICES = vol.All(cv.ensure_list, [cv.string])
 

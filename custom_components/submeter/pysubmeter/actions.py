@@ -30,11 +30,13 @@ RESET_ENERGY: Final = "reset_energy"
 RESET_DEMAND: Final = "reset_demand"
 RESET_PULSE_COUNTERS: Final = "reset_pulse_counters"
 RESET_PARTIAL_ENERGY: Final = "reset_partial_energy"
+RESET_PARTIAL_TARIFF_ENERGY: Final = "reset_partial_tariff_energy"
 SET_TARIFF: Final = "set_tariff"
 SYNC_CLOCK: Final = "sync_clock"
 
 PARTIAL_COUNTERS: Final = ("all", "active_import", "reactive_import", "apparent", "active_export", "reactive_export")
 TARIFF_OPTIONS: Final = ("1", "2", "3", "4")
+PARTIAL_TARIFFS: Final = ("all", *TARIFF_OPTIONS)
 
 ACTIONS: Final[dict[str, ActionKind]] = {
     kind.key: kind
@@ -43,6 +45,7 @@ ACTIONS: Final[dict[str, ActionKind]] = {
         ActionKind(RESET_DEMAND, destructive=True),
         ActionKind(RESET_PULSE_COUNTERS, destructive=True),
         ActionKind(RESET_PARTIAL_ENERGY, destructive=True, options=PARTIAL_COUNTERS, button_option="all"),
+        ActionKind(RESET_PARTIAL_TARIFF_ENERGY, destructive=True, options=PARTIAL_TARIFFS, button_option="all"),
         ActionKind(SET_TARIFF, destructive=False, options=TARIFF_OPTIONS),
         ActionKind(SYNC_CLOCK, destructive=False),
     )

@@ -36,6 +36,12 @@ class Reading:
     phases: frozenset[str] | None = None  # wired phases, when the meter tells
     extras: dict[str, float | bool | None] = field(default_factory=dict)  # generic points, by extra key
 
+    def unimplemented(self, profile: Profile) -> frozenset[str]:
+        """Keys and alerts the meter says it does not implement: unavailable ones, where markers mean that (SunSpec)."""
+        if not profile.markers_mean_unimplemented:
+            return frozenset()
+        return frozenset(key for key, value in (*self.values.items(), *self.alerts.items()) if value is None)
+
 
 class MeterClient(Protocol):
     """One meter on a bus."""

@@ -102,6 +102,11 @@ class Measurement:
         """Canonical unit every value of this key is expressed in."""
         return CANONICAL_UNIT[self.quantity]
 
+    @property
+    def integer(self) -> bool:
+        """Whether every value is a whole number (a tariff, a count): shown as ``2``, never ``2.0``."""
+        return self.quantity in (Quantity.TARIFF, Quantity.COUNT)
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:
@@ -157,6 +162,9 @@ def _vocabulary() -> dict[str, Measurement]:  # noqa: PLR0915 - one table, read 
     add("partial_reactive_energy_import", q.REACTIVE_ENERGY, k.TOTAL, common=False)
     add("partial_reactive_energy_export", q.REACTIVE_ENERGY, k.TOTAL, common=False)
     add("partial_apparent_energy", q.APPARENT_ENERGY, k.TOTAL, common=False)
+    for tariff in TARIFFS:
+        add(f"partial_energy_import_t{tariff}", q.ACTIVE_ENERGY, k.TOTAL, tariff=tariff, common=False)
+        add(f"partial_energy_export_t{tariff}", q.ACTIVE_ENERGY, k.TOTAL, tariff=tariff, common=False)
 
     powers = (
         ("power", q.ACTIVE_POWER, True),
@@ -180,6 +188,7 @@ def _vocabulary() -> dict[str, Measurement]:  # noqa: PLR0915 - one table, read 
         add(f"voltage_{pair}", q.VOLTAGE, k.MEASUREMENT, phase=pair, common=False)
     add("voltage_ln_average", q.VOLTAGE, k.MEASUREMENT, common=False)
     add("voltage_ll_average", q.VOLTAGE, k.MEASUREMENT, common=False)
+    add("current", q.CURRENT, k.MEASUREMENT)  # sum of the phase currents, as ``power`` is of the phase powers
     add("current_average", q.CURRENT, k.MEASUREMENT, common=False)
     add("current_n", q.CURRENT, k.MEASUREMENT, common=False)
     add("frequency", q.FREQUENCY, k.MEASUREMENT)

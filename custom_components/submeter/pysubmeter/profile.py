@@ -87,6 +87,7 @@ class ModbusPoint:
     factor: float = 1.0
     scale_address: int | None = None
     offset: float = 0.0
+    states: Mapping[int, str] | None = None  # raw value -> state name, for an enumerated setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,42 @@ class IdentityRule:
     count: int
     equals: str | int | None = None
     contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdRule:
+    """A text the meter must answer about itself for this profile to match.
+
+    ``object_id`` names a Read Device Identification object (0x2B/0x0E: 0 vendor
+    name, 1 product code, 2 revision, ...); ``None`` means the Report Server ID
+    (0x11) text. Compared like a string ``IdentityRule``.
+    """
+
+    object_id: int | None
+    equals: str | None = None
+    contains: str | None = None
+
+
+# Rules that must all match; a profile matches a meter when any of its groups does.
+type IdentityGroup = tuple[IdentityRule | DeviceIdRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InfoRegister:
+    """Registers holding (part of) a device-info text; ``point.factor`` scales a number."""
+
+    point: ModbusPoint
+    hex: bool = False  # an integer shown as upper-case hex, four digits per register (U16_HEX)
+    decimals: int | None = None  # a scaled number shown with this many decimals ("1.00")
+
+
+@dataclass(frozen=True, slots=True)
+class InfoSource:
+    """One way to read a device-info field: register parts joined, or a device-identification object."""
+
+    registers: tuple[InfoRegister, ...] = ()
+    separator: str = ""
+    device_id: int | None = None  # a Read Device Identification object instead of registers
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +237,8 @@ class ModbusMap:
     measurements: dict[str, ModbusPoint]
     alerts: tuple[AlertWord, ...] = ()
     phases: PhaseRule | None = None
-    identify: tuple[IdentityRule, ...] = ()
-    device_info: dict[str, ModbusPoint] = field(default_factory=dict)
+    identify: tuple[IdentityGroup, ...] = ()  # any group matches; empty: nothing to check
+    device_info: dict[str, tuple[InfoSource, ...]] = field(default_factory=dict)  # sources in order of preference
     actions: dict[str, ModbusWrite] = field(default_factory=dict)
     sunspec: SunSpecLayout | None = None
 
@@ -223,6 +260,7 @@ class BacnetPoint:
 
     object: BacnetObject
     factor: float = 1.0
+    states: Mapping[int, str] | None = None  # raw value -> state name, for an enumerated setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +395,33 @@ class Profile:
         if self.dlms is not None:
             return frozenset(self.dlms.measurements)
         return frozenset()
+
+    @property
+    def states(self) -> Mapping[str, Mapping[int, str]]:
+        """Enumerated measurements: key -> raw value -> state name (a system type, a network type)."""
+        points: Mapping[str, ModbusPoint | BacnetPoint] = {}
+        if self.modbus is not None:
+            points = self.modbus.measurements
+        elif self.bacnet is not None:
+            points = self.bacnet.measurements
+        return {key: point.states for key, point in points.items() if point.states}
+
+    def state_of(self, key: str, value: float | None) -> str | None:
+        """The state name a raw value of an enumerated key stands for; ``None`` for one the profile does not list."""
+        names = self.states.get(key, {})
+        if value is None or not float(value).is_integer():
+            return None
+        return names.get(int(value))
+
+    @property
+    def markers_mean_unimplemented(self) -> bool:
+        """Whether a not-available marker means the meter does not implement the point at all.
+
+        SunSpec devices fill every point they lack with the type's "not implemented"
+        value, for good; elsewhere a marker can be momentary (a value the wiring
+        does not give right now), so the point keeps its entity.
+        """
+        return self.modbus is not None and self.modbus.sunspec is not None
 
     @property
     def actions(self) -> Mapping[str, ActionSpec]:

@@ -29,12 +29,16 @@ from .profile import (
     BacnetTimeSync,
     BacnetWrite,
     DataType,
+    DeviceIdRule,
     DlmsLoadProfile,
     DlmsMap,
     DlmsScript,
     DlmsSource,
     DlmsTerm,
+    IdentityGroup,
     IdentityRule,
+    InfoRegister,
+    InfoSource,
     LinkDefaults,
     ModbusMap,
     ModbusPoint,
@@ -51,6 +55,7 @@ BACNET_OBJECT_TYPES = ("analog-input", "analog-value", "binary-input", "binary-v
 DEVICE_INFO_FIELDS = ("manufacturer", "model", "serial_number", "firmware")
 MAX_REGISTERS_LIMIT = 125  # Modbus protocol limit for one read
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_STATE = re.compile(r"^[a-z0-9][a-z0-9_]*$")  # a translation key of Home Assistant
 
 T = TypeVar("T")
 
@@ -336,7 +341,7 @@ def _points(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPo
         if measurement is None:
             raise r.fail(where, "is not a known measurement key (see the README's vocabulary)")
         item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "unit", "scale", "scale_register", "offset"))
+        r.only(item, where, ("register", "type", "unit", "scale", "scale_register", "offset", "states"))
         address, dtype, count = ctx.located(item, where, numeric=True)
         units = UNIT_FACTORS[measurement.quantity]
         unit = measurement.unit
@@ -354,8 +359,32 @@ def _points(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPo
             factor=scale * units[unit],
             scale_address=r.get(item, where, "scale_register", ctx.address, None, required=False),
             offset=r.get(item, where, "offset", r.number, 0.0, required=False),
+            states=_states(r, item["states"], f"{where}.states", key) if "states" in item else None,
         )
     return points
+
+
+def _states(r: _Reader, value: object, path: str, key: str) -> dict[int, str]:
+    """``{10: single_phase_l_n, ...}``: what each raw value of an enumerated setting means.
+
+    Names are translation keys (``entity.sensor.<key>.state.<name>`` in strings.json).
+    """
+    if not MEASUREMENTS[key].integer:
+        raise r.fail(path, f"only whole-number keys (tariffs, counts, types) take states, not {key}")
+    doc = r.mapping(value, path)
+    if not doc:
+        raise r.fail(path, "must name at least one state")
+    states: dict[int, str] = {}
+    for raw, name in doc.items():
+        where = f"{path}.{raw}"
+        number = r.integer(raw, where, -(1 << 31), (1 << 32) - 1)
+        text = r.text(name, where)
+        if not _STATE.match(text):
+            raise r.fail(where, f"{text!r} must be lower case letters, digits and _")
+        if text in states.values():
+            raise r.fail(where, f"{text!r} is already the name of another value")
+        states[number] = text
+    return states
 
 
 def _alerts(ctx: _ModbusContext, value: object, path: str) -> tuple[AlertWord, ...]:
@@ -406,20 +435,57 @@ def _phases(ctx: _ModbusContext, value: object, path: str) -> PhaseRule:
     return PhaseRule(address, dtype, count, values)
 
 
-def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityRule, ...]:
+# Read Device Identification objects by name (Modbus application protocol, 6.21).
+DEVICE_ID_OBJECTS = {
+    "vendor_name": 0,
+    "product_code": 1,
+    "revision": 2,
+    "vendor_url": 3,
+    "product_name": 4,
+    "model_name": 5,
+    "user_application_name": 6,
+}
+
+
+def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityGroup, ...]:
+    """A list of rules that must all match, or ``any:`` groups of which one must."""
     r = ctx.r
-    if not isinstance(value, list):
-        raise r.fail(path, f"must be a list, got {_kind(value)}")
-    rules = []
+    if isinstance(value, Mapping):
+        r.only(value, path, ("any",))
+        groups = r.get(value, path, "any", r.listing)
+        return tuple(
+            _identity_group(ctx, [group] if isinstance(group, Mapping) else group, f"{path}.any[{i}]")
+            for i, group in enumerate(groups)
+        )
+    return (_identity_group(ctx, value, path),) if value != [] else ()
+
+
+def _identity_group(ctx: _ModbusContext, value: object, path: str) -> IdentityGroup:
+    r = ctx.r
+    if not isinstance(value, list) or not value:
+        raise r.fail(path, f"must be a non-empty list of rules, got {_kind(value)}")
+    rules: list[IdentityRule | DeviceIdRule] = []
     for index, spec in enumerate(value):
         where = f"{path}[{index}]"
         item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "length", "equals", "contains"))
-        address, dtype, count = ctx.located(item, where, numeric=False)
         equals = item.get("equals")
         contains = item.get("contains")
         if (equals is None) == (contains is None):
             raise r.fail(where, "needs exactly one of equals or contains")
+        if "device_id" in item or "server_id" in item:
+            r.only(item, where, ("device_id", "server_id", "equals", "contains"))
+            if ("device_id" in item) == ("server_id" in item):
+                raise r.fail(where, "give either device_id or server_id, not both")
+            object_id = None
+            if "device_id" in item:
+                object_id = r.get(item, where, "device_id", lambda v, p: _device_object(r, v, p))
+            elif r.get(item, where, "server_id", r.flag) is not True:
+                raise r.fail(f"{where}.server_id", "must be true (the Report Server ID text)")
+            texts = [r.get(item, where, key, r.text, None, required=False) for key in ("equals", "contains")]
+            rules.append(DeviceIdRule(object_id, texts[0], texts[1]))
+            continue
+        r.only(item, where, ("register", "type", "length", "equals", "contains"))
+        address, dtype, count = ctx.located(item, where, numeric=False)
         if contains is not None and not dtype.is_string:
             raise r.fail(f"{where}.contains", "only works on string types")
         if equals is not None and not isinstance(equals, str | int):
@@ -428,18 +494,65 @@ def _identify(ctx: _ModbusContext, value: object, path: str) -> tuple[IdentityRu
     return tuple(rules)
 
 
-def _device_info(ctx: _ModbusContext, value: object, path: str) -> dict[str, ModbusPoint]:
+def _device_object(r: _Reader, value: object, path: str) -> int:
+    """A Read Device Identification object: its name (vendor_name, product_code, ...) or number."""
+    if isinstance(value, str):
+        return DEVICE_ID_OBJECTS[r.choice(value, path, tuple(DEVICE_ID_OBJECTS))]
+    return r.integer(value, path, 0, 0xFF)
+
+
+def _device_info(ctx: _ModbusContext, value: object, path: str) -> dict[str, tuple[InfoSource, ...]]:
+    """Each field: one source, or a list of sources tried in order (registers, parts, a device-id object)."""
     r = ctx.r
     doc = r.mapping(value, path)
     r.only(doc, path, DEVICE_INFO_FIELDS)
     info = {}
     for name, spec in doc.items():
         where = f"{path}.{name}"
-        item = r.mapping(spec, where)
-        r.only(item, where, ("register", "type", "length"))
-        address, dtype, count = ctx.located(item, where, numeric=False)
-        info[name] = ModbusPoint(address, dtype, count)
+        if isinstance(spec, list):
+            sources = r.listing(spec, where)
+            info[name] = tuple(_info_source(ctx, item, f"{where}[{i}]") for i, item in enumerate(sources))
+        else:
+            info[name] = (_info_source(ctx, spec, where),)
     return info
+
+
+def _info_source(ctx: _ModbusContext, value: object, path: str) -> InfoSource:
+    r = ctx.r
+    item = r.mapping(value, path)
+    if "device_id" in item:
+        r.only(item, path, ("device_id",))
+        return InfoSource(device_id=r.get(item, path, "device_id", lambda v, p: _device_object(r, v, p)))
+    if "parts" in item:
+        r.only(item, path, ("parts", "separator"))
+        parts = r.get(item, path, "parts", r.listing)
+        separator = item.get("separator", "")
+        if not isinstance(separator, str) or len(separator) > 3:
+            raise r.fail(f"{path}.separator", f"must be a text of at most 3 characters, got {_kind(separator)}")
+        registers = tuple(_info_register(ctx, part, f"{path}.parts[{i}]") for i, part in enumerate(parts))
+        return InfoSource(registers=registers, separator=separator)
+    return InfoSource(registers=(_info_register(ctx, item, path),))
+
+
+def _info_register(ctx: _ModbusContext, value: object, path: str) -> InfoRegister:
+    r = ctx.r
+    item = r.mapping(value, path)
+    r.only(item, path, ("register", "type", "length", "scale", "decimals", "format"))
+    address, dtype, count = ctx.located(item, path, numeric=False)
+    numeric = ("scale", "decimals", "format")
+    if dtype.is_string and any(key in item for key in numeric):
+        raise r.fail(path, f"{', '.join(numeric)} are for numbers, not {dtype}")
+    hex_format = r.get(item, path, "format", lambda v, p: r.choice(v, p, ("hex", "decimal")), "decimal", required=False)
+    if hex_format == "hex" and ("scale" in item or "decimals" in item or dtype.is_float):
+        raise r.fail(f"{path}.format", "hex shows the raw integer: no scale or decimals, no floats")
+    scale = r.get(item, path, "scale", r.number, 1.0, required=False)
+    if scale == 0:
+        raise r.fail(f"{path}.scale", "must not be 0")
+    return InfoRegister(
+        point=ModbusPoint(address, dtype, count, factor=scale),
+        hex=hex_format == "hex",
+        decimals=r.get(item, path, "decimals", lambda v, p: r.integer(v, p, 0, 6), None, required=False),
+    )
 
 
 ACTION_FIELDS = ("register", "value", "values", "resets", "readback", "min_interval", "broadcast")
@@ -557,14 +670,16 @@ def _bacnet(r: _Reader, value: object, path: str) -> BacnetMap:
         if key not in MEASUREMENTS:
             raise r.fail(where, "is not a measurement key of the vocabulary")
         item = r.mapping(spec, where)
-        r.only(item, where, ("object", "unit", "scale"))
+        r.only(item, where, ("object", "unit", "scale", "states"))
         quantity = MEASUREMENTS[key].quantity
         unit = r.get(item, where, "unit", r.text, "", required=False)
         if unit not in UNIT_FACTORS[quantity]:
             raise r.fail(f"{where}.unit", f"{unit!r} is not a unit of {quantity} ({', '.join(UNIT_FACTORS[quantity])})")
         scale = r.get(item, where, "scale", r.number, 1.0, required=False)
         measurements[key] = BacnetPoint(
-            r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)), UNIT_FACTORS[quantity][unit] * scale
+            r.get(item, where, "object", lambda v, p: _bacnet_object(r, v, p)),
+            UNIT_FACTORS[quantity][unit] * scale,
+            _states(r, item["states"], f"{where}.states", key) if "states" in item else None,
         )
     if not generic and not measurements:
         raise r.fail(f"{path}.measurements", "must list at least one measurement")

@@ -18,9 +18,10 @@ from ..exceptions import MeterResponseError, MeterTimeoutError
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from .codec import decode_point, decode_raw
+from .identity import MeterAnswers
 from .link import link_error
 from .plan import RegisterImage, plan_reads
-from .sunspec import async_locate, pin
+from .sunspec import SunSpecLocation, async_locate_confirmed, pin
 
 T = TypeVar("T")
 
@@ -39,6 +40,8 @@ class ModbusMeter:
         self._pinned: ModbusMap | None = None if profile.modbus.sunspec else profile.modbus
         self._plan: list[tuple[int, int]] = []
         self._model_phases: frozenset[str] | None = None
+        self._location: SunSpecLocation | None = None  # the SunSpec model the map is pinned to
+        self._identity: MeterAnswers | None = None
         if self._pinned is not None:
             self._plan = plan_reads(self._spans(self._pinned), self._pinned.max_registers)
 
@@ -73,15 +76,41 @@ class ModbusMeter:
             return self._pinned
         layout = self._source.sunspec
         assert layout is not None
-        location = await async_locate(self._read_block, layout)
+        location = await async_locate_confirmed(self._read_block, layout)
         if location is None:
             models = ", ".join(str(model) for model in layout.models)
             raise MeterResponseError(f"meter {self._address} has no SunSpec meter model ({models})")
         pinned = pin(self._source, location)
-        self._plan = plan_reads(self._spans(pinned), pinned.max_registers)
+        # The model's ID and length ride along with every poll, to notice a pin gone wrong.
+        self._plan = plan_reads([*self._spans(pinned), (location.address, 2)], pinned.max_registers)
         self._model_phases = location.phases
+        self._location = location
         self._pinned = pinned
         return pinned
+
+    async def _check_location(self, image: RegisterImage) -> None:
+        """Drop a poll whose SunSpec model header contradicts the pin.
+
+        The header is read once more: a garbled read keeps the pin, a header that
+        says it again unpins the map, and the next poll walks the chain afresh.
+        """
+        location = self._location
+        if location is None or not image.has(location.address, 2):
+            return
+        expected = [location.model, location.length]
+        seen = image.words(location.address, 2)
+        if seen == expected:
+            return
+        again = await self._read_block(location.address, 2)
+        if again != expected:
+            self._pinned = None
+            self._location = None
+            self._plan = []
+            raise MeterResponseError(
+                f"meter {self._address}: SunSpec model {location.model} at {location.address} now reads "
+                f"as {again[0]} (length {again[1]}); walking the model chain again"
+            )
+        raise MeterResponseError(f"meter {self._address}: SunSpec model header read as {seen}, poll dropped")
 
     async def _request(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one request, turning transport errors into library errors."""
@@ -129,6 +158,7 @@ class ModbusMeter:
     async def async_read(self) -> Reading:
         modbus_map = await self._async_map()
         image = await self._read_image(self._plan)
+        await self._check_location(image)
         phases = self._phases(modbus_map, image)
         values: dict[str, float | None] = {}
         for key, point in modbus_map.measurements.items():
@@ -157,17 +187,20 @@ class ModbusMeter:
         raw = int(decode_raw(image.words(rule.address, rule.count), rule.dtype, modbus_map.word_order))
         return rule.values.get(raw)
 
+    def _answers(self) -> MeterAnswers:
+        """What the meter says about itself, asked once per client."""
+        if self._identity is None:
+            self._identity = MeterAnswers(
+                self._read_block,
+                lambda: self._request(self._unit.read_device_identification),
+                lambda: self._request(self._unit.report_server_id),
+                self._source.word_order,
+            )
+        return self._identity
+
     async def async_info(self) -> MeterInfo:
         modbus_map = await self._async_map()
-        found: dict[str, str] = {}
-        for name, point in modbus_map.device_info.items():
-            try:
-                words = await self._read_block(point.address, point.count)
-            except (MeterTimeoutError, MeterResponseError):
-                continue  # identity is best effort; the profile names the meter
-            text = str(decode_raw(words, point.dtype, modbus_map.word_order)).strip()
-            if text:
-                found[name] = text
+        found = await self._answers().async_info(modbus_map.device_info)
         return MeterInfo(
             manufacturer=found.get("manufacturer", self._profile.manufacturer),
             model=found.get("model", self._profile.model),
@@ -176,26 +209,12 @@ class ModbusMeter:
         )
 
     async def async_matches(self) -> bool:
-        """Whether the meter answers every identification rule of the profile (or has its SunSpec model)."""
+        """Whether the meter answers all rules of one of the profile's identify groups (or has its SunSpec model)."""
         try:
             modbus_map = await self._async_map()
         except MeterResponseError:
             return False
-        for rule in modbus_map.identify:
-            try:
-                words = await self._read_block(rule.address, rule.count)
-            except MeterResponseError:
-                return False
-            value = decode_raw(words, rule.dtype, modbus_map.word_order)
-            if rule.contains is not None:
-                if rule.contains.lower() not in str(value).lower():
-                    return False
-            elif isinstance(rule.equals, str):
-                if str(value).strip().lower() != rule.equals.strip().lower():
-                    return False
-            elif value != rule.equals:
-                return False
-        return True
+        return await self._answers().async_matches(modbus_map.identify)
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         write = self._source.actions.get(action)

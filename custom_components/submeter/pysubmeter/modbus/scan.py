@@ -25,6 +25,7 @@ from modbus_connection.exceptions import ExceptionCode
 from ..exceptions import MeterResponseError, MeterTimeoutError, SubmeterError
 from ..profile import Profile
 from .bus import ModbusBus
+from .identity import printable_text
 from .link import SerialLink, link_error
 
 # A gateway answering for a meter that did not answer it: nobody is there.
@@ -96,6 +97,7 @@ class Responder:
     manufacturer: str | None = None
     model: str | None = None
     serial_number: str | None = None
+    firmware: str | None = None
 
 
 def _identification_order(profiles: Mapping[str, Profile]) -> list[Profile]:
@@ -121,7 +123,7 @@ async def async_identify(bus: ModbusBus, address: int, profiles: Mapping[str, Pr
             info = await meter.async_info()
         except (MeterTimeoutError, MeterResponseError):
             continue
-        return Responder(address, profile.id, info.manufacturer, info.model, info.serial_number)
+        return Responder(address, profile.id, info.manufacturer, info.model, info.serial_number, info.firmware)
     vendor, model = await _async_device_identification(bus, address)
     return Responder(address, None, vendor, model)
 
@@ -134,21 +136,14 @@ async def _async_device_identification(bus: ModbusBus, address: int) -> tuple[st
     except (ModbusExceptionError, ModbusTimeoutError, ModbusProtocolError):
         pass
     else:
-        vendor, product = (_text(objects.get(i)) for i in (0x00, 0x01))
+        vendor, product = (printable_text(objects.get(i)) for i in (0x00, 0x01))
         if vendor or product:
             return vendor, product
     try:
         server_id = await unit.report_server_id()
     except (ModbusExceptionError, ModbusTimeoutError, ModbusProtocolError):
         return None, None
-    return None, _text(server_id)
-
-
-def _text(raw: bytes | None) -> str | None:
-    if not raw:
-        return None
-    text = "".join(ch for ch in raw.decode("ascii", errors="ignore") if ch.isprintable()).strip()
-    return text or None
+    return None, printable_text(server_id)
 
 
 type Progress = Callable[[int, int, int], None]  # address, probed so far, found so far
