@@ -41,7 +41,7 @@ POLLS = int(os.environ.get("SUBMETER_FAULT_POLLS", str(CI_POLLS)))
 SEED = int(os.environ.get("SUBMETER_FAULT_SEED", "13"))
 LANES = 2  # buses per framing polled side by side; POLLS is shared among them
 METERS = {1: "leviton_4100_modbus", 2: "socomec_countis_e4x"}
-TIMEOUT = 0.05  # client timeout per request
+TIMEOUT = 0.08  # client timeout per request (a loaded CI machine must not make a healthy read time out)
 START = 1_790_000_000.0  # epoch seconds of the simulated first poll (late 2026)
 INTERVAL = 3600.0  # simulated seconds between polls: steps big enough to carry into the high word often
 STEP_KW = (8.0, 40.0)  # average power over a poll, per total: well inside what the guard allows
@@ -146,6 +146,7 @@ class Track:
     truth: dict[str, float] = field(default_factory=dict)  # what they show now
     before: dict[str, float] = field(default_factory=dict)  # what they showed at the previous poll
     published: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # why the last failed read failed
 
     def advance(self, rng: random.Random) -> None:
         """An interval of load: every total counts a step."""
@@ -206,6 +207,7 @@ async def poll(track: Track, now: float, tally: Tally) -> bool:
         reading = await track.meter.async_read()
     except SubmeterError as err:
         tally.failed_reads[type(err).__name__] += 1
+        track.error = f"{type(err).__name__}: {err}"
         return False
     guarded = track.guard.filter(reading.values, START + now)
     name = f"poll {tally.polls} meter {track.meter.address}"
@@ -263,7 +265,7 @@ async def run(bench: Bench, polls: int, seed: int) -> Tally:
             step = RECOVERY_POLLS - recovering + 1
             name = f"poll {tally.polls} meter {track.meter.address}"
             if not ok:
-                tally.not_recovered.append(f"{name}: no reading {step} poll(s) after the link returned")
+                tally.not_recovered.append(f"{name}: no reading {step} poll(s) after the link returned ({track.error})")
             elif track.meter.address not in recovered and _caught_up(track, first=step == 1):
                 recovered[track.meter.address] = step
         if recovering:
