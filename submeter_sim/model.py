@@ -41,6 +41,9 @@ DEMANDED = ("power", "reactive_power", "apparent_power")
 TariffControl = Literal["communication", "inputs", "inputs_refusing"]
 
 
+READ_LOG = 10_000  # read requests a simulated meter remembers (tests count them)
+
+
 class SimulatorError(Exception):
     """A request the meter refuses; ``code`` is the Modbus exception code it answers with."""
 
@@ -226,6 +229,8 @@ class SimulatedMeter:
         if not 1 <= count <= MAX_READ:
             raise IllegalValue(f"cannot read {count} registers")
         self.reads.append((address, count))
+        if len(self.reads) > READ_LOG:  # a long-running simulator keeps only the recent ones
+            del self.reads[: READ_LOG // 2]
         span = range(address, address + count)
         if not self.serves(address, count):
             raise IllegalAddress(f"registers {address}..{address + count - 1} are not all readable")

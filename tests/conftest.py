@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ifaddr
+import ifaddr._posix
 import pytest
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
@@ -24,6 +26,12 @@ from submeter_sim import PtyPair, SimulatedMeter, SimulatorServer
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/submeter in every test."""
+
+
+@pytest.fixture
+def real_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This host's real interfaces: the test plugin replaces them with a made-up 10.10.10.10/24 eth0."""
+    monkeypatch.setattr(ifaddr, "get_adapters", ifaddr._posix.get_adapters)
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import ifaddr
-import ifaddr._posix
 import pytest
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
@@ -20,11 +18,7 @@ from submeter_sim.bacnet import BacnetSite
 
 from .bacnet_site import running_site
 
-
-@pytest.fixture(autouse=True)
-def real_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This host's real interfaces: the test plugin replaces them with a made-up 10.10.10.10/24 eth0."""
-    monkeypatch.setattr(ifaddr, "get_adapters", ifaddr._posix.get_adapters)
+pytestmark = pytest.mark.usefixtures("real_interfaces")
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_RECORDER_5MIN_STATISTICS_GENERATED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.helpers.restore_state import RestoredExtraData
+from homeassistant.helpers.restore_state import async_get as async_get_restore_state
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -22,6 +24,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.coordinator import READ_AT
 
 from .conftest import SimulatedBus, bus_entry, setup_bus
 from .test_actions import device
@@ -248,3 +251,22 @@ async def test_replaced_meter_with_a_lower_total(history: History, new_total: fl
     await history.hass.async_block_till_done()
     await history.assert_sum(expected, new_total + 0.03)
     assert short[-1]["sum"] != pytest.approx(expected, abs=1e-4)  # the correction did it, not the compile
+
+
+async def test_restart_after_a_long_outage_counts_what_the_meter_counted(history: History) -> None:
+    """The restored total carries when the meter was read, so a day's consumption is plausible at once."""
+    await history.setup(100.0)
+    await history.poll(100.02, times=2)
+
+    def a_day_later() -> None:
+        stored = async_get_restore_state(history.hass).last_states[history.entity]
+        data = stored.extra_data.as_dict()
+        assert data[READ_AT] is not None
+        stored.extra_data = RestoredExtraData({**data, READ_AT: data[READ_AT] - 86_400})
+        history.meter.set_value(KEY, 150.02)  # 50 kWh in a day: about 2 kW
+
+    await history.restart(a_day_later)
+    await history.poll()
+    assert history.value() == pytest.approx(150.02)  # taken as counted, not held as a jump
+    history.assert_never_shown(lambda v: v < 100.0 or v > 150.03)
+    await history.assert_sum(50.02, 150.02)

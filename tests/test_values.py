@@ -220,6 +220,7 @@ def test_only_sunspec_markers_mean_not_implemented() -> None:
         assert reading.unimplemented(PROFILES[other]) == frozenset(), other
 
 
+@pytest.mark.usefixtures("real_interfaces")
 async def test_bacnet_system_type_is_named_too(hass: HomeAssistant) -> None:
     """The Leviton BACnet profile carries the same states for AV2 (a real 40.0 from the simulated E51H)."""
     from .bacnet_site import running_site

@@ -18,7 +18,7 @@ from homeassistant.const import CONF_PORT
 from homeassistant.core import callback
 from homeassistant.helpers import selector
 
-from .bacnet_flow import BacnetSteps, bacnet_link, bacnet_schema
+from .bacnet_flow import CONF_INTERFACE, BacnetSteps, bacnet_link, bacnet_schema, local_ipv4
 from .connection import async_check_link, async_probe_meter
 from .const import (
     CONF_IMPORT_LOAD_PROFILE,
@@ -184,14 +184,22 @@ class SubmeterConfigFlow(ScanSteps, BacnetSteps, DlmsSteps, ConfigFlow, domain=D
         open a second one to test: a failing reload shows the translated reason.
         """
         errors: dict[str, str] = {}
-        if user_input is not None and (link := bacnet_link(user_input, errors)) is not None:
+        local = await self.hass.async_add_executor_job(local_ipv4)
+        if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
             unique_id = f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}"
             if unique_id != entry.unique_id:
                 await self.async_set_unique_id(unique_id)
                 self._abort_if_unique_id_configured()
             return self.async_update_reload_and_abort(entry, unique_id=unique_id, title=link.name, data=link.as_dict())
         defaults = user_input or dict(entry.data)
-        return self.async_show_form(step_id="reconfigure", data_schema=bacnet_schema(defaults), errors=errors)
+        given = str(defaults.get(CONF_INTERFACE, "")).strip().split("/")[0]
+        kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=bacnet_schema(defaults),
+            errors=errors,
+            description_placeholders={"kernel": kernel},
+        )
 
     async def _async_reconfigure_dlms(self, entry: ConfigEntry, user_input: dict[str, Any] | None) -> ConfigFlowResult:
         """New port, endpoint, addresses or password; the reload that follows associates again.

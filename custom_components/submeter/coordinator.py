@@ -23,6 +23,7 @@ from .pysubmeter.measurements import MEASUREMENTS, Kind
 from .series_correction import SeriesCorrections
 
 ALERT_RTC_RESET = "alert_rtc_reset"
+READ_AT = "read_at"  # in a total's restored data: when the meter was read for it
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -75,6 +76,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self.runner = ActionRunner(meter)
         self._failures = 0
         self._started = False  # whether a poll has succeeded since set-up
+        self.first_raw: Reading | None = None  # the first reading, before the guard
         # What the platforms created entities for; None until they have run.
         self.entity_keys: frozenset[str] | None = None
         self.importer: LoadProfileImporter | None = None
@@ -99,7 +101,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         """Give the guard each total's last shown value, so a first read after a restart is checked too.
 
         Read from Home Assistant's restored states (saved at shutdown, on reload and every
-        15 minutes), in the sensor's native unit, with the time it was last seen.
+        15 minutes), in the sensor's native unit, with the time the meter was read for it.
         """
         registry = er.async_get(self.hass)
         stored = async_get_restore_state(self.hass).last_states
@@ -114,7 +116,11 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             if data is None or data.native_unit_of_measurement != (measurement.unit or None):
                 continue
             if isinstance(data.native_value, int | float):
-                self.guard.seed(key, float(data.native_value), last.last_seen.timestamp())
+                # When the meter was read for it; a state saved without that: its last change, never later.
+                read_at = last.extra_data.as_dict().get(READ_AT)
+                if not isinstance(read_at, int | float):
+                    read_at = last.state.last_updated.timestamp()
+                self.guard.seed(key, float(data.native_value), float(read_at))
 
     def _sensor_id(self, registry: er.EntityRegistry, key: str) -> str | None:
         return registry.async_get_entity_id("sensor", DOMAIN, f"{self.subentry.subentry_id}_{key}")
@@ -133,14 +139,18 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._failures = 0
+        if self.first_raw is None:
+            self.first_raw = reading  # what the meter has, as it answered (the platforms ask)
         guarded = self._guarded(reading)
         if not self._started and self.guard.unconfirmed:
             # The first poll since start-up: a second read confirms the totals now
             # rather than one poll later.
             try:
-                guarded = self._guarded(await self.meter.async_read())
+                reading = await self.meter.async_read()
             except SubmeterError as err:
                 _LOGGER.debug("%s: confirming read failed (%s)", self.name, err)
+            else:
+                guarded = self._guarded(reading)
         self._started = True
         if self.learned_late():
             # A generic meter that was silent at start-up has now told what it measures:

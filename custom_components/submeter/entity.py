@@ -16,7 +16,7 @@ def wired_keys(coordinator: MeterCoordinator, keys: frozenset[str]) -> list[str]
     Left out: phases the wiring lacks, and points the meter reports as not
     implemented (SunSpec markers), so neither becomes a never-available entity.
     """
-    data = coordinator.data
+    data = coordinator.first_raw  # raw: a total the guard still holds back is not a missing point
     if data is None:
         return sorted(keys)
     absent = data.unimplemented(coordinator.meter.profile)

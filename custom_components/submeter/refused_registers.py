@@ -48,17 +48,24 @@ class RefusedRegisters:
         """Save what the first polls found, then whatever a later poll adds."""
         for subentry_id, coordinator in coordinators.items():
             if isinstance(coordinator.meter, ModbusMeter):
-                self._remember(subentry_id, coordinator.meter)
+                if coordinator.last_update_success:
+                    self._remember(subentry_id, coordinator.meter)
                 coordinator.config_entry.async_on_unload(
-                    coordinator.async_add_listener(self._listener(subentry_id, coordinator.meter))
+                    coordinator.async_add_listener(self._listener(subentry_id, coordinator))
                 )
         await self._store.async_save(dict(self._data))
 
-    def _listener(self, subentry_id: str, meter: ModbusMeter) -> Callable[[], None]:
+    def _listener(self, subentry_id: str, coordinator: MeterCoordinator) -> Callable[[], None]:
         @callback
         def changed() -> None:
-            if self._remember(subentry_id, meter):
-                self._hass.async_create_task(self._store.async_save(dict(self._data)), "submeter refused registers")
+            # Only what a successful poll found: a meter refusing everything is not yet a meter that has nothing.
+            meter = coordinator.meter
+            if (
+                coordinator.last_update_success
+                and isinstance(meter, ModbusMeter)
+                and self._remember(subentry_id, meter)
+            ):
+                self._store.async_delay_save(lambda: dict(self._data), 1)
 
         return changed
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from homeassistant.components.sensor import RestoreSensor, SensorDeviceClass, SensorEntity, SensorStateClass
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorExtraStoredData,
+    SensorStateClass,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .coordinator import MeterCoordinator, SubmeterConfigEntry
+from .coordinator import READ_AT, MeterCoordinator, SubmeterConfigEntry
 from .descriptions import SENSORS, MeterSensorDescription, enum_description
 from .entity import SubmeterEntity, wired_keys
 from .pysubmeter.measurements import MEASUREMENTS, Kind
@@ -74,8 +82,23 @@ class MeterSensor(SubmeterEntity, SensorEntity):
 _TOTALS = (Kind.TOTAL, Kind.EVENT_COUNT)
 
 
+@dataclass
+class TotalStoredData(SensorExtraStoredData):
+    """A total's restored value, and when the meter was read for it (not when it was saved)."""
+
+    read_at: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), READ_AT: self.read_at}
+
+
 class TotalSensor(MeterSensor, RestoreSensor):
     """A total: its last value is kept over restarts, and the coordinator's energy guard starts from it."""
+
+    @property
+    def extra_restore_state_data(self) -> TotalStoredData:
+        known = self.coordinator.guard.known(self._key)
+        return TotalStoredData(self.native_value, self.native_unit_of_measurement, None if known is None else known[1])
 
 
 class GenericSensor(SubmeterEntity, SensorEntity):

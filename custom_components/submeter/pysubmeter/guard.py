@@ -105,10 +105,10 @@ class EnergyGuard:
         if math.isfinite(value) and value >= 0 and key not in self._tracks:
             self._tracks[key] = _Track(value, at)
 
-    def known(self, key: str) -> float | None:
-        """The total last published for ``key``, if any."""
+    def known(self, key: str) -> tuple[float, float] | None:
+        """The total last published for ``key`` and when it was read (epoch seconds), if any."""
         track = self._tracks.get(key)
-        return None if track is None else track.good
+        return None if track is None else (track.good, track.good_at)
 
     def take_events(self) -> list[GuardEvent]:
         """The new series accepted since the last call."""
@@ -265,8 +265,9 @@ class EnergyGuard:
         ):
             # A meter reset counts from zero; one replaced by a meter that already counted
             # starts higher than it could have counted since the old total was last seen.
+            # A higher series is taken as counted (a long outage the bound did not foresee).
             fresh = self._limit(rate, series.first_at - track.good_at, counter=counter)
-            carried = series.first if series.first > fresh else 0.0
+            carried = series.first if fresh < series.first < track.good else 0.0
             return self._restart(key, track, value, now, f"new series seen on the meter after {problem}", carried)
         self._report(key, track, problem)
         return track.good

@@ -61,7 +61,9 @@ class MeterAnswers:
         if self._objects is None:
             try:
                 raw = await self._read_objects()
-            except (MeterResponseError, MeterTimeoutError):
+            except MeterTimeoutError:
+                return {}  # a lost reply is no answer: ask again next time
+            except MeterResponseError:
                 raw = {}
             texts = {oid: printable_text(value) for oid, value in raw.items() if isinstance(value, bytes)}
             self._objects = {oid: text for oid, text in texts.items() if text}
@@ -70,11 +72,13 @@ class MeterAnswers:
     async def server_id(self) -> str | None:
         """The Report Server ID text, ``None`` when the meter does not answer it."""
         if not self._server_id_read:
-            self._server_id_read = True
             try:
                 self._server_id = printable_text(await self._read_server_id())
-            except (MeterResponseError, MeterTimeoutError):
+            except MeterTimeoutError:
+                return None  # a lost reply is no answer: ask again next time
+            except MeterResponseError:
                 self._server_id = None
+            self._server_id_read = True
         return self._server_id
 
     async def async_matches(self, groups: tuple[IdentityGroup, ...]) -> bool:

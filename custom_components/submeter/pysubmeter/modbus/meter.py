@@ -178,9 +178,13 @@ class ModbusMeter:
             return
         again = await self._read_block(location.address, 2)
         if again != expected:
+            # Everything known in the old pin's wire addresses goes with it.
             self._pinned = None
             self._location = None
             self._plan, self._slow_plan = [], []
+            self._slow_image = RegisterImage()
+            self._refused.clear()
+            self._cadence.expire()
             raise MeterResponseError(
                 f"meter {self._address}: SunSpec model {location.model} at {location.address} now reads "
                 f"as {again[0]} (length {again[1]}); walking the model chain again"
@@ -226,7 +230,11 @@ class ModbusMeter:
             pass
         inside = sorted(span for span in spans if start <= span[0] and span[0] + span[1] <= start + count)
         if len(inside) <= 1:
-            self._refused.add((start, count))
+            # Asked twice before it is remembered: one refusal may be a glitch or a meter still booting.
+            try:
+                image.store(start, await self._read_block(start, count))
+            except RegisterRefused:
+                self._refused.add((start, count))
             return
         left, right = inside[: len(inside) // 2], inside[len(inside) // 2 :]
         left_end = max(a + c for a, c in left)
