@@ -260,9 +260,15 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
     async def _async_probe(
         self, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any] | None = None
     ) -> tuple[dict[str, Any], str | None]:
-        """Read the meter once with ``profile`` the bus kind's way: what to store, or the error key."""
+        """Read the meter with ``profile`` the bus kind's way: what to store, or the error key.
+
+        A timeout is tried once more before it counts: one lost frame on a busy line is no silent meter.
+        """
         try:
-            return await meter_kind(entry).probe(self.hass, entry, address, profile, previous or {}), None
+            try:
+                return await meter_kind(entry).probe(self.hass, entry, address, profile, previous or {}), None
+            except MeterTimeoutError:
+                return await meter_kind(entry).probe(self.hass, entry, address, profile, previous or {}), None
         except MeterTimeoutError:
             return {}, "no_response"
         except MeterResponseError:
