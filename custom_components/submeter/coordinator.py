@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from homeassistant.components.sensor import SensorExtraStoredData
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.restore_state import RestoreStateData, StoredState
 from homeassistant.helpers.restore_state import async_get as async_get_restore_state
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -104,13 +105,13 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         15 minutes), in the sensor's native unit, with the time the meter was read for it.
         """
         registry = er.async_get(self.hass)
-        stored = async_get_restore_state(self.hass).last_states
+        restored = async_get_restore_state(self.hass)
         for key in self.meter.profile.measurement_keys:
             measurement = MEASUREMENTS.get(key)
             if measurement is None or measurement.kind not in (Kind.TOTAL, Kind.EVENT_COUNT):
                 continue
             entity_id = self._sensor_id(registry, key)
-            if entity_id is None or (last := stored.get(entity_id)) is None or last.extra_data is None:
+            if entity_id is None or (last := _stored_state(restored, entity_id)) is None or last.extra_data is None:
                 continue
             data = SensorExtraStoredData.from_dict(last.extra_data.as_dict())
             if data is None or data.native_unit_of_measurement != (measurement.unit or None):
@@ -221,3 +222,11 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         except SubmeterError as err:
             raise translated_action_error(err, self, action, option) from err
         self.async_set_updated_data(self._guarded(reading))
+
+
+def _stored_state(restored: RestoreStateData, entity_id: str) -> StoredState | None:
+    """The state saved for an entity: by registry id from HA 2026.11 on, by entity id before."""
+    if (by_registry_id := getattr(restored, "async_get_stored_state", None)) is not None:
+        stored: StoredState | None = by_registry_id(entity_id)
+        return stored
+    return restored.last_states.get(entity_id)
