@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import ifaddr
@@ -14,8 +16,10 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.submeter.const import CONF_PROFILE, CONF_UNIT_ADDRESS, DOMAIN, SUBENTRY_METER
+from submeter_sim import SimulatedMeter
 
-from ..meters import BUS_METERS
+from ..meters import BUS_METERS, make_meters
+from .fake_buses import SimulatedLines, simulated_lines
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +41,24 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 def real_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
     """This host's real interfaces: the test plugin replaces them with a made-up 10.10.10.10/24 eth0."""
     monkeypatch.setattr(ifaddr, "get_adapters", ifaddr._posix.get_adapters)
+
+
+@dataclass
+class MemoryBus:
+    """Simulated meters behind a Modbus TCP gateway reached in memory, and the entry data that reaches it."""
+
+    meters: dict[int, SimulatedMeter]
+    link: dict[str, Any]
+    lines: SimulatedLines
+
+
+@pytest.fixture
+def memory_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryBus]:
+    """Both built-in meters, as on ``tcp_bus``, without a socket: for tests that are not about the wire."""
+    meters = make_meters()
+    with simulated_lines(monkeypatch) as lines:
+        lines.meters.update(meters)
+        yield MemoryBus(meters, {"link": "tcp", "host": "192.0.2.1", "port": 502}, lines)
 
 
 def bus_entry(

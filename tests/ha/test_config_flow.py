@@ -72,35 +72,6 @@ def found(result: dict[str, Any]) -> dict[str, str]:
     return {o["value"]: o["label"] for o in schema[field].config["options"]}
 
 
-async def test_tcp_gateway_scan_finds_every_meter(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
-    port = tcp_bus.link["port"]
-    flow_id = await start(hass, "tcp")
-    result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": port})
-    result = await finish_scan(hass, hass.config_entries.flow, result)
-    # Quick scan: factory addresses only; the Leviton sits at its default.
-    assert result["step_id"] == "meters"
-    assert found(result) == {"1": "Leviton E51 Series 4100 Modbus @ 1"}
-    result = await hass.config_entries.flow.async_configure(flow_id, {"full_scan": True})
-    result = await finish_scan(hass, hass.config_entries.flow, result)
-    assert found(result) == {"1": "Leviton E51 Series 4100 Modbus @ 1", "2": "Socomec COUNTIS E43/E44 @ 2"}
-    result = await hass.config_entries.flow.async_configure(flow_id, {"meters": ["1", "2"]})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {"link": "tcp", "host": "127.0.0.1", "port": port}
-    entry = result["result"]
-    assert {(s.unique_id, s.data["profile"]) for s in entry.subentries.values()} == {
-        ("1", "leviton_4100_modbus"),
-        ("2", "socomec_countis_e4x"),
-    }
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    assert len(entry.runtime_data.coordinators) == 2
-
-    flow_id = await start(hass, "tcp")
-    result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": port})
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-
-
 async def test_refused_connection_is_reported_and_recoverable(
     hass: HomeAssistant, unused_tcp_port: int, tcp_bus: SimulatedBus
 ) -> None:

@@ -29,6 +29,8 @@ from submeter_sim.__main__ import main
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
+# Seconds the CLI may take to import its stack and listen: 10 s was not always enough on a loaded machine.
+STARTUP = 30
 PROFILES = load_builtin_profiles()
 LEVITON = PROFILES["leviton_4100_modbus"]
 SOCOMEC = PROFILES["socomec_countis_e4x"]
@@ -391,7 +393,7 @@ async def test_cli_serves_until_sigterm() -> None:
     )
     assert process.stdout is not None
     try:
-        lines = [(await asyncio.wait_for(process.stdout.readline(), 10)).decode().strip() for _ in range(3)]
+        lines = [(await asyncio.wait_for(process.stdout.readline(), STARTUP)).decode().strip() for _ in range(3)]
         assert lines[0].startswith("endpoint tcp 127.0.0.1:")
         assert lines[1:] == [
             "meter 7: socomec_countis_e4x (Socomec COUNTIS E43/E44)",
