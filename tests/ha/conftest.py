@@ -57,7 +57,7 @@ def memory_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryBus]:
     """Both built-in meters, as on ``tcp_bus``, without a socket: for tests that are not about the wire."""
     meters = make_meters()
     with simulated_lines(monkeypatch) as lines:
-        lines.meters.update(meters)
+        lines.meters = meters  # the same dict: a meter removed from it falls silent
         yield MemoryBus(meters, {"link": "tcp", "host": "192.0.2.1", "port": 502}, lines)
 
 

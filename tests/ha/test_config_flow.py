@@ -142,8 +142,9 @@ async def test_missing_serial_port(hass: HomeAssistant, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def user_profile(hass: HomeAssistant) -> Profile:
-    """The unknown meter's profile, dropped in the user folder."""
+def user_profile(hass: HomeAssistant, tmp_path: Path) -> Profile:
+    """The unknown meter's profile, dropped in the user folder of a configuration folder of its own."""
+    hass.config.config_dir = str(tmp_path)  # the harness' folder is shared by every run
     folder = Path(hass.config.path("submeter_profiles"))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "my_dts307.yaml").write_text(UNKNOWN_PROFILE)

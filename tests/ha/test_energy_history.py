@@ -26,12 +26,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.submeter.const import DOMAIN
 from custom_components.submeter.coordinator import READ_AT
 
-from ..meters import SimulatedBus
-from .conftest import bus_entry, setup_bus
+from .conftest import MemoryBus, bus_entry, setup_bus
 from .test_actions import device
 from .test_init import entity_id, refresh
-
-pytestmark = pytest.mark.e2e
 
 KEY = "energy_import"
 _NO_VALUE = ("unavailable", "unknown")
@@ -70,9 +67,9 @@ async def five_minute_statistics(hass: HomeAssistant, start: datetime, entity: s
 
 
 class History:
-    """The Leviton at address 1 on a simulated gateway, its energy sensor, and what the sensor showed."""
+    """The Leviton at address 1 on a gateway in memory, its energy sensor, and what the sensor showed."""
 
-    def __init__(self, hass: HomeAssistant, bus: SimulatedBus) -> None:
+    def __init__(self, hass: HomeAssistant, bus: MemoryBus) -> None:
         self.hass = hass
         self.bus = bus
         self.meter = bus.meters[1]
@@ -131,8 +128,9 @@ class History:
 
 
 @pytest.fixture
-async def history(hass: HomeAssistant, tcp_bus: SimulatedBus) -> History:
-    return History(hass, tcp_bus)
+async def history(hass: HomeAssistant, memory_bus: MemoryBus) -> History:
+    """Statistics, not the wire, are under test here: the meters are reached in memory."""
+    return History(hass, memory_bus)
 
 
 async def test_glitches_do_not_reach_statistics(history: History) -> None:
@@ -173,10 +171,10 @@ async def test_restart_with_a_torn_first_read(history: History) -> None:
 async def test_restart_while_the_meter_is_down(history: History) -> None:
     await history.setup(100.0)
     await history.poll(100.02, times=2)
-    meter = history.bus.server.meters.pop(1)  # silent from now on
+    meter = history.bus.meters.pop(1)  # silent from now on
     await history.restart(lambda: None)
     assert history.entry.state is ConfigEntryState.SETUP_RETRY
-    history.bus.server.meters[1] = meter
+    history.bus.meters[1] = meter
     meter.glitch(KEY, 0.0)  # and its first answer is a booting 0
     await history.hass.config_entries.async_reload(history.entry.entry_id)
     await history.hass.async_block_till_done()
