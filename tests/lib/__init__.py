@@ -1,0 +1,1 @@
+"""Library tests: the pure library alone, no Home Assistant and no simulator on a socket."""
