@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent / "custom_components" / "submeter"
+ROOT = Path(__file__).parents[2] / "custom_components" / "submeter"
 PACKAGE = "custom_components.submeter"
 
 

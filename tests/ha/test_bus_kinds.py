@@ -25,7 +25,7 @@ from custom_components.submeter.pysubmeter.link_kind import Discovery, Link
 from custom_components.submeter.pysubmeter.modbus import RtuOverTcpLink, SerialLink, TcpLink
 
 STRINGS = json.loads(
-    (Path(__file__).parent.parent / "custom_components" / "submeter" / "strings.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[2] / "custom_components" / "submeter" / "strings.json").read_text(encoding="utf-8")
 )
 # One link of every kind, as a user would set it up.
 LINKS: dict[str, Link] = {
