@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from custom_components.submeter.pysubmeter.exceptions import ProfileError
 from custom_components.submeter.pysubmeter.profile import Profile
@@ -17,6 +18,7 @@ from custom_components.submeter.pysubmeter.profile_loader import load_builtin_pr
 
 from .model import SimulatedMeter
 from .pty import PtyPair
+from .replay import DumpError, ReplayedMeter, load_dump
 from .server import LOCALHOST, SimulatorServer
 
 MAX_UNIT = 247
@@ -76,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="also serve a DLMS/COSEM SM307 (IP wrapper) on 127.0.0.1 TCP PORT (0: any free; the usual is 4059), "
         "its clock on wall time",
+    )
+    parser.add_argument(
+        "--from-diagnostics",
+        type=Path,
+        metavar="FILE",
+        help="serve the Modbus meters of a submeter diagnostics file (as downloaded from Home Assistant) "
+        "instead of simulated ones: the registers as they were read, frozen",
     )
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
@@ -199,7 +208,7 @@ async def _dlms_meter(port: int, tick: float, seed: int) -> AsyncIterator[None]:
                 await task
 
 
-async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None:
+async def _serve(args: argparse.Namespace, meters: list[Any]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -219,9 +228,7 @@ def _modbus_endpoints(args: argparse.Namespace) -> bool:
     return args.tcp is not None or args.rtu_over_tcp is not None or args.serial_link is not None
 
 
-async def _serve_modbus(
-    args: argparse.Namespace, meters: list[SimulatedMeter], stack: contextlib.AsyncExitStack
-) -> None:
+async def _serve_modbus(args: argparse.Namespace, meters: list[Any], stack: contextlib.AsyncExitStack) -> None:
     serial = client_end = None
     if args.serial_link is not None:
         pair = await stack.enter_async_context(PtyPair())
@@ -236,6 +243,9 @@ async def _serve_modbus(
         serial_line = f"serial {args.serial_link} -> {client_end} (RTU on a pty pair)"
         print(f"endpoint {serial_line if endpoint.startswith('serial') else endpoint}")
     for meter in meters:
+        if isinstance(meter, ReplayedMeter):
+            print(f"meter {meter.address}: {meter.profile_id} (replayed: {meter.title})")
+            continue
         profile = meter.profile
         print(f"meter {meter.address}: {profile.id} ({profile.manufacturer} {profile.model})")
 
@@ -250,8 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tick must not be negative")
     try:
         profiles, builtin = _profiles(args.profiles_dir)
-        meters = _meters(args.meter, profiles, builtin, args.seed, args.strict)
-    except (ValueError, ProfileError) as err:
+        if args.from_diagnostics is not None:
+            if args.meter:
+                parser.error("--from-diagnostics and --meter exclude each other")
+            meters: list[Any] = load_dump(args.from_diagnostics)
+        else:
+            meters = _meters(args.meter, profiles, builtin, args.seed, args.strict)
+    except (ValueError, ProfileError, DumpError) as err:
         parser.error(str(err))
     try:
         asyncio.run(_serve(args, meters))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import timedelta
 
 from homeassistant.const import CONF_SCAN_INTERVAL, Platform
@@ -17,8 +18,19 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from . import bus_health
 from .connection import async_create_bus
-from .const import CONF_BACNET_ADDRESS, CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
+from .const import (
+    CONF_BACNET_ADDRESS,
+    CONF_LINK,
+    CONF_PROFILE,
+    CONF_UNIT_ADDRESS,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    LINK_DLMS_SERIAL,
+    LINK_SERIAL,
+    SUBENTRY_METER,
+)
 from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
 from .profiles import async_get_profiles
 from .pysubmeter import MeterClient
@@ -46,6 +58,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
     # registering the listener.
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     profiles = await async_get_profiles(hass)
+    await _async_check_port(hass, entry)
     bus = async_create_bus(hass, entry)
     coordinators: dict[str, MeterCoordinator] = {}
     refused = RefusedRegisters(hass, entry.entry_id)
@@ -102,6 +115,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
     return True
 
 
+async def _async_check_port(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
+    """A serial bus whose port is gone (adapter unplugged, by-id name changed) gets a fixable issue."""
+    if entry.data.get(CONF_LINK) not in (LINK_SERIAL, LINK_DLMS_SERIAL):
+        return
+    port = str(entry.data.get("port", ""))
+    if await hass.async_add_executor_job(os.path.exists, port):
+        bus_health.port_present(hass, entry.entry_id)
+        return
+    bus_health.port_missing(hass, entry.entry_id, entry.title, port)
+    bus_health.bus_failed(hass, entry.entry_id, entry.title, f"{port} does not exist")
+    raise ConfigEntryNotReady(
+        translation_domain=DOMAIN,
+        translation_key="serial_port_missing",
+        translation_placeholders={"bus": entry.title, "port": port},
+    )
+
+
 async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
     """Meters were added, removed or changed: start over with the new set.
 
@@ -112,7 +142,8 @@ async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
-    """Forget what the bus' meters refused."""
+    """Forget what the bus' meters refused, and its health record and issues."""
+    bus_health.forget(hass, entry.entry_id)
     await RefusedRegisters(hass, entry.entry_id).async_remove()
 
 
