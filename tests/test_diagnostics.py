@@ -57,8 +57,12 @@ def stable(data: Any) -> Any:
 
 
 def device_of(hass: HomeAssistant, entry: MockConfigEntry, subentry_id: str) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, subentry_id)})
-    assert device is not None
+    """The meter's device (lookup by identifiers alone is gone in Home Assistant 2026)."""
+    (device,) = [
+        device
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        if (DOMAIN, subentry_id) in device.identifiers
+    ]
     return device
 
 
