@@ -162,6 +162,15 @@ async def test_a_meter_that_keeps_refusing_its_profile_raises_an_issue(
     assert issue(hass, issue_id) is None
 
 
+async def test_deleting_the_bus_drops_its_meters_issues(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {1: "leviton_4100_modbus", 2: "leviton_4100_modbus"}))
+    coordinator = entry.runtime_data.coordinators["meter2"]
+    while issue(hass, bus_health.profile_issue_id("meter2")) is None:
+        await coordinator.async_refresh()
+    await hass.config_entries.async_remove(entry.entry_id)
+    assert issue(hass, bus_health.profile_issue_id("meter2")) is None
+
+
 @pytest.mark.parametrize("kind", ["serial", "dlms_serial"])
 async def test_the_fix_flow_refuses_a_port_another_bus_has(hass: HomeAssistant, tmp_path: Path, kind: str) -> None:
     async with PtyPair(tmp_path) as pty:

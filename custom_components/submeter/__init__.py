@@ -143,7 +143,7 @@ async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None
 
 async def async_remove_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
     """Forget what the bus' meters refused, and its health record and issues."""
-    bus_health.forget(hass, entry.entry_id)
+    bus_health.forget(hass, entry.entry_id, entry.subentries)
     await RefusedRegisters(hass, entry.entry_id).async_remove()
 
 

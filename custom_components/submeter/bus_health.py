@@ -7,6 +7,7 @@ outlive that. One record per bus entry, in ``hass.data``; repair issues follow i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -66,10 +67,13 @@ def health(hass: HomeAssistant, entry_id: str) -> BusHealth:
     return hass.data.setdefault(DATA_HEALTH, {}).setdefault(entry_id, BusHealth())
 
 
-def forget(hass: HomeAssistant, entry_id: str) -> None:
-    """The entry was deleted: drop its record and its issues."""
+def forget(hass: HomeAssistant, entry_id: str, subentry_ids: Iterable[str] = ()) -> None:
+    """The entry was deleted: drop its record, its issues and its meters' issues."""
     hass.data.get(DATA_HEALTH, {}).pop(entry_id, None)
-    for issue_id in (bus_issue_id(entry_id), port_issue_id(entry_id)):
+    issue_ids = [bus_issue_id(entry_id), port_issue_id(entry_id)]
+    for subentry_id in subentry_ids:
+        issue_ids += [profile_issue_id(subentry_id), f"missing_profile_{subentry_id}"]
+    for issue_id in issue_ids:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
