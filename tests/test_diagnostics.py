@@ -23,14 +23,15 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
 from custom_components.submeter.pysubmeter import load_builtin_profiles
+from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
 from custom_components.submeter.pysubmeter.modbus import ModbusBus, TcpLink
 from custom_components.submeter.pysubmeter.modbus.link import ConnectionPool
 from submeter_sim import SimulatorServer
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
-from submeter_sim.replay import DumpError, load_dump, modbus_meters
+from submeter_sim.replay import BacnetReplaySite, DumpError, bacnet_meters, load_dump, modbus_meters
 
-from .bacnet_site import running_site
+from .bacnet_site import free_base, running_site
 from .conftest import SimulatedBus, bus_entry, setup_bus
 
 VOLATILE = {"read_at", "last_success", "last_poll_seconds", "failing_since", "since"}
@@ -192,7 +193,23 @@ async def test_bacnet_diagnostics(
         dts = data["meters"]["meter473001"]["bacnet"]["object_map"]
         assert {"object": "analog-input:13", "name": "Meter Temperature", "units": "degrees-celsius",
                 "description": "Meter Temperature"} in dts  # fmt: skip
-        await hass.config_entries.async_unload(entry.entry_id)
+        readings = {key: c.last_raw for key, c in entry.runtime_data.coordinators.items()}
+        await hass.config_entries.async_unload(entry.entry_id)  # one BACnet station per process at a time
+
+    # Served back from the dump, both meters read the same through the integration's client.
+    replay = BacnetReplaySite(free_base(), bacnet_meters({"data": data}))
+    replay.start()
+    network = BacnetNetwork(BacnetIpLink("127.0.0.1/32", replay.base, bbmd=replay.bbmd), timeout=2.0)
+    try:
+        await network.async_start()
+        profiles = load_builtin_profiles()
+        for meter in replay.meters:
+            dumped = data["meters"][f"meter{meter.instance}"]
+            client = network.meter(meter.instance, profiles[dumped["profile"]["id"]], replay.address_of(meter))
+            assert await client.async_read() == readings[f"meter{meter.instance}"], meter.instance
+    finally:
+        await network.async_close()
+        replay.close()
 
 
 async def test_dlms_diagnostics(
