@@ -91,6 +91,19 @@ async def test_modbus_diagnostics(
     assert not set(socomec["modbus"]["redacted_registers"]) & {int(a) for a in socomec["modbus"]["registers"]}
     if simulated_bus.link["link"] == "serial":
         assert data["entry"]["data"]["port"] == "**REDACTED**"
+    else:
+        assert data["entry"]["data"]["host"] == "**REDACTED**"
+
+
+async def test_the_link_is_redacted_from_the_bus_title(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, tcp_bus: SimulatedBus
+) -> None:
+    """A title made from a by-id path names the adapter's serial number; one made from a host names the site."""
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
+    hass.config_entries.async_update_entry(entry, title=f"{tcp_bus.link['host']}:{tcp_bus.link['port']}")
+    await hass.async_block_till_done()  # the update listener reloads the entry
+    data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert data["entry"]["title"] == f"**REDACTED**:{tcp_bus.link['port']}"
 
     device = await get_diagnostics_for_device(hass, hass_client, entry, device_of(hass, entry, "meter2"))
     assert set(device["meters"]) == {"meter2"}

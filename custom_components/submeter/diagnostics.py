@@ -47,6 +47,15 @@ def _redact_entry_data(data: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
+def _redact_title(title: str, data: dict[str, Any]) -> str:
+    """A bus title is made from its link: the port path or host it names is redacted there too."""
+    for key in (*TO_REDACT, "port"):
+        value = data.get(key)
+        if isinstance(value, str) and len(value) > 2:
+            title = title.replace(value, REDACTED)
+    return title
+
+
 def _profile_version(hass: HomeAssistant, profile: Profile) -> str | None:
     """The profile file's content digest: which revision of it the meter was read with."""
     folder = Path(hass.config.path(USER_PROFILE_DIR)) if profile.user else Path(__file__).parent / "pysubmeter/profiles"
@@ -189,7 +198,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: Submete
         "format": DUMP_FORMAT,
         "integration_version": str(integration.version),
         "entry": {
-            "title": entry.title,
+            "title": _redact_title(entry.title, dict(entry.data)),
             "data": _redact_entry_data(dict(entry.data)),
             "options": dict(entry.options),
         },
