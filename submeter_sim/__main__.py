@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from custom_components.submeter.pysubmeter.exceptions import ProfileError
 from custom_components.submeter.pysubmeter.profile import Profile
@@ -17,6 +18,15 @@ from custom_components.submeter.pysubmeter.profile_loader import load_builtin_pr
 
 from .model import SimulatedMeter
 from .pty import PtyPair
+from .replay import (
+    BacnetReplaySite,
+    DumpError,
+    ReplayedMeter,
+    bacnet_meters,
+    has_bacnet_meters,
+    modbus_meters,
+    read_dump,
+)
 from .server import LOCALHOST, SimulatorServer
 
 MAX_UNIT = 247
@@ -76,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="also serve a DLMS/COSEM SM307 (IP wrapper) on 127.0.0.1 TCP PORT (0: any free; the usual is 4059), "
         "its clock on wall time",
+    )
+    parser.add_argument(
+        "--from-diagnostics",
+        type=Path,
+        metavar="FILE",
+        help="serve the meters of a submeter diagnostics file (as downloaded from Home Assistant) instead of "
+        "simulated ones, frozen as they were read: its Modbus meters on the Modbus endpoints, its BACnet meters "
+        "with --bacnet-site (on PORT+1, PORT+2, ...; PORT+1 is the BBMD)",
     )
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
@@ -168,6 +186,21 @@ async def _bacnet_site(base: int, tick: float) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
+async def _bacnet_replay(base: int, dump: Any) -> AsyncIterator[None]:
+    """A dump's BACnet meters, frozen, on 127.0.0.1 UDP PORT+1, PORT+2, ..."""
+    meters = bacnet_meters(dump)  # in the loop: bacpypes3 objects start tasks
+    site = BacnetReplaySite(base, meters)
+    site.start()
+    print(f"endpoint bacnet/ip {site.bbmd} (BBMD)")
+    for meter in meters:
+        print(f"bacnet-meter {meter.instance} at {site.address_of(meter)}: replayed {meter.object_name}")
+    try:
+        yield
+    finally:
+        site.close()
+
+
+@contextlib.asynccontextmanager
 async def _dlms_meter(port: int, tick: float, seed: int) -> AsyncIterator[None]:
     """An SM307 on the DLMS IP wrapper whose clock follows wall time, advanced every ``tick``."""
     from .dlms import DlmsSimServer
@@ -199,7 +232,7 @@ async def _dlms_meter(port: int, tick: float, seed: int) -> AsyncIterator[None]:
                 await task
 
 
-async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None:
+async def _serve(args: argparse.Namespace, meters: list[Any]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -209,7 +242,9 @@ async def _serve(args: argparse.Namespace, meters: list[SimulatedMeter]) -> None
             await _serve_modbus(args, meters, stack)
         if args.dlms_tcp is not None:
             await stack.enter_async_context(_dlms_meter(args.dlms_tcp, args.tick, args.seed))
-        if args.bacnet_site is not None:
+        if args.bacnet_site is not None and getattr(args, "replay_bacnet", None) is not None:
+            await stack.enter_async_context(_bacnet_replay(args.bacnet_site, args.replay_bacnet))
+        elif args.bacnet_site is not None:
             await stack.enter_async_context(_bacnet_site(args.bacnet_site, args.tick))
         sys.stdout.flush()
         await stop.wait()
@@ -219,9 +254,7 @@ def _modbus_endpoints(args: argparse.Namespace) -> bool:
     return args.tcp is not None or args.rtu_over_tcp is not None or args.serial_link is not None
 
 
-async def _serve_modbus(
-    args: argparse.Namespace, meters: list[SimulatedMeter], stack: contextlib.AsyncExitStack
-) -> None:
+async def _serve_modbus(args: argparse.Namespace, meters: list[Any], stack: contextlib.AsyncExitStack) -> None:
     serial = client_end = None
     if args.serial_link is not None:
         pair = await stack.enter_async_context(PtyPair())
@@ -236,6 +269,9 @@ async def _serve_modbus(
         serial_line = f"serial {args.serial_link} -> {client_end} (RTU on a pty pair)"
         print(f"endpoint {serial_line if endpoint.startswith('serial') else endpoint}")
     for meter in meters:
+        if isinstance(meter, ReplayedMeter):
+            print(f"meter {meter.address}: {meter.profile_id} (replayed: {meter.title})")
+            continue
         profile = meter.profile
         print(f"meter {meter.address}: {profile.id} ({profile.manufacturer} {profile.model})")
 
@@ -244,14 +280,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator; 0 after SIGINT/SIGTERM, 1 when an endpoint cannot be opened."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if not _modbus_endpoints(args) and args.dlms_tcp is None:
+    replaying_bacnet = args.from_diagnostics is not None and args.bacnet_site is not None
+    if not _modbus_endpoints(args) and args.dlms_tcp is None and not replaying_bacnet:
         parser.error("give at least one endpoint: --tcp, --rtu-over-tcp, --serial-link or --dlms-tcp")
     if args.tick < 0:
         parser.error("--tick must not be negative")
     try:
         profiles, builtin = _profiles(args.profiles_dir)
-        meters = _meters(args.meter, profiles, builtin, args.seed, args.strict)
-    except (ValueError, ProfileError) as err:
+        if args.from_diagnostics is not None:
+            if args.meter:
+                parser.error("--from-diagnostics and --meter exclude each other")
+            dump = read_dump(args.from_diagnostics)
+            meters: list[Any] = modbus_meters(dump)
+            args.replay_bacnet = dump if args.bacnet_site is not None and has_bacnet_meters(dump) else None
+            if not meters and args.replay_bacnet is None:
+                parser.error(f"{args.from_diagnostics}: no Modbus meter (nor BACnet meter, with --bacnet-site) in it")
+        else:
+            meters = _meters(args.meter, profiles, builtin, args.seed, args.strict)
+    except (ValueError, ProfileError, DumpError) as err:
         parser.error(str(err))
     try:
         asyncio.run(_serve(args, meters))

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Uses Gurux DLMS (GPL-2.0); see submeter_sim/LICENSING.md. Not part of the integration HACS installs.
 """Serve a simulated SM307 over DLMS/COSEM: IP wrapper on TCP, HDLC on TCP, HDLC on a tty.
 
 The DLMS side is Gurux's GXDLMSServer (GPL-2.0: tests and simulator only,

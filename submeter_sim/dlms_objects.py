@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Uses Gurux DLMS (GPL-2.0); see submeter_sim/LICENSING.md. Not part of the integration HACS installs.
 """The SM307 three-phase CT/VT meter as pure state, and its COSEM objects built on Gurux.
 
 ``Sm307`` is the meter without any protocol: a clock the test moves with

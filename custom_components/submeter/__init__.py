@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import timedelta
 
 from homeassistant.const import CONF_SCAN_INTERVAL, Platform
@@ -17,6 +18,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from . import bus_health
 from .bus_kinds.registry import bus_kind
 from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
 from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
@@ -44,6 +46,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     profiles = await async_get_profiles(hass)
     kind = bus_kind(entry.data)
+    await _async_check_port(hass, entry, kind.link.serial_port(entry.data))
     bus = kind.create_bus(hass, entry)
     coordinators: dict[str, MeterCoordinator] = {}
     refused = RefusedRegisters(hass, entry.entry_id)
@@ -93,6 +96,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
     return True
 
 
+async def _async_check_port(hass: HomeAssistant, entry: SubmeterConfigEntry, port: str | None) -> None:
+    """A serial bus whose port is gone (adapter unplugged, by-id name changed) gets a fixable issue."""
+    if port is None:
+        return
+    if await hass.async_add_executor_job(os.path.exists, port):
+        bus_health.port_present(hass, entry.entry_id)
+        return
+    bus_health.port_missing(hass, entry.entry_id, entry.title, port)
+    bus_health.bus_failed(hass, entry.entry_id, entry.title, f"{port} does not exist")
+    raise ConfigEntryNotReady(
+        translation_domain=DOMAIN,
+        translation_key="serial_port_missing",
+        translation_placeholders={"bus": entry.title, "port": port},
+    )
+
+
 async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
     """Meters were added, removed or changed: start over with the new set.
 
@@ -103,7 +122,8 @@ async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
-    """Forget what the bus' meters refused."""
+    """Forget what the bus' meters refused, and its health record and issues."""
+    bus_health.forget(hass, entry.entry_id, entry.subentries)
     await RefusedRegisters(hass, entry.entry_id).async_remove()
 
 

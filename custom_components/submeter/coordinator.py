@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -15,12 +16,14 @@ from homeassistant.helpers.restore_state import async_get as async_get_restore_s
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from . import bus_health
 from .action_errors import translated_action_error
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
 from .load_profile import IntervalSource, LoadProfileImporter
-from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
+from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
+from .pysubmeter.exceptions import ProfileMismatch
 from .pysubmeter.measurements import MEASUREMENTS, Kind
 from .series_correction import SeriesCorrections
 
@@ -80,6 +83,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self._failures = 0
         self._started = False  # whether a poll has succeeded since set-up
         self.first_raw: Reading | None = None  # the first reading, before the guard
+        self.last_raw: Reading | None = None  # the last reading, before the guard (diagnostics)
+        self.stats = bus_health.health(hass, entry.entry_id).stats(subentry.subentry_id)
         # What the profile offered when the platforms were set up; None before.
         self._entity_keys: frozenset[str] | None = None
         self.importer: LoadProfileImporter | None = None
@@ -141,10 +146,38 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
     def _sensor_id(self, registry: er.EntityRegistry, key: str) -> str | None:
         return registry.async_get_entity_id("sensor", DOMAIN, f"{self.subentry.subentry_id}_{key}")
 
+    def _polled(self, started: float, error: SubmeterError | None) -> None:
+        """Count the poll; raise or clear the bus' and the meter's repair issues."""
+        stats, entry = self.stats, self.config_entry
+        stats.polls += 1
+        if error is None:
+            stats.consecutive_failures = stats.profile_refusals = 0
+            stats.last_success = dt_util.utcnow()
+            stats.last_duration = time.monotonic() - started
+            bus_health.profile_served(self.hass, self.subentry.subentry_id)
+            bus_health.bus_answered(self.hass, entry.entry_id)
+            return
+        stats.failures += 1
+        stats.consecutive_failures += 1
+        stats.last_error = str(error)
+        if isinstance(error, LinkError) and error.reason == "port_not_found" and (port := entry.data.get("port")):
+            bus_health.port_missing(self.hass, entry.entry_id, entry.title, str(port))
+        if isinstance(error, ProfileMismatch):
+            stats.profile_refusals += 1
+            bus_health.profile_refused(
+                self.hass, self.subentry.subentry_id, self.subentry.title, self.meter.profile.id, stats
+            )
+        record = bus_health.health(self.hass, entry.entry_id)
+        meters = [record.stats(subentry_id) for subentry_id in entry.subentries if subentry_id in record.meters]
+        if all(meter.consecutive_failures for meter in meters):
+            bus_health.bus_failed(self.hass, entry.entry_id, entry.title, str(error))
+
     async def _async_update_data(self) -> Reading:
+        started = time.monotonic()
         try:
             reading = await self.meter.async_read()
         except SubmeterError as err:
+            self._polled(started, err)
             self._failures += 1
             if self.data is not None and self._failures < FAILURES_BEFORE_UNAVAILABLE:
                 _LOGGER.debug("%s: poll %d failed (%s), keeping the last reading", self.name, self._failures, err)
@@ -154,7 +187,9 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_key="meter_unreachable",
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
+        self._polled(started, None)
         self._failures = 0
+        self.last_raw = reading
         if self.first_raw is None:
             self.first_raw = reading  # what the meter has, as it answered (the platforms ask)
         guarded = self._guarded(reading)
@@ -167,6 +202,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 _LOGGER.debug("%s: confirming read failed (%s)", self.name, err)
             else:
                 guarded = self._guarded(reading)
+                self.last_raw = reading
         self._started = True
         if self.learned_late():
             # A generic meter that was silent at start-up has now told what it measures:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Uses Gurux DLMS (GPL-2.0); see submeter_sim/LICENSING.md. Not part of the integration HACS installs.
 """The simulated SM307 DLMS/COSEM meter, driven by Gurux's own client over real transports.
 
 Gurux (GPL) is a test-only dependency: the simulator's server and this

@@ -38,6 +38,10 @@ class RegisterRefused(MeterResponseError):
     """The meter answered "illegal data address" (Modbus exception 2): it does not serve a register read."""
 
 
+class ProfileMismatch(MeterResponseError):
+    """The meter answers, but serves nothing its profile describes: the wrong profile, or another meter."""
+
+
 class ActionError(SubmeterError):
     """An action cannot be run on a meter, or did not take effect."""
 

@@ -110,6 +110,23 @@ class EnergyGuard:
         track = self._tracks.get(key)
         return None if track is None else (track.good, track.good_at)
 
+    def diagnostics(self) -> dict[str, dict[str, object]]:
+        """Per total: what is published, what waits for confirmation, and a series held as not yet a reset."""
+        state: dict[str, dict[str, object]] = {}
+        for key, track in sorted(self._tracks.items()):
+            other = track.other
+            state[key] = {
+                "published": track.good,
+                "read_at": track.good_at,
+                "candidate": track.candidate,
+                "held_series": None
+                if other is None
+                else {"first": other.first, "last": other.last, "readings": other.count, "rises": other.rises},
+            }
+        for key, (value, at) in sorted(self._fresh.items()):
+            state.setdefault(key, {"first_reading": value, "read_at": at})
+        return state
+
     def take_events(self) -> list[GuardEvent]:
         """The new series accepted since the last call."""
         events, self.events = self.events, []

@@ -45,3 +45,6 @@ class LinkKind[LinkT: Link]:
     discovery: Discovery
     from_dict: Callable[[Mapping[str, Any]], LinkT]  # the link from its stored form
     unique_id: Callable[[LinkT], str]  # one bus per port or endpoint
+    # The local serial port the link holds, from entry data (None for network links): a port that
+    # vanishes (adapter unplugged, by-id name changed) is a repair issue.
+    serial_port: Callable[[Mapping[str, Any]], str | None] = lambda data: None

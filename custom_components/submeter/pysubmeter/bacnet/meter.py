@@ -92,6 +92,8 @@ class BacnetMeter:
         self._slow_plan: list[list[tuple[BacnetObject, tuple[str, ...]]]] = []  # the settings' objects
         self._slow_raw: dict[tuple[BacnetObject, str], Any] = {}  # their last answers, carried between reads
         self._cadence = SettingsCadence(settings_clock)
+        self._last_raw: dict[tuple[BacnetObject, str], Any] = {}  # the last poll's answers (diagnostics)
+        self._facts: list[ObjectFacts] = []  # what a generic meter's objects said about themselves
 
     @property
     def profile(self) -> Profile:
@@ -107,6 +109,16 @@ class BacnetMeter:
     def where(self) -> str | None:
         """Where the meter answered last (``ip:port`` or ``network:mac``)."""
         return self._where
+
+    @property
+    def last_raw(self) -> dict[tuple[BacnetObject, str], Any]:
+        """The properties the last poll read, as the meter answered them."""
+        return dict(self._last_raw)
+
+    @property
+    def object_facts(self) -> list[ObjectFacts]:
+        """A generic meter's objects with their names, units and descriptions (empty for a fixed profile)."""
+        return list(self._facts)
 
     @property
     def _map(self) -> BacnetMap:
@@ -185,6 +197,7 @@ class BacnetMeter:
         raw = dict(self._slow_raw)
         for batch in self._plan:
             raw.update(await self._network.async_read_multiple(where, batch))
+        self._last_raw = raw
 
         def number(obj: BacnetObject) -> float | None:
             return decode_number(raw.get((obj, "present-value")), raw.get((obj, "reliability")))
@@ -233,10 +246,11 @@ class BacnetMeter:
             value = raw.get((obj, prop))
             return "" if value is None or isinstance(value, PropertyError) else str(value)
 
-        learned = classify(
+        self._facts = [
             ObjectFacts(obj, text(obj, "object-name"), text(obj, "units") or None, text(obj, "description"))
             for obj in objects
-        )
+        ]
+        learned = classify(self._facts)
         bmap = replace(self._map, measurements=learned.measurements, alerts=learned.alerts, extras=learned.extras)
         self._profile = replace(self._profile, bacnet=bmap)
         self._learned = True

@@ -21,6 +21,10 @@ def _from_dict(data: Mapping[str, Any]) -> DlmsLink:
     return DlmsLink.from_dict(dict(data))
 
 
+def _stored_port(data: Mapping[str, Any]) -> str | None:
+    return str(data.get("port", ""))
+
+
 def _kind(kind: str) -> LinkKind[DlmsLink]:
     # No bus scan: DLMS meters are added by their HDLC address.
     return LinkKind(
@@ -30,6 +34,7 @@ def _kind(kind: str) -> LinkKind[DlmsLink]:
         discovery=Discovery.NONE,
         from_dict=_from_dict,
         unique_id=unique_id,
+        serial_port=_stored_port if kind == DLMS_SERIAL else lambda data: None,
     )
 
 

@@ -110,6 +110,7 @@ class DlmsMeter:
         self._unknown = replace(profile, dlms=replace(profile.dlms, measurements={}, actions={}, load_profile=None))
         self._columns: list[tuple[int, str | None, float]] | None = None  # load profile: index, key, factor
         self._capture_period = 900
+        self._last_raw: dict[AttributeRef, axdr.Value | AccessError] = {}  # the last poll's answers (diagnostics)
 
     @property
     def profile(self) -> Profile:
@@ -119,6 +120,21 @@ class DlmsMeter:
     @property
     def address(self) -> int:
         return self._address
+
+    @property
+    def object_list(self) -> list[ObjectEntry]:
+        """The association's object list, once associated with (diagnostics)."""
+        return [] if self._learned is None else list(self._learned.objects.values())
+
+    @property
+    def scalers(self) -> dict[Obis, ScalerUnit]:
+        """The scaler_unit of each register read, once associated with."""
+        return {} if self._learned is None else dict(self._learned.scalers)
+
+    @property
+    def last_raw(self) -> dict[AttributeRef, axdr.Value | AccessError]:
+        """The attributes the last poll read, as the meter answered them."""
+        return dict(self._last_raw)
 
     @property
     def load_profile(self) -> DlmsLoadProfile | None:
@@ -226,6 +242,7 @@ class DlmsMeter:
     async def _read(self, session: DlmsSession) -> Reading:
         learned = await self._learn(session)
         raw = dict(zip(learned.refs, await session.get_many(learned.refs), strict=True))
+        self._last_raw = raw
         values: dict[str, float | None] = {}
         for key, terms in learned.terms.items():
             numbers = [_number(key, raw[term.ref]) for term in terms]

@@ -81,6 +81,11 @@ class MeterAnswers:
             self._server_id_read = True
         return self._server_id
 
+    @property
+    def known(self) -> tuple[dict[int, str] | None, str | None]:
+        """(Read Device Identification objects, Report Server ID) as far as asked so far (diagnostics)."""
+        return (None if self._objects is None else dict(self._objects)), self._server_id
+
     async def async_matches(self, groups: tuple[IdentityGroup, ...]) -> bool:
         """Whether every rule of some group matches (no groups: nothing to check)."""
         if not groups:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..link_kind import Discovery, LinkKind
 from .link import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink, link_from_dict
 
@@ -14,6 +17,10 @@ def unique_id(link: ModbusLink) -> str:
     return f"{link.kind}:{where}"
 
 
+def _stored_port(data: Mapping[str, Any]) -> str | None:
+    return str(data.get("port", ""))
+
+
 def _kind(kind: str) -> LinkKind[ModbusLink]:
     return LinkKind(
         kind=kind,
@@ -22,6 +29,7 @@ def _kind(kind: str) -> LinkKind[ModbusLink]:
         discovery=Discovery.SCAN,
         from_dict=link_from_dict,
         unique_id=unique_id,
+        serial_port=_stored_port if kind == SerialLink.kind else lambda data: None,
     )
 
 

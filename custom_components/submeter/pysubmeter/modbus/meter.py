@@ -18,7 +18,7 @@ from modbus_connection.exceptions import ExceptionCode
 
 from ..cadence import SettingsCadence, is_setting
 from ..client import MeterInfo, Reading
-from ..exceptions import MeterResponseError, MeterTimeoutError, RegisterRefused
+from ..exceptions import MeterResponseError, MeterTimeoutError, ProfileMismatch, RegisterRefused
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from .codec import decode_point, decode_raw
@@ -69,6 +69,7 @@ class ModbusMeter:
         self._model_phases: frozenset[str] | None = None
         self._location: SunSpecLocation | None = None  # the SunSpec model the map is pinned to
         self._identity: MeterAnswers | None = None
+        self._seen: dict[int, int] = {}  # every word read so far, by wire address (diagnostics, replay)
         if self._pinned is not None:
             self._replan(self._pinned)
 
@@ -100,6 +101,27 @@ class ModbusMeter:
         Give them back as ``refused=`` after a restart, so the meter is not probed for them again.
         """
         return sorted(self._refused)
+
+    @property
+    def registers_seen(self) -> dict[int, int]:
+        """The last word read at every wire address this client has read (identity and SunSpec walk too)."""
+        return dict(sorted(self._seen.items()))
+
+    @property
+    def identification(self) -> tuple[dict[int, str] | None, str | None]:
+        """Read Device Identification objects and Report Server ID text, where they were asked."""
+        return (None, None) if self._identity is None else self._identity.known
+
+    @property
+    def serial_addresses(self) -> frozenset[int]:
+        """Wire addresses that hold the serial number (left out of a diagnostics dump)."""
+        modbus_map = self._pinned or self._source
+        return frozenset(
+            part.point.address + offset
+            for source in modbus_map.device_info.get("serial_number", ())
+            for part in source.registers
+            for offset in range(part.point.count)
+        )
 
     def _replan(self, modbus_map: ModbusMap) -> None:
         fast, slow = self._spans(modbus_map)
@@ -155,7 +177,7 @@ class ModbusMeter:
         location = await async_locate_confirmed(self._read_block, layout)
         if location is None:
             models = ", ".join(str(model) for model in layout.models)
-            raise MeterResponseError(f"meter {self._address} has no SunSpec meter model ({models})")
+            raise ProfileMismatch(f"meter {self._address} has no SunSpec meter model ({models})")
         pinned = pin(self._source, location)
         self._model_phases = location.phases
         self._location = location
@@ -213,6 +235,8 @@ class ModbusMeter:
             words = await self._request(lambda: self._unit.read_holding_registers(start, count))
         if len(words) != count:
             raise MeterResponseError(f"meter {self._address} returned {len(words)} registers, expected {count}")
+        for offset, word in enumerate(words):
+            self._seen[start + offset] = word
         return words
 
     async def _read_image(
@@ -317,7 +341,7 @@ class ModbusMeter:
                     alerts[key] = bool(bits >> bit & 1)
         if not values and not alerts:
             # Every register refused: this is not the meter the profile describes.
-            raise MeterResponseError(f"meter {self._address} serves none of the registers of {self._profile.id}")
+            raise ProfileMismatch(f"meter {self._address} serves none of the registers of {self._profile.id}")
         return Reading(values=values, alerts=alerts, phases=phases)
 
     @staticmethod

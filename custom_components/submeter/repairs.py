@@ -1,0 +1,98 @@
+"""Fix flows for repair issues: a serial bus whose adapter got another port."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult
+
+from .connection import async_check_link
+from .const import CONF_LINK, CONF_UNIT_ADDRESS, LINK_SERIAL
+from .flows.schemas import error_key, list_serial_ports, port_selector, stable_port_path
+from .pysubmeter import LinkError
+from .pysubmeter.dlms.link import DlmsLink
+from .pysubmeter.modbus import link_from_dict
+
+CONF_PORT = "port"
+
+
+class SerialPortRepairFlow(RepairsFlow):
+    """Pick the port the bus' adapter has now; it is opened before it is saved."""
+
+    def __init__(self, entry_id: str) -> None:
+        self._entry_id = entry_id
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The flow starts with the issue's own data, not a form's: show the form."""
+        return await self.async_step_port()
+
+    async def async_step_port(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Take a new port, open it once, then save it and set the bus up again."""
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        old = str(entry.data.get(CONF_PORT, ""))
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+            data = {**entry.data, CONF_PORT: port}
+            unique_id = f"{entry.data[CONF_LINK]}:{port}"
+            taken = any(
+                other.unique_id == unique_id and other.entry_id != entry.entry_id
+                for other in self.hass.config_entries.async_entries(entry.domain)
+            )
+            if taken:
+                errors[CONF_PORT] = "already_configured"
+            elif not await self.hass.async_add_executor_job(os.path.exists, port):
+                errors[CONF_PORT] = "port_not_found"
+            elif (error := await self._async_check(data)) is not None:
+                errors[CONF_PORT] = error
+            else:
+                title = entry.title
+                if title == _link_name(entry.data):
+                    title = _link_name(data)
+                self.hass.config_entries.async_update_entry(entry, data=data, unique_id=unique_id, title=title)
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                return self.async_create_entry(data={})
+        ports = await self.hass.async_add_executor_job(list_serial_ports)
+        schema = vol.Schema(
+            {vol.Required(CONF_PORT, default=(user_input or {}).get(CONF_PORT, old)): port_selector(ports)}
+        )
+        return self.async_show_form(
+            step_id="port",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"bus": entry.title, "port": old},
+        )
+
+    async def _async_check(self, data: dict[str, Any]) -> str | None:
+        """Open a Modbus serial link once (silence is fine: the meters may still be booting)."""
+        if data[CONF_LINK] != LINK_SERIAL:
+            return None  # a DLMS port is opened by the next set-up; its sign-on needs the meter
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        address = 1
+        if entry is not None and (meters := [s.data[CONF_UNIT_ADDRESS] for s in entry.subentries.values()]):
+            address = int(meters[0])
+        try:
+            await async_check_link(self.hass, link_from_dict(data), address, dict(entry.options) if entry else None)
+        except LinkError as err:
+            return error_key(err)
+        return None
+
+
+def _link_name(data: Any) -> str:
+    """The title a bus entry gets from its link."""
+    if data.get(CONF_LINK) == LINK_SERIAL:
+        return link_from_dict(data).name
+    return DlmsLink.from_dict(dict(data)).name
+
+
+async def async_create_fix_flow(hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None) -> RepairsFlow:
+    """The fix flow of a fixable issue; issues without one are confirmed only."""
+    if issue_id.startswith("serial_port_missing_") and data and isinstance(data.get("entry_id"), str):
+        return SerialPortRepairFlow(data["entry_id"])
+    return ConfirmRepairFlow()

@@ -1,0 +1,260 @@
+"""Diagnostics for every bus kind, and a dump served back by the simulator as the same meters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+    get_diagnostics_for_device,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
+from custom_components.submeter.pysubmeter import load_builtin_profiles
+from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
+from custom_components.submeter.pysubmeter.modbus import ModbusBus, TcpLink
+from custom_components.submeter.pysubmeter.modbus.link import ConnectionPool
+from submeter_sim import SimulatorServer
+from submeter_sim.dlms import DlmsSimServer
+from submeter_sim.dlms_objects import Sm307
+from submeter_sim.replay import BacnetReplaySite, DumpError, bacnet_meters, load_dump, modbus_meters
+
+from ..meters import SimulatedBus
+from ..sim.bacnet_site import free_base, running_site
+from .conftest import bus_entry, setup_bus
+
+pytestmark = pytest.mark.e2e
+
+VOLATILE = {"read_at", "last_success", "last_poll_seconds", "failing_since", "since"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stable(data: Any) -> Any:
+    """Diagnostics with times, durations and the test's free ports replaced, so a snapshot can hold them."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in VOLATILE and value is not None:
+                out[key] = "<time>"
+            elif key in ("port", "tcp_port") and isinstance(value, int):
+                out[key] = "<port>"
+            else:
+                out[key] = stable(value)
+        return out
+    if isinstance(data, list):
+        return [stable(item) for item in data]
+    if isinstance(data, str):
+        return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", data)
+    return data
+
+
+def device_of(hass: HomeAssistant, entry: MockConfigEntry, subentry_id: str) -> dr.DeviceEntry:
+    """The meter's device (lookup by identifiers alone is gone in Home Assistant 2026)."""
+    (device,) = [
+        device
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        if (DOMAIN, subentry_id) in device.identifiers
+    ]
+    return device
+
+
+async def test_modbus_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    simulated_bus: SimulatedBus,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every Modbus link kind: the same meters, the same dump (less the link settings)."""
+    entry = await setup_bus(hass, bus_entry(simulated_bus.link))
+    data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert stable(data) == snapshot(name=simulated_bus.link["link"])
+    leviton = data["meters"]["meter1"]
+    # What was read decodes to what the meter has.
+    raw = leviton["raw_reading"]["values"]
+    assert raw["energy_import"] == pytest.approx(simulated_bus.meters[1].values["energy_import"], rel=1e-5)
+    assert leviton["guard"]["energy_import"]["published"] == pytest.approx(raw["energy_import"])
+    assert leviton["poll"]["failures"] == 0
+    # No serial number anywhere: not in the identity, not in the registers.
+    assert leviton["identity"]["serial_number"] in (None, "**REDACTED**")
+    socomec = data["meters"]["meter2"]
+    assert socomec["identity"]["serial_number"] == "**REDACTED**"
+    assert socomec["modbus"]["redacted_registers"]
+    assert not set(socomec["modbus"]["redacted_registers"]) & {int(a) for a in socomec["modbus"]["registers"]}
+    if simulated_bus.link["link"] == "serial":
+        assert data["entry"]["data"]["port"] == "**REDACTED**"
+    else:
+        assert data["entry"]["data"]["host"] == "**REDACTED**"
+
+
+async def test_the_link_is_redacted_from_the_bus_title(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, tcp_bus: SimulatedBus
+) -> None:
+    """A title made from a by-id path names the adapter's serial number; one made from a host names the site."""
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
+    hass.config_entries.async_update_entry(entry, title=f"{tcp_bus.link['host']}:{tcp_bus.link['port']}")
+    await hass.async_block_till_done()  # the update listener reloads the entry
+    data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert data["entry"]["title"] == f"**REDACTED**:{tcp_bus.link['port']}"
+
+    device = await get_diagnostics_for_device(hass, hass_client, entry, device_of(hass, entry, "meter2"))
+    assert set(device["meters"]) == {"meter2"}
+    assert device["meters"]["meter2"] == data["meters"]["meter2"]
+
+
+async def test_a_dump_replays_as_the_same_meters(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, tcp_bus: SimulatedBus
+) -> None:
+    """Loaded back into the simulator, a dump reads, through the integration's client, as the user's meters did."""
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
+    data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    profiles = load_builtin_profiles()
+    replayed = {meter.address: meter for meter in modbus_meters({"data": data})}
+    assert set(replayed) == {1, 2}
+    async with SimulatorServer(list(replayed.values()), tcp=("127.0.0.1", 0), tick_interval=None) as server:
+        bus = ModbusBus.pooled(TcpLink(host="127.0.0.1", port=server.tcp_port), ConnectionPool(), timeout=1.0)
+        try:
+            for subentry_id, coordinator in entry.runtime_data.coordinators.items():
+                dumped = data["meters"][subentry_id]
+                meter = bus.meter(dumped["address"], profiles[dumped["profile"]["id"]], dumped["modbus"]["refused"])
+                reading = await meter.async_read()
+                assert coordinator.last_raw is not None
+                assert reading == coordinator.last_raw, subentry_id
+                info = await meter.async_info()
+                assert (info.manufacturer, info.model) == (coordinator.info.manufacturer, coordinator.info.model)
+                assert info.serial_number is None  # redacted, so not served
+        finally:
+            await bus.async_close()
+
+
+async def test_the_simulator_command_line_serves_a_downloaded_dump(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, tcp_bus: SimulatedBus, tmp_path: Path
+) -> None:
+    """``python -m submeter_sim --from-diagnostics`` takes the file as Home Assistant downloads it."""
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {2: "socomec_countis_e4x"}))
+    data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    dump = tmp_path / "config_entry-submeter.json"
+    dump.write_text(json.dumps({"home_assistant": {}, "data": data}))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "submeter_sim", "--from-diagnostics", str(dump), "--tcp", "127.0.0.1:0",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        port = int(re.search(r"endpoint tcp 127\.0\.0\.1:(\d+)", line).group(1))
+        bus = ModbusBus.pooled(TcpLink(host="127.0.0.1", port=port), ConnectionPool(), timeout=1.0)
+        try:
+            meter = bus.meter(2, load_builtin_profiles()["socomec_countis_e4x"])
+            assert await meter.async_read() == entry.runtime_data.coordinators["meter2"].last_raw
+        finally:
+            await bus.async_close()
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def test_a_file_that_is_no_dump_is_refused(tmp_path: Path) -> None:
+    (path := tmp_path / "x.json").write_text('{"data": {"format": 99}}')
+    with pytest.raises(DumpError, match="not a submeter diagnostics dump"):
+        load_dump(path)
+    path.write_text('{"format": 1, "meters": {"m": {"address": 1, "modbus": {"registers": {"5": 70000}}}}}')
+    with pytest.raises(DumpError, match="out of range"):
+        load_dump(path)
+    path.write_text("not json")
+    with pytest.raises(DumpError):
+        load_dump(path)
+
+
+@pytest.mark.usefixtures("real_interfaces")
+async def test_bacnet_diagnostics(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, snapshot: SnapshotAssertion
+) -> None:
+    async with running_site() as site:
+        meters = {site.leviton.instance: "leviton_4100_bacnet", 473001: "bacnet_generic"}
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="BACnet",
+            data={"link": "bacnet_ip", "interface": "127.0.0.1/32", "port": site.base, "bbmd": site.bbmd,
+                  "ttl": 60, "networks": [2]},
+            options={"timeout": 2.0},
+            subentries_data=[
+                ConfigSubentryData(
+                    data={"address": instance, "profile": pid, "bacnet_address": site.address_of(meter)},
+                    subentry_id=f"meter{instance}",
+                    subentry_type=SUBENTRY_METER,
+                    title=f"Meter {instance}",
+                    unique_id=str(instance),
+                )
+                for (instance, pid), meter in zip(meters.items(), (site.leviton, site.dts), strict=True)
+            ],
+        )  # fmt: skip
+        await setup_bus(hass, entry)
+        data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert stable(data) == snapshot
+        leviton = data["meters"][f"meter{site.leviton.instance}"]["bacnet"]
+        assert leviton["objects"]["analog-input:2"] == {"present-value": 1500.0, "reliability": "no-fault-detected"}
+        assert data["entry"]["data"]["bbmd"] == "**REDACTED**"
+        dts = data["meters"]["meter473001"]["bacnet"]["object_map"]
+        assert {"object": "analog-input:13", "name": "Meter Temperature", "units": "degrees-celsius",
+                "description": "Meter Temperature"} in dts  # fmt: skip
+        readings = {key: c.last_raw for key, c in entry.runtime_data.coordinators.items()}
+        await hass.config_entries.async_unload(entry.entry_id)  # one BACnet station per process at a time
+
+    # Served back from the dump, both meters read the same through the integration's client.
+    replay = BacnetReplaySite(free_base(), bacnet_meters({"data": data}))
+    replay.start()
+    network = BacnetNetwork(BacnetIpLink("127.0.0.1/32", replay.base, bbmd=replay.bbmd), timeout=2.0)
+    try:
+        await network.async_start()
+        profiles = load_builtin_profiles()
+        for meter in replay.meters:
+            dumped = data["meters"][f"meter{meter.instance}"]
+            client = network.meter(meter.instance, profiles[dumped["profile"]["id"]], replay.address_of(meter))
+            assert await client.async_read() == readings[f"meter{meter.instance}"], meter.instance
+    finally:
+        await network.async_close()
+        replay.close()
+
+
+async def test_dlms_diagnostics(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, snapshot: SnapshotAssertion
+) -> None:
+    async with DlmsSimServer(Sm307(), "wrapper") as sim:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="DLMS",
+            data={"link": "dlms_tcp", "host": "127.0.0.1", "tcp_port": sim.port, "wrapper": True, "client": 1,
+                  "logical": 1, "security": "lls", "password": sim.password.decode()},
+            options={"import_load_profile": False},
+            subentries_data=[
+                ConfigSubentryData(
+                    data={"address": 17, "profile": "dlms_standard"},
+                    subentry_id="sm307",
+                    subentry_type=SUBENTRY_METER,
+                    title=f"SM307 {sim.meter.serial}",
+                    unique_id=sim.meter.serial,
+                )
+            ],
+        )  # fmt: skip
+        await setup_bus(hass, entry)
+        data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert stable(data) == snapshot
+        assert data["entry"]["data"]["password"] == "**REDACTED**"
+        meter = data["meters"]["sm307"]
+        assert sim.meter.serial not in json.dumps(data)
+        assert {"obis": "1.0.1.8.0.255", "class_id": 3, "version": 0} in meter["dlms"]["object_list"]
+        energy = next(a for a in meter["dlms"]["attributes"] if a["obis"] == "1.0.1.8.0.255")
+        assert energy["value"] == sim.meter.energy_raw("+A")
+        await hass.config_entries.async_unload(entry.entry_id)
