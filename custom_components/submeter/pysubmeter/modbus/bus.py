@@ -65,6 +65,11 @@ class ModbusBus:
     def name(self) -> str:
         return self.link.name
 
+    @property
+    def timeout(self) -> float:
+        """How long a request may take before it counts as unanswered."""
+        return self._timeout
+
     def unit(self, address: int) -> ModbusUnit:
         """The unit handle for ``address``, configured with this bus's timing."""
         unit = self._units.get(address)
