@@ -211,16 +211,17 @@ async def run_fleet(bus: ModbusBus, clients: list[ModbusMeter], periods: int) ->
         schedule = schedule_cls(FLEET_INTERVAL) if schedule_cls is not None else None
         while loop.time() < stop_at:
             begin = loop.time()
-            starts[client.address].append(begin)
             if schedule is not None and line is not None:
                 schedule.started(begin)
                 async with line.poll(client.address, schedule.period):
-                    polled = loop.time()
+                    polled = loop.time()  # the poll starts when it has the line
+                    starts[client.address].append(polled)
                     await fleet_poll(bus, client)
                     spans.append(loop.time() - polled)
                 schedule.answered()
                 await asyncio.sleep(schedule.delay(loop.time()))
             else:
+                starts[client.address].append(begin)
                 await fleet_poll(bus, client)
                 spans.append(loop.time() - begin)
                 await asyncio.sleep(FLEET_INTERVAL)
