@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import tty
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -28,6 +29,7 @@ type Direction = Literal["request", "reply"]
 
 FAST_BAUDRATE = 19200  # above it the frame gap no longer scales with the character time
 FAST_GAP = 0.00175
+PRECISION = 0.002  # s before a delivery is due that the relay wakes to deliver it on time
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +57,21 @@ class LineTiming:
         """One request and its reply alone on the line: the client writes, then reads the last byte."""
         return 2 * self.latency + self.transfer(request) + self.gap + self.turnaround + self.transfer(reply)
 
-    def minimum(self, exchanges: list[tuple[int, int]]) -> float:
+    def minimum(self, exchanges: list[tuple[int, int]], *, client_gap: bool = True) -> float:
         """The least time these (request, reply) byte counts take back to back.
 
         Between a reply and the next request the line must be silent for the
-        frame gap. A client behind an adapter cannot see the wire, so it times the
-        gap from the last byte it got: the reply's latency, the gap, then the
-        request's latency.
+        frame gap. A Modbus RTU client behind an adapter cannot see the wire, so it
+        times the gap from the last byte it got: the reply's latency, the gap,
+        then the request's latency. A client whose frames carry their own
+        boundaries (HDLC) sends at once, and the line's gap and the latencies pass
+        together (``client_gap=False``).
         """
         if not exchanges:
             return 0.0
         total = sum(self.exchange(request, reply) for request, reply in exchanges)
-        return total + (len(exchanges) - 1) * self.gap
+        between = self.gap if client_gap else max(0.0, self.gap - 2 * self.latency)
+        return total + (len(exchanges) - 1) * between
 
     def schedule(self, direction: Direction, arrived: float, nbytes: int, line: LineState) -> tuple[float, float]:
         """(start on the wire, time delivered at the far end) of ``nbytes`` that ``arrived`` now.
@@ -156,9 +161,13 @@ class WireLine:
             return  # the end closed (EIO): nothing to carry
         now = self._loop.time()
         _, delivered = self.timing.schedule(direction, now, len(data), self.state)
-        self._loop.call_at(delivered, self._deliver, target, data)
+        # The loop wakes up to a millisecond late (epoll counts milliseconds): wake early, then sleep exactly.
+        self._loop.call_at(delivered - PRECISION, self._deliver, target, data, delivered)
 
-    def _deliver(self, target: int, data: bytes) -> None:
+    def _deliver(self, target: int, data: bytes, due: float) -> None:
+        assert self._loop is not None
+        if (early := due - self._loop.time()) > 0:
+            time.sleep(early)  # at most PRECISION: both ends wait for these bytes anyway (half-duplex)
         with contextlib.suppress(OSError):
             os.write(target, data)
 
@@ -166,9 +175,10 @@ class WireLine:
         """A position in the frame log, for ``minimum`` over what follows."""
         return len(self.state.frames)
 
-    def minimum(self, since: int = 0) -> float:
+    def minimum(self, since: int = 0, *, client_gap: bool = True) -> float:
         """The wire minimum of every answered exchange since ``since``."""
-        return self.timing.minimum([pair for pair in self.state.exchanges(since) if pair[1]])
+        answered = [pair for pair in self.state.exchanges(since) if pair[1]]
+        return self.timing.minimum(answered, client_gap=client_gap)
 
     async def stop(self) -> None:
         if self._loop is not None:

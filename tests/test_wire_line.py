@@ -55,3 +55,9 @@ def test_the_minimum_of_back_to_back_exchanges_counts_the_gap_between_them() -> 
     assert one == pytest.approx(0.002 + 33 * 10 / 19200 + 3.5 * 10 / 19200 + 0.005)
     assert timing.minimum([(8, 25), (8, 25)]) == pytest.approx(2 * one + timing.gap)
     assert timing.minimum([]) == 0.0
+    # HDLC frames carry their own boundaries: the client sends at once, the gap passes with the latencies.
+    assert timing.minimum([(8, 25), (8, 25)], client_gap=False) == pytest.approx(2 * one)  # 1.8 ms gap < 2 ms
+    slow = LineTiming(9600, latency=0.001)
+    assert slow.minimum([(8, 25), (8, 25)], client_gap=False) == pytest.approx(
+        2 * slow.exchange(8, 25) + 3.5 * 10 / 9600 - 0.002
+    )
