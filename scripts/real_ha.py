@@ -5,7 +5,8 @@ with it). Onboarding, the REST client and the config-flow driver are
 scripts/demo_setup.py's.
 
     real_ha.py modbus-requirements
-    real_ha.py check --url URL --token-file FILE --deadline EPOCH --tcp-port N [--watch NAME=PID ...]
+    real_ha.py check --url URL --token-file FILE --deadline EPOCH --tcp-port N --save FILE [--watch NAME=PID ...]
+    real_ha.py restarted --url URL --token-file FILE --deadline EPOCH --before FILE [--watch NAME=PID ...]
     real_ha.py compare BEFORE AFTER [--manifest FILE --hass-log FILE]
 """
 
@@ -114,7 +115,7 @@ def modbus_requirements() -> list[str]:
     return list(json.loads(manifest.read_text()).get("requirements", []))
 
 
-def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int) -> None:
+def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int) -> dict[str, float]:
     """Add a Modbus TCP bus with the Leviton; wait until it loads and reads energy."""
     config = api.get("/api/config")
     print(f"check: Home Assistant {config['version']} is {config['state']}", flush=True)
@@ -128,6 +129,11 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int) -> Non
         {"meters": [str(LEVITON[1])]},
     )
     print(f"check: bus entry {result['title']!r} created", flush=True)
+    return _energy_when_loaded(api, deadline, pids, "check")
+
+
+def _energy_when_loaded(api: Api, deadline: float, pids: dict[str, int], stage: str) -> dict[str, float]:
+    """Wait until the bus entry is loaded and energy_import is numeric; the energy readings."""
     state: Any = None
     while True:
         entries = [e for e in api.get("/api/config/config_entries/entry") if e["domain"] == "submeter"]
@@ -137,7 +143,7 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int) -> Non
         if state in ("setup_error", "migration_error", "failed_unload"):
             raise DemoError(f"the bus entry did not load: {state} ({entries[0].get('reason')})")
         _sleep(deadline, pids, f"the bus entry to load (state {state})")
-    print("check: the bus entry is loaded", flush=True)
+    print(f"{stage}: the bus entry is loaded", flush=True)
     while True:
         rows = json.loads(api.post("/api/template", {"template": ROWS}) or "[]")
         energy = [
@@ -149,8 +155,23 @@ def check(api: Api, deadline: float, pids: dict[str, int], tcp_port: int) -> Non
             break
         _sleep(deadline, pids, f"a numeric energy_import reading (have {sorted(e for e, _, _ in energy)})", 1.0)
     for entity, value, unit in sorted(energy):
-        print(f"check: {entity} = {value} {unit or ''}", flush=True)
-    print(f"check: {len(rows)} submeter entities, {len(energy)} numeric energy readings", flush=True)
+        print(f"{stage}: {entity} = {value} {unit or ''}", flush=True)
+    print(f"{stage}: {len(rows)} submeter entities, {len(energy)} numeric energy readings", flush=True)
+    return {entity: float(value) for entity, value, _unit in energy}
+
+
+def restarted(api: Api, deadline: float, pids: dict[str, int], before: dict[str, float]) -> None:
+    """After a restart every energy reading is back and none is below what was shown before it."""
+    after = _energy_when_loaded(api, deadline, pids, "restart")
+    missing = sorted(set(before) - set(after))
+    lower = [
+        f"{entity} {before[entity]} -> {after[entity]}"
+        for entity in sorted(before)
+        if entity in after and after[entity] < before[entity]
+    ]
+    if missing or lower:
+        raise DemoError(f"energy after the restart: missing {missing or 'none'}, lower {lower or 'none'}")
+    print(f"restart: {len(after)} energy readings, none lower than before the restart", flush=True)
 
 
 def main() -> int:
@@ -163,6 +184,11 @@ def main() -> int:
     sub.add_argument("--token-file", type=Path, required=True)
     sub.add_argument("--deadline", type=float, required=True)
     sub.add_argument("--tcp-port", type=int, required=True)
+    sub.add_argument("--save", type=Path, required=True, help="where the energy readings are written")
+    sub.add_argument("--watch", action="append", default=[], metavar="NAME=PID")
+    sub = commands.add_parser("restarted")
+    for flag, kind in (("--url", str), ("--token-file", Path), ("--deadline", float), ("--before", Path)):
+        sub.add_argument(flag, type=kind, required=True)
     sub.add_argument("--watch", action="append", default=[], metavar="NAME=PID")
     sub = commands.add_parser("compare")
     sub.add_argument("before", type=Path)
@@ -177,7 +203,11 @@ def main() -> int:
             return compare(args.before, args.after, args.manifest, args.hass_log)
         else:
             api = Api(args.url, token=args.token_file.read_text().strip(), deadline=args.deadline)
-            check(api, args.deadline, _watch(args.watch), args.tcp_port)
+            if args.command == "check":
+                energy = check(api, args.deadline, _watch(args.watch), args.tcp_port)
+                args.save.write_text(json.dumps(energy))
+            else:
+                restarted(api, args.deadline, _watch(args.watch), json.loads(args.before.read_text()))
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

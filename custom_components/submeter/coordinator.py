@@ -111,6 +111,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         """
         registry = er.async_get(self.hass)
         restored = async_get_restore_state(self.hass)
+        seeded = 0
         for key in self.meter.profile.measurement_keys:
             measurement = MEASUREMENTS.get(key)
             if measurement is None or measurement.kind not in (Kind.TOTAL, Kind.EVENT_COUNT):
@@ -127,6 +128,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 if not isinstance(read_at, int | float):
                     read_at = last.state.last_updated.timestamp()
                 self.guard.seed(key, float(data.native_value), float(read_at))
+                seeded += 1
+        _LOGGER.debug("%s: %d restored totals given to the energy guard", self.name, seeded)
 
     def _sensor_id(self, registry: er.EntityRegistry, key: str) -> str | None:
         return registry.async_get_entity_id("sensor", DOMAIN, f"{self.subentry.subentry_id}_{key}")
