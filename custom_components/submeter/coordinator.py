@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from homeassistant.components.sensor import SensorExtraStoredData
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.restore_state import RestoreStateData, StoredState
 from homeassistant.helpers.restore_state import async_get as async_get_restore_state
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -25,6 +27,7 @@ from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
 from .pysubmeter.exceptions import ProfileMismatch
 from .pysubmeter.measurements import MEASUREMENTS, Kind
+from .pysubmeter.schedule import Line, PollSchedule
 from .series_correction import SeriesCorrections
 
 ALERT_RTC_RESET = "alert_rtc_reset"
@@ -81,6 +84,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self.guard = EnergyGuard(subentry.title, meter.profile.rated_power)
         self.runner = ActionRunner(meter)
         self._failures = 0
+        self.schedule = PollSchedule(interval.total_seconds())  # planned starts; a silent meter backs off
+        self._line: Line | None = getattr(meter, "line", None)  # held for a whole poll on a shared bus
         self._started = False  # whether a poll has succeeded since set-up
         self.first_raw: Reading | None = None  # the first reading, before the guard
         self.last_raw: Reading | None = None  # the last reading, before the guard (diagnostics)
@@ -172,12 +177,28 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         if all(meter.consecutive_failures for meter in meters):
             bus_health.bus_failed(self.hass, entry.entry_id, entry.title, str(error))
 
+    def _schedule_refresh(self) -> None:
+        """Aim the next refresh at the planned start, not one interval after this poll ended."""
+        now = self.hass.loop.time()
+        # Home Assistant starts it at the whole second of now, plus this coordinator's fraction, plus the interval.
+        fraction: float = getattr(self, "_microsecond", 0.0)
+        wanted = now + self.schedule.delay(now) - int(now) - fraction
+        configured = self.update_interval
+        self.update_interval = timedelta(seconds=max(wanted, 0.001))
+        try:
+            super()._schedule_refresh()
+        finally:
+            self.update_interval = configured
+
     async def _async_update_data(self) -> Reading:
         started = time.monotonic()
+        self.schedule.started(self.hass.loop.time())
         try:
-            reading = await self.meter.async_read()
+            async with self._holding_line():
+                reading, guarded = await self._async_read()
         except SubmeterError as err:
             self._polled(started, err)
+            self.schedule.failed()
             self._failures += 1
             if self.data is not None and self._failures < FAILURES_BEFORE_UNAVAILABLE:
                 _LOGGER.debug("%s: poll %d failed (%s), keeping the last reading", self.name, self._failures, err)
@@ -188,7 +209,32 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._polled(started, None)
+        self.schedule.answered()
         self._failures = 0
+        self._check_capacity()
+        self._started = True
+        if self.learned_late():
+            # A generic meter that was silent at start-up has now told what it measures:
+            # reload so its entities are created.
+            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
+        if reading.alerts.get(ALERT_RTC_RESET) and self.config_entry.options.get(CONF_SYNC_CLOCK):
+            await self._async_sync_clock()
+        if self.importer is not None:
+            try:
+                await self.importer.async_import()
+            except SubmeterError as err:
+                _LOGGER.debug("%s: load profile not imported this time (%s)", self.name, err)
+        return guarded
+
+    def _holding_line(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The shared line for this whole poll (its reads back to back), where the bus has one."""
+        if self._line is None:
+            return contextlib.nullcontext()
+        return self._line.poll(self.subentry.subentry_id, self.schedule.period)
+
+    async def _async_read(self) -> tuple[Reading, Reading]:
+        """The meter's reading, raw and guarded; a first poll since start-up is confirmed by a second read."""
+        reading = await self.meter.async_read()
         self.last_raw = reading
         if self.first_raw is None:
             self.first_raw = reading  # what the meter has, as it answered (the platforms ask)
@@ -203,19 +249,36 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             else:
                 guarded = self._guarded(reading)
                 self.last_raw = reading
-        self._started = True
-        if self.learned_late():
-            # A generic meter that was silent at start-up has now told what it measures:
-            # reload so its entities are created.
-            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
-        if reading.alerts.get(ALERT_RTC_RESET) and self.config_entry.options.get(CONF_SYNC_CLOCK):
-            await self._async_sync_clock()
-        if self.importer is not None:
-            try:
-                await self.importer.async_import()
-            except SubmeterError as err:
-                _LOGGER.debug("%s: load profile not imported this time (%s)", self.name, err)
-        return guarded
+        return reading, guarded
+
+    def _check_capacity(self) -> None:
+        """A repair issue while the meters' intervals ask more of the line than it carries."""
+        if self._line is None:
+            return
+        issue_id = f"line_over_capacity_{self.config_entry.entry_id}"
+        if (fits := self._line.capacity_interval()) is None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="line_over_capacity",
+            translation_placeholders={
+                "bus": self.config_entry.title,
+                "round": f"{self._line.round_trip:.1f}",
+                "load": f"{self._line.load * 100:.0f}",
+                "interval": f"{fits:.0f}",
+            },
+        )
+
+    async def async_shutdown(self) -> None:
+        """Stop polling; the line no longer counts this meter."""
+        if self._line is not None:
+            self._line.forget(self.subentry.subentry_id)
+        await super().async_shutdown()
 
     async def _async_sync_clock(self) -> None:
         """The meter lost its clock (no battery): set it, at most as often as the profile allows."""

@@ -15,6 +15,7 @@ from modbus_connection import (
 
 from ..exceptions import LinkError, MeterResponseError
 from ..profile import Profile
+from ..schedule import Line, shared_line
 from .link import ConnectionPool, ModbusLink, link_error
 from .meter import ModbusMeter
 
@@ -52,6 +53,8 @@ class ModbusBus:
         self._message_spacing = message_spacing
         self._on_close = on_close
         self._units: dict[int, ModbusUnit] = {}
+        # Polls of every bus on this port or gateway take turns on it, whole.
+        self.line: Line = shared_line(("modbus", *link.params().endpoint))
 
     @classmethod
     def pooled(
@@ -64,6 +67,11 @@ class ModbusBus:
     @property
     def name(self) -> str:
         return self.link.name
+
+    @property
+    def timeout(self) -> float:
+        """How long a request may take before it counts as unanswered."""
+        return self._timeout
 
     def unit(self, address: int) -> ModbusUnit:
         """The unit handle for ``address``, configured with this bus's timing."""
@@ -99,7 +107,7 @@ class ModbusBus:
 
     def meter(self, address: int, profile: Profile, refused: Iterable[Sequence[int]] = ()) -> ModbusMeter:
         """A client for ``address``; ``refused`` are the regions it refused before (``ModbusMeter.refused``)."""
-        return ModbusMeter(self.unit(address), address, profile, refused=refused)
+        return ModbusMeter(self.unit(address), address, profile, refused=refused, line=self.line)
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
         """Write an action to unit id 0: every meter on the line acts on it, none answers."""

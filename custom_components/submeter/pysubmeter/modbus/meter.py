@@ -21,6 +21,7 @@ from ..client import MeterInfo, Reading
 from ..exceptions import MeterResponseError, MeterTimeoutError, ProfileMismatch, RegisterRefused
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
+from ..schedule import Line
 from .codec import decode_point, decode_raw
 from .identity import MeterAnswers
 from .link import link_error
@@ -48,10 +49,12 @@ class ModbusMeter:
         *,
         refused: Iterable[Sequence[int]] = (),
         clock: Callable[[], float] = time.monotonic,
+        line: Line | None = None,
     ) -> None:
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self._unit = unit
+        self.line = line  # the bus's poll lock, for whoever schedules the polls
         self._address = address
         self._profile = profile
         self._source: ModbusMap = profile.modbus
