@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
 from .apdu import AccessError, AssociationRejected
+from .ciphering import SecureContext
+from .counters import CounterStore, MemoryCounterStore, counter_key, shared_counter
 from .link import DlmsLink
+from .security import SecurityError
 from .session import DlmsSession
 from .streams import ByteStream
 
@@ -30,8 +33,10 @@ T = TypeVar("T")
 class DlmsBus:
     """Meters reached through one DLMS link."""
 
-    def __init__(self, link: DlmsLink) -> None:
+    def __init__(self, link: DlmsLink, counters: CounterStore | None = None) -> None:
         self.link = link
+        self._counters = counters if counters is not None else MemoryCounterStore()
+        self._secure: dict[int, SecureContext] = {}  # per meter: its title and highest counter seen
         self._lock = asyncio.Lock()
         self._stream: ByteStream | None = None
         self._session: DlmsSession | None = None
@@ -50,19 +55,35 @@ class DlmsBus:
         if self._session is not None and self._address == address:
             return self._session
         await self._close()
+        secure = self._secure_context(address)
         self._stream = await self.link.open_stream()
-        session = self.link.session(self._stream, address)
+        session = self.link.session(self._stream, address, secure)
         try:
             await session.open()
         except AssociationRejected as err:
             await self._close()
             reason = "authentication_failed" if err.authentication else "association_rejected"
             raise LinkError(reason, str(err)) from err
+        except SecurityError as err:
+            await self._close()
+            raise LinkError(err.reason, str(err)) from err
         except BaseException:
             await self._close()
             raise
         self._session, self._address = session, address
         return session
+
+    def _secure_context(self, address: int) -> SecureContext | None:
+        try:
+            keys = self.link.keys()
+        except ValueError as err:
+            raise LinkError("invalid_key", f"{err} is not valid hex of the right length") from err
+        if keys is None:
+            return None
+        if (secure := self._secure.get(address)) is None:
+            counter = shared_counter(self._counters, counter_key(keys.system_title, keys.encryption))
+            secure = self._secure[address] = SecureContext(keys, counter)
+        return secure
 
     async def _close(self) -> None:
         session, stream = self._session, self._stream
@@ -95,6 +116,8 @@ class DlmsBus:
             await self.async_run(address, _nothing)
         except MeterTimeoutError as err:
             raise LinkError("no_response", f"no DLMS answer from server address {address}") from err
+        except SecurityError as err:
+            raise LinkError(err.reason, str(err)) from err
         except MeterResponseError as err:
             raise LinkError("bad_frame", str(err)) from err
 
