@@ -34,6 +34,7 @@ import os
 import re
 import termios
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
@@ -53,6 +54,7 @@ from gurux_dlms.enums import (
 from gurux_dlms.objects import GXDLMSHdlcSetup
 
 from .dlms_objects import MDI_RESET_SCRIPT, CosemObjects, ProfileRow, Sm307
+from .dlms_secure import MeterSecurity, wrapper_front
 
 LOCALHOST = "127.0.0.1"
 PUBLIC_CLIENT, MANAGEMENT_CLIENT = 16, 1
@@ -337,6 +339,7 @@ class _Link:
         self._sim, self._wrapper = sim, wrapper
         self._buffer = bytearray()
         self._sessions: dict[int, _Session] = {}
+        self._fronts: dict[int, Callable[[bytes], bytes | None]] = {}  # HLS-GMAC, per wrapper client
         self.disconnected = False  # an HDLC DISC was answered
 
     def feed(self, data: bytes) -> bytes:
@@ -353,6 +356,13 @@ class _Link:
             if key not in self._sessions:
                 kind = InterfaceType.WRAPPER if self._wrapper else InterfaceType.HDLC
                 self._sessions[key] = _Session(self._sim, kind)
+            if self._wrapper and key == MANAGEMENT_CLIENT and self._sim.security is not None:
+                if key not in self._fronts:
+                    self._fronts[key] = wrapper_front(
+                        self._sim.security, self._sim.password, self._sessions[key], self._sim.logical_address, key
+                    )
+                out += self._fronts[key](unit) or b""
+                continue
             out += self._sessions[key].feed(unit) or b""
             self.disconnected = self.disconnected or disc
         return bytes(out)
@@ -557,6 +567,7 @@ class DlmsSimServer:
         password: bytes = b"12345678",
         optical_idle: float = 5.0,
         max_pdu: int = 1024,
+        security: MeterSecurity | None = None,
     ) -> None:
         if transport == "serial" and tty is None:
             raise ValueError("the serial transport needs a tty path")
@@ -567,6 +578,7 @@ class DlmsSimServer:
         self.optical, self.baud_char, self.baudrate = optical, baud_char, baudrate
         self.logical_address, self.physical_address = logical_address, physical_address
         self.password, self.optical_idle, self.max_pdu = password, optical_idle, max_pdu
+        self.security = security  # HLS-GMAC for the management client (IP wrapper), see dlms_secure
         self.silent = False  # read and drop everything: the meter is unplugged
         self.associations = 0
         self.rejected_associations = 0

@@ -167,6 +167,8 @@ def parse_aare(apdu: bytes, unwrap: Callable[[bytes | None, bytes], bytes] | Non
 
     ``unwrap(server_title, ciphered)`` turns a glo-initiate-response into the plain one.
     """
+    if (refused := _refusal(apdu)) is not None:  # a meter that cannot decipher the AARQ, or refuses its counter
+        raise refused
     if not apdu or apdu[0] != AARE:
         raise MeterResponseError(f"expected an AARE, got {apdu[:1].hex() or 'nothing'}")
     reader = axdr.Reader(apdu, 1)

@@ -36,13 +36,17 @@ class SecureContext:
         self.server_counter: int | None = None  # the highest seen, across associations
         self.dedicated = False  # after the association: ded- services with the dedicated key
 
-    async def wrap(self, plain: bytes) -> bytes:
-        """The ciphered form of a plain request (an initiate request, GET, SET or ACTION)."""
+    async def wrap(self, plain: bytes, counter: int | None = None) -> bytes:
+        """The ciphered form of a plain request (an initiate request, GET, SET or ACTION).
+
+        ``counter``: one taken from ``self.counter`` already (pass 3 takes two at once).
+        """
         table, key = (DED, self.keys.dedicated) if self.dedicated and self.keys.dedicated else (GLO, None)
         tag = table.get(plain[0]) if plain else None
         if tag is None:
             raise ValueError(f"no ciphered form for APDU {plain[:1].hex()}")
-        content = protect(key or self.keys.encryption, self.keys, await self.counter.next(), plain)
+        counter = await self.counter.next() if counter is None else counter
+        content = protect(key or self.keys.encryption, self.keys, counter, plain)
         return bytes([tag]) + axdr.encode_length(len(content)) + content
 
     def accept_counter(self, counter: int) -> None:

@@ -75,9 +75,13 @@ class DlmsSession:
         self.association = granted
         secure.dedicated = keys.dedicated is not None
         before = secure.server_counter
-        proof = axdr.Typed(axdr.OCTET_STRING, hls_proof(keys, await secure.counter.next(), granted.challenge))
+        # The ACTION's own counter first, then the proof's: they rise in the order the meter checks them.
+        outer, inner = await secure.counter.next(), await secure.counter.next()
+        proof = axdr.Typed(axdr.OCTET_STRING, hls_proof(keys, inner, granted.challenge))
+        request = apdu.action_request(ClassId.ASSOCIATION_LN, CURRENT_ASSOCIATION, REPLY_TO_HLS, proof)
         try:
-            answer = await self.action(ClassId.ASSOCIATION_LN, CURRENT_ASSOCIATION, REPLY_TO_HLS, proof)
+            raw = secure.unwrap(await self._transport.exchange(await secure.wrap(request, outer)))
+            answer = apdu.parse_action_response(raw, "reply_to_HLS_authentication")
         except AccessError as err:
             raise SecurityError("authentication_failed", f"the meter refused our HLS-GMAC proof ({err})") from err
         if not isinstance(answer, bytes):
