@@ -207,7 +207,8 @@ class SecureFront:
             return self._refuse(DECIPHERING_ERROR, "glo-initiate-request does not authenticate")
         counter, initiate = opened
         if not self._take_counter(counter):
-            return self._refuse(INVOCATION_COUNTER_ERROR, f"AARQ counter {counter} not above the last one")
+            expected = (sec.client_counters[self._client_title] + 1).to_bytes(4, "big")
+            return self._refuse(INVOCATION_COUNTER_ERROR, f"AARQ counter {counter} not above the last one", expected)
         self._ctos = bytes(settings.ctoSChallenge or b"")
         self._dedicated = bytes(cipher.dedicatedKey) if cipher.dedicatedKey else None
         if initiate[1:2] == b"\x01":  # the plain session gets no dedicated key

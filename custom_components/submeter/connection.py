@@ -28,6 +28,7 @@ from .const import (
     DOMAIN,
     LINK_BACNET_IP,
 )
+from .dlms_counters import async_counter_store
 from .pysubmeter import BusClient, LinkError, Profile
 from .pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
 from .pysubmeter.dlms.bus import DlmsBus
@@ -65,7 +66,7 @@ def async_create_bus(hass: HomeAssistant, entry: ConfigEntry) -> BusClient:
     """The bus of a config entry; its link is released when the entry unloads."""
     if entry.data.get(CONF_LINK) in DlmsLink.links:
         timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_DLMS_TIMEOUT))
-        return DlmsBus(DlmsLink.from_dict(dict(entry.data), timeout=timeout))
+        return DlmsBus(DlmsLink.from_dict(dict(entry.data), timeout=timeout), async_counter_store(hass))
     if entry.data.get(CONF_LINK) == LINK_BACNET_IP:
         timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_BACNET_TIMEOUT))
         return BacnetNetwork(BacnetIpLink.from_dict(dict(entry.data)), timeout=timeout)

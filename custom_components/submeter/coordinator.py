@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.components.sensor import SensorExtraStoredData
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.restore_state import RestoreStateData, StoredState
 from homeassistant.helpers.restore_state import async_get as async_get_restore_state
@@ -17,7 +18,7 @@ from homeassistant.util import dt as dt_util
 
 from .action_errors import translated_action_error
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
-from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
+from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
 from .pysubmeter.measurements import MEASUREMENTS, Kind
@@ -37,6 +38,10 @@ _LOGGER = logging.getLogger(__name__)
 # Failed polls in a row before the meter's entities turn unavailable; one lost
 # frame on a busy RS-485 line should not blank a dashboard.
 FAILURES_BEFORE_UNAVAILABLE = 3
+
+
+# Link failures that only new credentials cure (a changed LLS password, new HLS keys).
+CREDENTIAL_FAILURES = frozenset({"authentication_failed", "wrong_key"})
 
 
 @dataclass
@@ -130,6 +135,13 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         try:
             reading = await self.meter.async_read()
         except SubmeterError as err:
+            if isinstance(err, LinkError) and err.reason in CREDENTIAL_FAILURES:
+                # New secrets are needed, not another poll: Home Assistant starts the reauth flow.
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="credentials_refused",
+                    translation_placeholders={"bus": self.config_entry.title, "error": str(err)},
+                ) from err
             self._failures += 1
             if self.data is not None and self._failures < FAILURES_BEFORE_UNAVAILABLE:
                 _LOGGER.debug("%s: poll %d failed (%s), keeping the last reading", self.name, self._failures, err)

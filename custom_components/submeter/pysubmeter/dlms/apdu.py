@@ -244,7 +244,10 @@ INVOCATION_COUNTER_ERROR: Final = 6
 def _refusal(apdu: bytes) -> MeterResponseError | None:
     if apdu[:1] == bytes([EXCEPTION_RESPONSE]):
         if apdu[2:3] == bytes([INVOCATION_COUNTER_ERROR]):
-            return SecurityError("counter_rejected", f"the meter refused our invocation counter ({apdu[1:].hex()})")
+            expected = int.from_bytes(apdu[3:7], "big") if len(apdu) >= 7 else None
+            return SecurityError(
+                "counter_rejected", f"the meter refused our invocation counter ({apdu[1:].hex()})", expected
+            )
         if apdu[2:3] == bytes([DECIPHERING_ERROR]):
             return SecurityError("wrong_key", "the meter could not decipher our request")
         return MeterResponseError(f"exception response {apdu[1:].hex()}")

@@ -66,6 +66,10 @@ class DlmsBus:
             raise LinkError(reason, str(err)) from err
         except SecurityError as err:
             await self._close()
+            if err.expected is not None and secure is not None:
+                # Our saved counter is behind what the meter has seen (a restored backup): the next
+                # association starts where the meter says, above every counter it took.
+                await secure.counter.advance_to(err.expected)
             raise LinkError(err.reason, str(err)) from err
         except BaseException:
             await self._close()

@@ -31,9 +31,10 @@ COUNTER_LIMIT: Final = 0xFFFFFFFF
 class SecurityError(MeterResponseError):
     """A ciphered answer that does not authenticate, or one that breaks the security rules."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, expected: int | None = None) -> None:
         super().__init__(detail)
         self.reason = reason  # wrong_key, counter_rejected, authentication_failed
+        self.expected = expected  # counter_rejected by the meter: the lowest counter it would take, if it says
 
 
 @dataclass(frozen=True, slots=True)
