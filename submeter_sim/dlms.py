@@ -54,7 +54,7 @@ from gurux_dlms.enums import (
 from gurux_dlms.objects import GXDLMSHdlcSetup
 
 from .dlms_objects import MDI_RESET_SCRIPT, CosemObjects, ProfileRow, Sm307
-from .dlms_secure import MeterSecurity, wrapper_front
+from .dlms_secure import MeterSecurity, SecureFront, plain_session, wrapper_front
 
 LOCALHOST = "127.0.0.1"
 PUBLIC_CLIENT, MANAGEMENT_CLIENT = 16, 1
@@ -103,6 +103,18 @@ def _fcs16(data: bytes) -> int:
     return fcs ^ 0xFFFF
 
 
+_gurux_glo_ded_request = GXDLMS.handleGloDedRequest
+
+
+def _glo_ded_request(settings: Any, data: Any) -> None:
+    """Gurux: a session without a cipher refuses a ciphered request outright; leave it to the secure front."""
+    if settings.cipher is not None:
+        _gurux_glo_ded_request(settings, data)
+
+
+GXDLMS.handleGloDedRequest = staticmethod(_glo_ded_request)
+
+
 class _Reply(GXServerReply):  # type: ignore[misc]
     """Gurux: handleRequest calls setters GXServerReply lacks."""
 
@@ -143,6 +155,7 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         self.hdlc = GXDLMSHdlcSetup()
         self.hdlc.inactivityTimeout = 0
         self.cosem = CosemObjects(sim.meter, sim.select_rows)
+        self._front: SecureFront | None = None  # HDLC with HLS-GMAC: the management client's security
         # Gurux: initialize() without an association of our own appends the whole
         # collection as one object; ours carries the object list.
         for obj in self.cosem.objects:
@@ -169,7 +182,21 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         """Every SET gets read-write-denied: the meter is read-only over DLMS.
 
         Gurux: its SET handler fails (missing isMultipleBlocks) before it checks access.
+        With HLS-GMAC on HDLC, the management client's APDUs go to the secure front
+        (a wrapper-type session behind it) and this session only carries the frames.
         """
+        if self._secured(cmd):
+            apdu = bytes(data.array()[data.position - (0 if cmd == Command.AARQ else 1) :])
+            if self._front is None:
+                inner = _Session(self._sim, InterfaceType.WRAPPER)
+                inner.settings.clientAddress = MANAGEMENT_CLIENT
+                assert self._sim.security is not None
+                self._front = SecureFront(
+                    self._sim.security, self._sim.password, plain_session(inner, self._sim.logical_address, 1)
+                )
+            answer = self._front.handle(apdu)
+            self.replyData.set(b"\xe6\xe7\x00" + (answer or b""))
+            cmd = Command.NONE
         if cmd == Command.SET_REQUEST and not self.replyData:
             data.getUInt8()  # set-request-normal / with-first-datablock / ...
             invoke = data.getUInt8()
@@ -178,6 +205,15 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
             GXDLMS.getLNPdu(params, self.replyData)
             cmd = Command.NONE
         return super().handleCommand(cmd, data, sr)
+
+    def _secured(self, cmd: Any) -> bool:
+        if (
+            self._sim.security is None
+            or self._client != MANAGEMENT_CLIENT
+            or self.settings.interfaceType != InterfaceType.HDLC
+        ):
+            return False
+        return cmd not in (Command.NONE, Command.SNRM, Command.DISCONNECT_REQUEST, Command.GENERAL_BLOCK_TRANSFER)
 
     def handleSnrmRequest(self, data: Any) -> None:
         """UA with the agreed HDLC parameters.

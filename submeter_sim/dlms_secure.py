@@ -313,22 +313,28 @@ class SecureFront:
         return bytes([ACTION_RESPONSE, 0x01]) + invoke + b"\x00\x01\x00\x09\x11" + answer
 
 
+def _header(source: int, destination: int, size: int) -> bytes:
+    return b"\x00\x01" + source.to_bytes(2, "big") + destination.to_bytes(2, "big") + size.to_bytes(2, "big")
+
+
+def plain_session(inner: Any, logical: int, client: int) -> Callable[[bytes], bytes | None]:
+    """A plain APDU through a wrapper-type Gurux session and back (the COSEM server behind the front)."""
+
+    def plain(apdu: bytes) -> bytes | None:
+        reply = inner.feed(_header(client, logical, len(apdu)) + apdu)
+        return reply[8:] if reply else None
+
+    return plain
+
+
 def wrapper_front(
     security: MeterSecurity, password: bytes, inner: Any, logical: int, client: int
 ) -> Callable[[bytes], bytes | None]:
     """A wrapper PDU handler: the front between the 8-byte header and Gurux's session."""
-
-    def header(source: int, destination: int, size: int) -> bytes:
-        return b"\x00\x01" + source.to_bytes(2, "big") + destination.to_bytes(2, "big") + size.to_bytes(2, "big")
-
-    def plain(apdu: bytes) -> bytes | None:
-        reply = inner.feed(header(client, logical, len(apdu)) + apdu)
-        return reply[8:] if reply else None
-
-    front = SecureFront(security, password, plain)
+    front = SecureFront(security, password, plain_session(inner, logical, client))
 
     def feed(pdu: bytes) -> bytes | None:
         answer = front.handle(pdu[8:])
-        return None if answer is None else header(logical, client, len(answer)) + answer
+        return None if answer is None else _header(logical, client, len(answer)) + answer
 
     return feed

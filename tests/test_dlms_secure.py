@@ -40,6 +40,7 @@ def kwh(meter: Sm307, quantity: str, rate: int = 0) -> float:
 
 def hls(server: DlmsSimServer, **settings: Any) -> DlmsLink:
     defaults = {"security": "hls_gmac", "system_title": TITLE, "authentication_key": AK, "encryption_key": EK}
+    defaults["wrapper"] = server.transport == "wrapper"
     return DlmsLink(kind=DLMS_TCP, host="127.0.0.1", tcp_port=server.port, timeout=1.0, client=1, **defaults | settings)
 
 
@@ -47,7 +48,7 @@ def hls(server: DlmsSimServer, **settings: Any) -> DlmsLink:
 async def secure_meter(link: DlmsLink, store: MemoryCounterStore | None = None) -> AsyncIterator[DlmsMeter]:
     bus = DlmsBus(link, store if store is not None else MemoryCounterStore())
     try:
-        yield bus.meter(1, STANDARD)
+        yield bus.meter(1 if link.wrapper else 17, STANDARD)
     finally:
         await bus.async_close()
 
@@ -58,12 +59,12 @@ def counters_strictly_increase(security: MeterSecurity) -> bool:
     return bool(ours) and all(b > a for a, b in itertools.pairwise(ours))
 
 
-@pytest.mark.parametrize("dedicated", ["", DEDICATED])
-async def test_reads_actions_and_load_profile_over_hls_gmac(dedicated: str) -> None:
+@pytest.mark.parametrize(("transport", "dedicated"), [("wrapper", ""), ("wrapper", DEDICATED), ("hdlc_tcp", DEDICATED)])
+async def test_reads_actions_and_load_profile_over_hls_gmac(transport: Any, dedicated: str) -> None:
     meter, security = Sm307(), MeterSecurity()
     link = {"dedicated_key": dedicated}
     async with (
-        DlmsSimServer(meter, "wrapper", security=security) as server,
+        DlmsSimServer(meter, transport, security=security) as server,
         secure_meter(hls(server, **link)) as client,
     ):
         info = await client.async_info()
@@ -105,9 +106,10 @@ async def test_wrong_keys_and_a_refused_authentication_are_told_apart() -> None:
     assert len(security.refusals) == 4  # the invalid key never reached the meter
 
 
-async def test_a_tampered_answer_is_never_taken() -> None:
+@pytest.mark.parametrize("transport", ["wrapper", "hdlc_tcp"])
+async def test_a_tampered_answer_is_never_taken(transport: Any) -> None:
     meter, security = Sm307(), MeterSecurity()
-    async with DlmsSimServer(meter, "wrapper", security=security) as server, secure_meter(hls(server)) as client:
+    async with DlmsSimServer(meter, transport, security=security) as server, secure_meter(hls(server)) as client:
         await client.async_read()
         security.tamper = 2  # the answer, and the pass 3 answer of the association tried again
         with pytest.raises(LinkError) as err:
@@ -141,11 +143,12 @@ async def test_a_meter_whose_counter_goes_back_is_refused() -> None:
     assert err.value.reason == "counter_rejected"
 
 
-async def test_after_a_restart_no_counter_is_used_again() -> None:
+@pytest.mark.parametrize("transport", ["wrapper", "hdlc_tcp"])
+async def test_after_a_restart_no_counter_is_used_again(transport: Any) -> None:
     """The counters saved by the first client let the second start above them; the peer checks every one."""
     meter, security = Sm307(), MeterSecurity()
     store = MemoryCounterStore()
-    async with DlmsSimServer(meter, "wrapper", security=security) as server:
+    async with DlmsSimServer(meter, transport, security=security) as server:
         async with secure_meter(hls(server), store) as client:
             await client.async_read()
             await client.async_read_intervals(meter.now - timedelta(hours=1), timedelta(days=1))
