@@ -8,7 +8,6 @@ entry opens its own on the same UDP port.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from typing import Any
 
@@ -20,13 +19,13 @@ from homeassistant.const import CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
-from .const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
-from .flow_schemas import error_key, integer_errors, meter_data
-from .profiles import async_get_profiles
-from .pysubmeter import LinkError
-from .pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
-from .pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
-from .scan_steps import refresh_dialog
+from ..const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError
+from ..pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
+from ..pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
+from .progress import ProgressStep
+from .schemas import integer_errors, meter_data
 
 CONF_INTERFACE = "interface"
 CONF_BBMD = "bbmd"
@@ -152,6 +151,11 @@ def bacnet_link(
     return link
 
 
+def bacnet_unique_id(link: BacnetIpLink) -> str:
+    """One entry per local address and UDP port."""
+    return f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}"
+
+
 def device_title(device: BacnetDevice, *, where: bool = True) -> str:
     """``maker model #instance @ address``; ``?`` when no profile or known maker claims it.
 
@@ -172,82 +176,77 @@ def device_subentry(device: BacnetDevice) -> dict[str, Any]:
     }
 
 
-class BacnetSteps(ConfigFlow):
-    """Steps ``bacnet_ip``, ``bacnet_scan`` and ``bacnet_meters`` of the bus flow."""
+class BacnetIpSteps:
+    """Steps ``bacnet_ip``, ``bacnet_scan``, ``bacnet_failed`` and ``bacnet_meters`` of the bus flow holding it."""
 
-    _bacnet: BacnetIpLink
-    _devices: dict[int, BacnetDevice]
-    _discovery: asyncio.Task[None] | None = None
-    _discovery_error: str | None = None
-    _discovery_status: dict[str, str]
+    def __init__(self, flow: ConfigFlow) -> None:
+        self._flow = flow
+        self._bacnet: BacnetIpLink | None = None
+        self._devices: dict[int, BacnetDevice] = {}
+        self._progress = ProgressStep(
+            flow,
+            "bacnet_scan",
+            done_step="bacnet_meters",
+            failed_step="bacnet_failed",
+            name="submeter bacnet discovery",
+        )
+
+    @property
+    def _link(self) -> BacnetIpLink:
+        assert self._bacnet is not None  # set by the bacnet_ip step, which comes first
+        return self._bacnet
 
     async def async_step_bacnet_ip(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Where to join the network: this host's address on it, UDP port, BBMD, remote networks."""
+        flow = self._flow
         errors: dict[str, str] = {}
-        local = await self.hass.async_add_executor_job(local_ipv4)
+        local = await flow.hass.async_add_executor_job(local_ipv4)
         if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
-            await self.async_set_unique_id(f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}")
-            self._abort_if_unique_id_configured()
+            await flow.async_set_unique_id(bacnet_unique_id(link))
+            flow._abort_if_unique_id_configured()
             self._bacnet = link
             self._devices = {}
-            self._discovery_status = {"done": "0", "total": "1", "found": "0"}
+            self._progress.status = {"done": "0", "total": "1", "found": "0"}
             return await self.async_step_bacnet_scan()
         given = str((user_input or {}).get(CONF_INTERFACE, "")).strip().split("/")[0]
         kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
-        return self.async_show_form(
+        return flow.async_show_form(
             step_id=LINK_BACNET_IP,
-            data_schema=bacnet_schema(user_input or {}, await async_interface_options(self.hass)),
+            data_schema=bacnet_schema(user_input or {}, await async_interface_options(flow.hass)),
             errors=errors,
             description_placeholders={"kernel": kernel},
         )
 
     async def async_step_bacnet_scan(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Progress step: Who-Is and identification."""
-        if self._discovery is None:
-            self._discovery = self.hass.async_create_task(self._async_discover(), "submeter bacnet discovery")
-        if not self._discovery.done():
-            return self.async_show_progress(
-                step_id="bacnet_scan",
-                progress_action="bacnet_scan",
-                description_placeholders=dict(self._discovery_status),
-                progress_task=self._discovery,
-            )
-        task, self._discovery = self._discovery, None
-        try:
-            task.result()
-        except LinkError as err:
-            self._discovery_error = error_key(err)
-            return self.async_show_progress_done(next_step_id="bacnet_failed")
-        return self.async_show_progress_done(next_step_id="bacnet_meters")
+        return self._progress.async_step(self._async_discover)
 
     async def async_step_bacnet_failed(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return self.async_abort(reason=self._discovery_error or "cannot_connect")
+        return self._progress.async_abort()
 
     async def _async_discover(self) -> None:
-        profiles = await async_get_profiles(self.hass)
-        network = BacnetNetwork(self._bacnet)
-
-        refreshed = 0.0
+        profiles = await async_get_profiles(self._flow.hass)
+        network = BacnetNetwork(self._link)
 
         def progress(done: int, total: int, found: int) -> None:
-            nonlocal refreshed
-            self._discovery_status = {"done": str(done), "total": str(total), "found": str(found)}
-            refreshed = refresh_dialog(self, done / total if total else 1.0, refreshed)
+            status = {"done": str(done), "total": str(total), "found": str(found)}
+            self._progress.progress(done / total if total else 1.0, status)
 
         try:
             await network.async_start()
-            found = await async_discover(network, profiles, networks=self._bacnet.networks, progress=progress)
+            found = await async_discover(network, profiles, networks=self._link.networks, progress=progress)
         finally:
             await network.async_close()
         self._devices = {device.instance: device for device in found}
 
     async def async_step_bacnet_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Tick the meters to add."""
+        link = self._link
         if user_input is not None:
             chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
-            return self.async_create_entry(
-                title=self._bacnet.name,
-                data=self._bacnet.as_dict(),
+            return self._flow.async_create_entry(
+                title=link.name,
+                data=link.as_dict(),
                 subentries=[
                     ConfigSubentryData(
                         data=meter["data"],
@@ -269,8 +268,8 @@ class BacnetSteps(ConfigFlow):
                 )
             }
         )
-        return self.async_show_form(
+        return self._flow.async_show_form(
             step_id="bacnet_meters",
             data_schema=schema,
-            description_placeholders={"found": str(len(self._devices)), "network": self._bacnet.name},
+            description_placeholders={"found": str(len(self._devices)), "network": link.name},
         )

@@ -12,7 +12,7 @@ import voluptuous as vol
 from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT, CONF_SCAN_INTERVAL
 from homeassistant.helpers import selector
 
-from .const import (
+from ..const import (
     CONF_BAUDRATE,
     CONF_PARITY,
     CONF_PROFILE,
@@ -20,8 +20,8 @@ from .const import (
     CONF_UNIT_ADDRESS,
     DEFAULT_SCAN_INTERVAL,
 )
-from .pysubmeter import LinkError, Profile
-from .pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
+from ..pysubmeter import LinkError, Profile
+from ..pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
 
 BAUDRATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 BY_ID_DIR = "/dev/serial/by-id"

@@ -18,8 +18,12 @@ from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSub
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.helpers import selector
 
-from .const import CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
-from .flow_schemas import (
+from ..const import CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
+from ..pysubmeter.dlms.bus import DlmsBus
+from ..pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
+from .schemas import (
     HDLC_ADDRESSES,
     error_key,
     integer_errors,
@@ -28,10 +32,6 @@ from .flow_schemas import (
     port_selector,
     stable_port_path,
 )
-from .profiles import async_get_profiles
-from .pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
-from .pysubmeter.dlms.bus import DlmsBus
-from .pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -149,31 +149,30 @@ async def async_identify(link: DlmsLink, address: int, profile: Profile) -> Mete
         await bus.async_close()
 
 
-class DlmsSteps(ConfigFlow):
-    """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow."""
+class DlmsSteps:
+    """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow holding it."""
 
-    async def async_step_dlms_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return await self._async_dlms_step(LINK_DLMS_SERIAL, user_input)
+    def __init__(self, flow: ConfigFlow) -> None:
+        self._flow = flow
 
-    async def async_step_dlms_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return await self._async_dlms_step(LINK_DLMS_TCP, user_input)
-
-    async def _async_dlms_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+    async def async_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+        """The link and first meter of a DLMS bus; the entry is made once the meter answers."""
+        flow = self._flow
         errors: dict[str, str] = {}
         if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
             port = ""
             if kind == LINK_DLMS_SERIAL:
-                port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+                port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
             link = dlms_link(kind, user_input, errors, port)
             if link is not None:
-                await self.async_set_unique_id(dlms_unique_id(link))
-                self._abort_if_unique_id_configured()
+                await flow.async_set_unique_id(dlms_unique_id(link))
+                flow._abort_if_unique_id_configured()
                 address = int(user_input[CONF_UNIT_ADDRESS])
                 result = await self.async_check_dlms(link, address, errors)
                 if result is not None:
                     profile, info = result
                     title = " ".join(filter(None, (info.manufacturer, info.model, info.serial_number)))
-                    return self.async_create_entry(
+                    return flow.async_create_entry(
                         title=link.name,
                         data=link.as_dict(),
                         subentries=[
@@ -185,14 +184,14 @@ class DlmsSteps(ConfigFlow):
                             )
                         ],
                     )
-        ports = await self.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
-        return self.async_show_form(step_id=kind, data_schema=dlms_schema(kind, user_input or {}, ports), errors=errors)
+        ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
+        return flow.async_show_form(step_id=kind, data_schema=dlms_schema(kind, user_input or {}, ports), errors=errors)
 
     async def async_check_dlms(
         self, link: DlmsLink, address: int, errors: dict[str, str]
     ) -> tuple[Profile, MeterInfo] | None:
         """Associate with the meter; its profile and identity, or ``None`` with ``errors`` set."""
-        profiles = await async_get_profiles(self.hass)
+        profiles = await async_get_profiles(self._flow.hass)
         try:
             profile = dlms_profile(profiles, None)
             info = await async_identify(link, address, profile)

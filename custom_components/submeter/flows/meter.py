@@ -19,9 +19,8 @@ from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
-from .bacnet_flow import device_subentry, device_title
-from .connection import async_create_bus, async_probe_meter
-from .const import (
+from ..connection import async_create_bus, async_probe_meter
+from ..const import (
     CONF_BACNET_ADDRESS,
     CONF_LINK,
     CONF_PROFILE,
@@ -34,7 +33,14 @@ from .const import (
     LINK_TCP,
     SUBENTRY_METER,
 )
-from .flow_schemas import (
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError, MeterClient, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
+from ..pysubmeter.bacnet import BacnetDevice, BacnetNetwork, async_discover
+from ..pysubmeter.bacnet.meter import BacnetMeter
+from ..pysubmeter.modbus import link_from_dict
+from .bacnet import device_subentry, device_title
+from .modbus_scan import ModbusScan, default_addresses
+from .schemas import (
     BACNET_INSTANCES,
     HDLC_ADDRESSES,
     MODBUS_ADDRESSES,
@@ -43,12 +49,6 @@ from .flow_schemas import (
     meter_data,
     meter_schema,
 )
-from .profiles import async_get_profiles
-from .pysubmeter import LinkError, MeterClient, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
-from .pysubmeter.bacnet import BacnetDevice, BacnetNetwork, async_discover
-from .pysubmeter.bacnet.meter import BacnetMeter
-from .pysubmeter.modbus import link_from_dict
-from .scan_steps import ScanSteps, default_addresses
 
 # Reads a meter once to check it; returns what its subentry stores besides address and profile.
 type Probe = Callable[[HomeAssistant, ConfigEntry, int, Profile, Mapping[str, Any]], Awaitable[dict[str, Any]]]
@@ -137,10 +137,11 @@ def meter_kind(entry: ConfigEntry) -> MeterKind:
     return METER_KINDS[entry.data[CONF_LINK]]
 
 
-class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
+class MeterSubentryFlow(ConfigSubentryFlow):
     """Add meters found by a scan or typed in; reconfigure one meter."""
 
     _bacnet_found: dict[int, BacnetDevice]
+    _scan: ModbusScan[SubentryFlowResult]
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         link = self._get_entry().data.get(CONF_LINK)
@@ -183,8 +184,22 @@ class MeterSubentryFlow(ScanSteps, ConfigSubentryFlow):
 
     async def async_step_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         entry = self._get_entry()
-        self._init_scan(link_from_dict(entry.data), dict(entry.options), _addresses(entry))
-        return await self._async_start_scan(default_addresses(await async_get_profiles(self.hass)))
+        self._scan = ModbusScan(
+            self, link_from_dict(entry.data), dict(entry.options), _addresses(entry), self._async_add_meters
+        )
+        return await self._scan.async_start(default_addresses(await async_get_profiles(self.hass)))
+
+    async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        return await self._scan.async_step_scan(user_input)
+
+    async def async_step_scan_failed(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        return await self._scan.async_step_scan_failed(user_input)
+
+    async def async_step_meters(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        return await self._scan.async_step_meters(user_input)
+
+    async def async_step_identify(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        return await self._scan.async_step_identify(user_input)
 
     async def _async_add_meters(self, meters: list[dict[str, Any]]) -> SubentryFlowResult:
         """All but the last are added directly: a subentry flow creates one subentry itself."""

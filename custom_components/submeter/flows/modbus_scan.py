@@ -1,4 +1,4 @@
-"""Scan steps shared by the bus flow and the add-meter flow.
+"""Modbus scan steps, held by the bus flow and by the add-meter flow.
 
 The scan runs as the flow's progress task: the dialog shows the address being
 probed and how many meters answered so far, and closing it cancels the task,
@@ -8,29 +8,28 @@ plus what the user typed), the full range 1-247 on request.
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
-from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED, FlowHandler, FlowResult
+from homeassistant.data_entry_flow import FlowHandler, FlowResult
 from homeassistant.helpers import selector
 
-from .connection import async_probe_meter, async_temporary_bus
-from .const import CONF_PROFILE
-from .flow_schemas import error_key, meter_data, meter_schema, parse_addresses
-from .profiles import async_get_profiles
-from .pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
-from .pysubmeter.modbus.scan import ALL_ADDRESSES, ProbeTimer, Responder, async_scan
+from ..connection import async_probe_meter, async_temporary_bus
+from ..const import CONF_PROFILE
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
+from ..pysubmeter.modbus.scan import ALL_ADDRESSES, ProbeTimer, Responder, async_scan
+from .progress import ProgressStep
+from .schemas import error_key, meter_data, meter_schema, parse_addresses
 
 if TYPE_CHECKING:
-    from .pysubmeter.modbus import ModbusLink
+    from ..pysubmeter.modbus import ModbusLink
 
 CONF_METERS = "meters"
 CONF_FULL_SCAN = "full_scan"
 CONF_ADDRESSES = "addresses"
-REFRESH_INTERVAL = 0.5  # s between progress refreshes of the dialog
 # Factory addresses of meters without a built-in profile: Measurlogic DTS 307 (its map is not public).
 KNOWN_FACTORY_ADDRESSES = (100,)
 
@@ -52,104 +51,76 @@ def responder_title(responder: Responder, profiles: dict[str, Profile]) -> str:
     return f"{name} @ {responder.address}"
 
 
-def refresh_dialog(flow: FlowHandler[Any, Any, Any], fraction: float, refreshed: float) -> float:
-    """Move a progress dialog's bar and let it show new numbers, at most twice a second.
+class ModbusScan[ResultT: FlowResult[Any, Any]]:
+    """Steps ``scan``, ``scan_failed``, ``meters`` and ``identify`` of the flow holding it.
 
-    Returns when the dialog was last told to reload (``refreshed`` if not now).
+    The flow hands those steps to this object; the meters chosen go to ``add_meters``.
     """
-    update_progress = getattr(flow, "async_update_progress", None)
-    if update_progress is not None:  # Home Assistant 2024.12+: the progress bar
-        update_progress(fraction)
-    now = time.monotonic()
-    if now - refreshed < REFRESH_INTERVAL:
-        return refreshed
-    flow.hass.bus.async_fire_internal(
-        EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": flow.handler, "flow_id": flow.flow_id, "refresh": True}
-    )
-    return now
 
-
-class ScanSteps(FlowHandler[Any, Any, Any]):
-    """Steps ``scan``, ``meters`` and ``identify``; the flow using them implements ``_async_add_meters``."""
-
-    _link: ModbusLink
-    _options: dict[str, Any]
-    _taken: set[int]  # addresses already on the bus
-
-    def _init_scan(self, link: ModbusLink, options: dict[str, Any], taken: set[int]) -> None:
-        self._link, self._options, self._taken = link, options, taken
+    def __init__(
+        self,
+        flow: FlowHandler[Any, ResultT, Any],
+        link: ModbusLink,
+        options: dict[str, Any],
+        taken: set[int],
+        add_meters: Callable[[list[dict[str, Any]]], Awaitable[ResultT]],
+    ) -> None:
+        self._flow = flow
+        self._link, self._options, self._taken = link, options, taken  # taken: addresses already on the bus
+        self._add_meters = add_meters
         self._timer: ProbeTimer | None = None
         self._found: dict[int, Responder] = {}
         self._scan_addresses: list[int] = []
-        self._scan_task: asyncio.Task[None] | None = None
-        self._scan_error: str | None = None
-        self._status = {"address": "-", "probed": "0", "total": "0", "found": "0"}
-        self._refreshed = 0.0
+        self._progress = ProgressStep(flow, "scan", done_step="meters", failed_step="scan_failed", name="submeter scan")
         self._selected: list[dict[str, Any]] = []
         self._unknown: list[Responder] = []
 
-    async def _async_start_scan(self, addresses: list[int]) -> FlowResult[Any, Any]:
+    async def async_start(self, addresses: list[int]) -> ResultT:
+        """Probe ``addresses`` (those not on the bus or found already)."""
         self._scan_addresses = [a for a in addresses if a not in self._taken and a not in self._found]
-        self._status = {"address": "-", "probed": "0", "total": str(len(self._scan_addresses)), "found": "0"}
+        self._progress.status = {
+            "address": "-",
+            "probed": "0",
+            "total": str(len(self._scan_addresses)),
+            "found": "0",
+        }
         return await self.async_step_scan()
 
-    async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+    async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> ResultT:
         """Progress step: probe and identify, then show what answered."""
-        if self._scan_task is None:
-            self._scan_task = self.hass.async_create_task(self._async_scan(), "submeter scan")
-        if not self._scan_task.done():
-            return self.async_show_progress(
-                step_id="scan",
-                progress_action="scan",
-                description_placeholders=dict(self._status),
-                progress_task=self._scan_task,
-            )
-        task, self._scan_task = self._scan_task, None
-        try:
-            task.result()
-        except LinkError as err:
-            self._scan_error = error_key(err)
-            return self.async_show_progress_done(next_step_id="scan_failed")
-        return self.async_show_progress_done(next_step_id="meters")
+        return self._progress.async_step(self._async_scan)
 
-    async def async_step_scan_failed(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
-        return self.async_abort(reason=self._scan_error or "cannot_connect")
+    async def async_step_scan_failed(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        return self._progress.async_abort()
 
     async def _async_scan(self) -> None:
-        profiles = await async_get_profiles(self.hass)
+        hass = self._flow.hass
+        profiles = await async_get_profiles(hass)
         total = len(self._scan_addresses)
-        async with async_temporary_bus(self.hass, self._link, self._options) as bus:
+        async with async_temporary_bus(hass, self._link, self._options) as bus:
             if self._timer is None:
                 self._timer = ProbeTimer.for_link(bus.link)
 
             def progress(address: int, probed: int, found: int) -> None:
-                self._status = {
-                    "address": str(address),
-                    "probed": str(probed),
-                    "total": str(total),
-                    "found": str(found),
-                }
-                self._refresh(probed / total if total else 1.0)
+                status = {"address": str(address), "probed": str(probed), "total": str(total), "found": str(found)}
+                self._progress.progress(probed / total if total else 1.0, status)
 
             found = await async_scan(bus, self._scan_addresses, profiles, self._timer, progress)
         self._found.update((responder.address, responder) for responder in found)
 
-    def _refresh(self, fraction: float) -> None:
-        self._refreshed = refresh_dialog(self, fraction, self._refreshed)
-
-    async def async_step_meters(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+    async def async_step_meters(self, user_input: dict[str, Any] | None = None) -> ResultT:
         """Tick the meters to add; or scan more addresses."""
-        profiles = await async_get_profiles(self.hass)
+        profiles = await async_get_profiles(self._flow.hass)
         errors: dict[str, str] = {}
         if user_input is not None:
             typed = parse_addresses(user_input.get(CONF_ADDRESSES, ""))
             if typed is None:
                 errors[CONF_ADDRESSES] = "invalid_addresses"
             elif user_input.get(CONF_FULL_SCAN) or typed:
-                return await self._async_start_scan(list(ALL_ADDRESSES) if user_input.get(CONF_FULL_SCAN) else typed)
+                return await self.async_start(list(ALL_ADDRESSES) if user_input.get(CONF_FULL_SCAN) else typed)
             else:
                 chosen = [self._found[int(a)] for a in user_input.get(CONF_METERS, [])]
-                self._selected = [self._subentry(r, profiles) for r in chosen if r.profile_id is not None]
+                self._selected = [_subentry(r, profiles) for r in chosen if r.profile_id is not None]
                 self._unknown = [r for r in chosen if r.profile_id is None]
                 return await self.async_step_identify()
         options = [
@@ -167,38 +138,24 @@ class ScanSteps(FlowHandler[Any, Any, Any]):
             }
         )
         unknown = sum(1 for r in self._found.values() if r.profile_id is None)
-        return self.async_show_form(
+        return self._flow.async_show_form(
             step_id="meters",
             data_schema=schema,
             errors=errors,
             description_placeholders={"found": str(len(self._found)), "unknown": str(unknown)},
         )
 
-    def _subentry(
-        self,
-        responder: Responder,
-        profiles: dict[str, Profile],
-        name: str | None = None,
-        interval: float | None = None,
-    ) -> dict[str, Any]:
-        assert responder.profile_id is not None
-        return {
-            "title": name or responder_title(responder, profiles),
-            "data": meter_data(responder.address, responder.profile_id, interval),
-            "unique_id": str(responder.address),
-        }
-
-    async def async_step_identify(self, user_input: dict[str, Any] | None = None) -> FlowResult[Any, Any]:
+    async def async_step_identify(self, user_input: dict[str, Any] | None = None) -> ResultT:
         """One unrecognised meter at a time: which profile reads it."""
         if not self._unknown:
-            return await self._async_add_meters(self._selected)
-        profiles = await async_get_profiles(self.hass)
+            return await self._add_meters(self._selected)
+        profiles = await async_get_profiles(self._flow.hass)
         responder = self._unknown[0]
         errors: dict[str, str] = {}
         if user_input is not None:
             profile = profiles[user_input[CONF_PROFILE]]
             try:
-                await async_probe_meter(self.hass, self._link, responder.address, profile, self._options)
+                await async_probe_meter(self._flow.hass, self._link, responder.address, profile, self._options)
             except MeterTimeoutError:
                 errors["base"] = "no_response"
             except MeterResponseError:
@@ -209,16 +166,27 @@ class ScanSteps(FlowHandler[Any, Any, Any]):
                 self._unknown.pop(0)
                 chosen = Responder(responder.address, profile.id, responder.manufacturer, responder.model)
                 self._selected.append(
-                    self._subentry(chosen, profiles, user_input.get(CONF_NAME), user_input[CONF_SCAN_INTERVAL])
+                    _subentry(chosen, profiles, user_input.get(CONF_NAME), user_input[CONF_SCAN_INTERVAL])
                 )
                 return await self.async_step_identify()
         seen = " ".join(part for part in (responder.manufacturer, responder.model) if part) or "?"
-        return self.async_show_form(
+        return self._flow.async_show_form(
             step_id="identify",
             data_schema=meter_schema(profiles, user_input or {}, address=False),
             errors=errors,
             description_placeholders={"address": str(responder.address), "seen": seen},
         )
 
-    async def _async_add_meters(self, meters: list[dict[str, Any]]) -> FlowResult[Any, Any]:
-        raise NotImplementedError
+
+def _subentry(
+    responder: Responder,
+    profiles: dict[str, Profile],
+    name: str | None = None,
+    interval: float | None = None,
+) -> dict[str, Any]:
+    assert responder.profile_id is not None
+    return {
+        "title": name or responder_title(responder, profiles),
+        "data": meter_data(responder.address, responder.profile_id, interval),
+        "unique_id": str(responder.address),
+    }
