@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -38,6 +39,7 @@ from .dlms import DlmsSteps, dlms_integers, dlms_link, dlms_schema, dlms_unique_
 from .meter import MeterSubentryFlow
 from .modbus_scan import ModbusScan, default_addresses
 from .options import BusOptionsFlow
+from .reauth import ReauthSteps
 from .schemas import (
     error_key,
     integer_errors,
@@ -62,6 +64,7 @@ class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         self._bacnet = BacnetIpSteps(self)
         self._dlms = DlmsSteps(self)
+        self._reauth = ReauthSteps(self, self._dlms)
 
     @classmethod
     @callback
@@ -148,6 +151,13 @@ class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_dlms_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return await self._dlms.async_step(LINK_DLMS_TCP, user_input)
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The meters refuse the bus' password or keys: ask for new ones."""
+        return await self._reauth.async_step_reauth(entry_data)
+
+    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await self._reauth.async_step_reauth_confirm(user_input)
 
     async def _async_add_meters(self, link: ModbusLink, meters: list[dict[str, Any]]) -> ConfigFlowResult:
         return self.async_create_entry(

@@ -50,6 +50,9 @@ LINK_ERRORS = {
     "bad_frame",
     "settings_conflict",
     "bus_not_loaded",
+    "wrong_key",
+    "counter_rejected",
+    "invalid_key",
 }
 
 
