@@ -7,8 +7,13 @@ DLMS implementations test against them.
 
 from __future__ import annotations
 
-import pytest
+import contextlib
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from custom_components.submeter.pysubmeter import SubmeterError
 from custom_components.submeter.pysubmeter.dlms import apdu
 from custom_components.submeter.pysubmeter.dlms.ciphering import SecureContext
 from custom_components.submeter.pysubmeter.dlms.counters import (
@@ -26,6 +31,8 @@ from custom_components.submeter.pysubmeter.dlms.security import (
     protect,
     unprotect,
 )
+
+from .fuzz_settings import FUZZ
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -146,3 +153,32 @@ def test_key_fields_must_be_exact_hex(field: str, value: str) -> None:
 def test_hex_fields_take_spaces_and_colons() -> None:
     assert parse_hex("00 01:02 03 04 05 06 07", 8) == bytes(range(8))
     assert parse_hex("0001020304050607", 7) is None
+
+
+# --- whatever a meter sends, only library errors come out -----------------------------------------
+
+_SERVER = Keys(SERVER_TITLE, EK, AK)
+_SEALED = b"\xcc\x18" + protect(EK, _SERVER, 10, b"\xc4\x01\xc1\x00\x12\x00\x05")
+_AARE = bytes.fromhex("6129a109060760857405080101a203020100a305a103020100be10040e0800065f1f040000001f04000007")
+
+
+@st.composite
+def _mutated(draw: st.DrawFn, valid: bytes) -> bytes:
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(1, 4))):
+        if not data:
+            break
+        index = draw(st.integers(0, len(data) - 1))
+        data[index] = draw(st.integers(0, 255))
+    return bytes(data[: draw(st.integers(0, len(data)))])
+
+
+@FUZZ
+@given(st.binary(max_size=80) | _mutated(_SEALED) | _mutated(GLO_INITIATE) | _mutated(_AARE))
+def test_ciphered_answers_of_any_bytes(data: bytes) -> None:
+    context = SecureContext(Keys(CLIENT_TITLE, EK, AK, DEDICATED), InvocationCounter(MemoryCounterStore(), "k"))
+    context.server_title = SERVER_TITLE
+    with contextlib.suppress(SubmeterError):
+        context.unwrap(data)
+    with contextlib.suppress(SubmeterError):
+        apdu.parse_aare(data, lambda title, ciphered: context.unwrap(ciphered))
