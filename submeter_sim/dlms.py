@@ -46,12 +46,13 @@ from gurux_dlms.enums import (
     AccessMode,
     Authentication,
     Command,
+    DataType,
     ErrorCode,
     InterfaceType,
     MethodAccessMode,
     SourceDiagnostic,
 )
-from gurux_dlms.objects import GXDLMSHdlcSetup
+from gurux_dlms.objects import GXDLMSData, GXDLMSHdlcSetup
 
 from .dlms_objects import MDI_RESET_SCRIPT, CosemObjects, ProfileRow, Sm307
 from .dlms_secure import MeterSecurity, SecureFront, plain_session, wrapper_front
@@ -66,6 +67,7 @@ BAUDS = {str(n): 300 << n for n in range(7)}  # IEC 62056-21 baud characters '0'
 SIGN_ON = re.compile(rb"/\?([0-9A-Za-z ]{0,32})!\r\n")
 OPTION = re.compile(rb"\x06([0-9])([0-6])([0-9])\r\n")
 Transport = Literal["wrapper", "hdlc_tcp", "serial"]
+FRAME_COUNTER = "0.0.43.1.0.255"  # with HLS-GMAC: the last invocation counter taken from the management client
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,18 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         # collection as one object; ours carries the object list.
         for obj in self.cosem.objects:
             self.items.append(obj)
+        self._frame_counter: GXDLMSData | None = None
+        if sim.security is not None and sim.security.frame_counter:  # the management client's last counter
+            self._frame_counter = GXDLMSData(FRAME_COUNTER)
+            self._frame_counter.setDataType(2, DataType.UINT32)
+            self.items.append(self._frame_counter)
         self.initialize()
 
     def feed(self, frame: bytes) -> bytes | None:
         """One whole frame or wrapper PDU in; the reply bytes, if any."""
         self.cosem.sync()
+        if self._frame_counter is not None and self._sim.security is not None:
+            self._frame_counter.value = max(self._sim.security.client_counters.values(), default=0)
         association = self.cosem.association
         association.clientSAP, association.serverSAP = self._client, self._sim.logical_address
         reply = _Reply(bytearray(frame))

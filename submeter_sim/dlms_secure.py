@@ -76,6 +76,8 @@ class MeterSecurity:
     tamper: int = 0  # flip a tag bit in this many of the next ciphered answers
     replay: int = 0  # answer this many of the next requests with the previous ciphered answer again
     refuse_authentication: bool = False  # pass 3 fails as if our proof were wrong
+    tell_expected: bool = True  # a refused counter's exception response says which counter would do
+    frame_counter: bool = True  # the public client may read the last counter taken (0.0.43.1.0.255)
 
 
 def _seal(tag: int, title: bytes, key: bytes, auth_key: bytes, counter: int, plain: bytes) -> bytes:
@@ -168,7 +170,7 @@ class SecureFront:
 
     def _refuse(self, error: int, why: str, detail: bytes = b"") -> bytes:
         self._security.refusals.append(why)
-        return _exception(error, detail)
+        return _exception(error, detail if self._security.tell_expected else b"")
 
     def _take_counter(self, counter: int) -> bool:
         """Whether ``counter`` is above every counter this client title used before (then it is recorded)."""

@@ -35,6 +35,7 @@ class SecureContext:
         self.server_title: bytes | None = None
         self.server_counter: int | None = None  # the highest seen, across associations
         self.dedicated = False  # after the association: ded- services with the dedicated key
+        self.frame_counter_read = False  # the meter's record of our counter was asked for (public client)
 
     async def wrap(self, plain: bytes, counter: int | None = None) -> bytes:
         """The ciphered form of a plain request (an initiate request, GET, SET or ACTION).
