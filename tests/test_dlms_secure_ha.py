@@ -185,3 +185,20 @@ async def test_a_bus_without_secrets_has_nothing_to_reauthenticate(hass: HomeAss
     result = await entry.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_not_supported"
+
+
+async def test_a_refused_counter_is_explained_and_the_next_try_starts_above_it(
+    hass: HomeAssistant, secure_sim: DlmsSimServer
+) -> None:
+    """A meter that has seen higher counters from our title (another installation with the same title)."""
+    security = secure_sim.security
+    assert security is not None
+    security.frame_counter = False
+    security.client_counters[bytes.fromhex(TITLE)] = 1_000_000
+    result = await submit(hass, hls_input(secure_sim))
+    assert result["errors"] == {"base": "counter_rejected"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], hls_input(secure_sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+    assert min(ours(security)) > 1_000_000
+    await hass.config_entries.async_unload(result["result"].entry_id)
