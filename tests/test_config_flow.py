@@ -210,7 +210,7 @@ async def test_identify_reports_a_silent_meter(hass: HomeAssistant) -> None:
         flow_id, result = await scanned(hass, server.tcp_port)
         # The COUNTIS at 100 is recognised; forget it so the flow asks, then silence the address.
         flow = hass.config_entries.flow._progress[flow_id]
-        flow._scan._found[100] = type(flow._scan._found[100])(100, None)
+        flow._steps._scan._found[100] = type(flow._steps._scan._found[100])(100, None)
         result = await hass.config_entries.flow.async_configure(flow_id, {"meters": ["100"]})
         server.meters.pop(100)
         result = await hass.config_entries.flow.async_configure(
@@ -234,7 +234,7 @@ async def test_scan_can_be_cancelled(hass: HomeAssistant, tcp_bus: SimulatedBus)
     flow_id, result = await scanned(hass, tcp_bus.link["port"])
     result = await hass.config_entries.flow.async_configure(flow_id, {"full_scan": True})
     assert result["type"] is FlowResultType.SHOW_PROGRESS
-    task = hass.config_entries.flow._progress[flow_id]._scan._progress._task
+    task = hass.config_entries.flow._progress[flow_id]._steps._scan._progress._task
     hass.config_entries.flow.async_abort(flow_id)  # the user closed the dialog
     with contextlib.suppress(asyncio.CancelledError):
         await task

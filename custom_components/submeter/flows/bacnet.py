@@ -14,18 +14,29 @@ from typing import Any
 import ifaddr
 import voluptuous as vol
 from homeassistant.components import network
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
 from homeassistant.const import CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
+from ..bus_kinds.kind import AddMeters, StepHandler, named_steps
+from ..compat import ha_schema
 from ..const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError
 from ..pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
+from ..pysubmeter.bacnet.kind import unique_id
 from ..pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
 from .progress import ProgressStep
-from .schemas import integer_errors, meter_data
+from .schemas import error_key, integer_errors, meter_addresses, meter_data
 
 CONF_INTERFACE = "interface"
 CONF_BBMD = "bbmd"
@@ -106,7 +117,9 @@ def bacnet_schema(defaults: dict[str, Any], interfaces: list[selector.SelectOpti
             ),
             vol.Optional(CONF_BBMD, default=defaults.get(CONF_BBMD) or ""): selector.TextSelector(),
             vol.Optional(CONF_TTL, default=defaults.get(CONF_TTL, DEFAULT_TTL)): selector.NumberSelector(
-                selector.NumberSelectorConfig(min=30, max=65535, unit_of_measurement="s", mode="box")
+                selector.NumberSelectorConfig(
+                    min=30, max=65535, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
+                )
             ),
             vol.Optional(CONF_NETWORKS, default=networks): selector.TextSelector(),
         }
@@ -151,11 +164,6 @@ def bacnet_link(
     return link
 
 
-def bacnet_unique_id(link: BacnetIpLink) -> str:
-    """One entry per local address and UDP port."""
-    return f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}"
-
-
 def device_title(device: BacnetDevice, *, where: bool = True) -> str:
     """``maker model #instance @ address``; ``?`` when no profile or known maker claims it.
 
@@ -191,6 +199,11 @@ class BacnetIpSteps:
             name="submeter bacnet discovery",
         )
 
+    def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        if step_id in (LINK_BACNET_IP, "bacnet_scan", "bacnet_failed", "bacnet_meters"):
+            return named_steps(self, step_id)
+        return None
+
     @property
     def _link(self) -> BacnetIpLink:
         assert self._bacnet is not None  # set by the bacnet_ip step, which comes first
@@ -202,7 +215,7 @@ class BacnetIpSteps:
         errors: dict[str, str] = {}
         local = await flow.hass.async_add_executor_job(local_ipv4)
         if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
-            await flow.async_set_unique_id(bacnet_unique_id(link))
+            await flow.async_set_unique_id(unique_id(link))
             flow._abort_if_unique_id_configured()
             self._bacnet = link
             self._devices = {}
@@ -212,7 +225,7 @@ class BacnetIpSteps:
         kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
         return flow.async_show_form(
             step_id=LINK_BACNET_IP,
-            data_schema=bacnet_schema(user_input or {}, await async_interface_options(flow.hass)),
+            data_schema=ha_schema(bacnet_schema(user_input or {}, await async_interface_options(flow.hass))),
             errors=errors,
             description_placeholders={"kernel": kernel},
         )
@@ -270,6 +283,82 @@ class BacnetIpSteps:
         )
         return self._flow.async_show_form(
             step_id="bacnet_meters",
-            data_schema=schema,
+            data_schema=ha_schema(schema),
             description_placeholders={"found": str(len(self._devices)), "network": link.name},
         )
+
+
+async def async_reconfigure(
+    flow: ConfigFlow, entry: ConfigEntry, user_input: dict[str, Any] | None
+) -> ConfigFlowResult:
+    """New interface, port, BBMD or remote networks; the reload that follows joins the network again.
+
+    The entry's own station holds the UDP port while it runs, so the flow cannot
+    open a second one to test: a failing reload shows the translated reason.
+    """
+    errors: dict[str, str] = {}
+    local = await flow.hass.async_add_executor_job(local_ipv4)
+    if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
+        new_id = unique_id(link)
+        if new_id != entry.unique_id:
+            await flow.async_set_unique_id(new_id)
+            flow._abort_if_unique_id_configured()
+        return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
+    defaults = user_input or dict(entry.data)
+    given = str(defaults.get(CONF_INTERFACE, "")).strip().split("/")[0]
+    kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
+    return flow.async_show_form(
+        step_id="reconfigure",
+        data_schema=ha_schema(bacnet_schema(defaults)),
+        errors=errors,
+        description_placeholders={"kernel": kernel},
+    )
+
+
+class BacnetFind:
+    """Step ``bacnet_find`` of the meter subentry flow: Who-Is on the bus' running network."""
+
+    def __init__(self, flow: ConfigSubentryFlow, add_meters: AddMeters[SubentryFlowResult]) -> None:
+        self._flow = flow
+        self._add_meters = add_meters
+        self._found: dict[int, BacnetDevice] = {}
+
+    def step(self, step_id: str) -> StepHandler[SubentryFlowResult] | None:
+        return self.async_step_bacnet_find if step_id == "bacnet_find" else None
+
+    async def async_step_bacnet_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Tick the devices not set up yet."""
+        flow = self._flow
+        entry = flow._get_entry()
+        if user_input is not None:
+            chosen = [self._found[int(i)] for i in user_input.get(CONF_DEVICES, [])]
+            return await self._add_meters([device_subentry(d) for d in chosen])
+        if entry.state is not ConfigEntryState.LOADED:
+            return flow.async_abort(reason="bus_not_loaded")
+        network = entry.runtime_data.bus
+        assert isinstance(network, BacnetNetwork)  # a BACnet/IP entry's bus
+        try:
+            found = await async_discover(
+                network,
+                await async_get_profiles(flow.hass),
+                networks=network.link.networks,
+                skip=meter_addresses(entry),
+            )
+        except LinkError as err:
+            return flow.async_abort(reason=error_key(err))
+        if not found:
+            return flow.async_abort(reason="no_new_meters")
+        self._found = {d.instance: d for d in found}
+        options = [selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in found]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_DEVICES, default=[str(d.instance) for d in found if d.recognised]): (
+                    selector.SelectSelector(
+                        selector.SelectSelectorConfig(
+                            options=options, multiple=True, mode=selector.SelectSelectorMode.LIST
+                        )
+                    )
+                )
+            }
+        )
+        return flow.async_show_form(step_id="bacnet_find", data_schema=ha_schema(schema))

@@ -15,20 +15,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, ConfigSubentryData
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.helpers import selector
 
-from ..const import CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
+from ..bus_kinds.kind import StepHandler
+from ..compat import ha_schema
+from ..const import CONF_LINK, CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
 from ..dlms_counters import async_counter_store
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
 from ..pysubmeter.dlms.bus import DlmsBus
 from ..pysubmeter.dlms.counters import CounterStore
+from ..pysubmeter.dlms.kind import HDLC_ADDRESSES, unique_id
 from ..pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, SECURITIES, DlmsLink, parse_hex
 from ..pysubmeter.dlms.security import KEY_LENGTH, TITLE_LENGTH
 from .schemas import (
-    HDLC_ADDRESSES,
     error_key,
     integer_errors,
     list_serial_ports,
@@ -175,12 +177,6 @@ def dlms_link(kind: str, user_input: Mapping[str, Any], errors: dict[str, str], 
     )
 
 
-def dlms_unique_id(link: DlmsLink) -> str:
-    """One entry per port or endpoint."""
-    where = link.port if link.kind == LINK_DLMS_SERIAL else f"{link.host}:{link.tcp_port}"
-    return f"{link.kind}:{where}"
-
-
 def dlms_profile(profiles: Mapping[str, Profile], flag: str | None) -> Profile:
     """The DLMS profile for a meter's maker flag: a user or built-in one naming it, else the standard one."""
     dlms = sorted((p for p in profiles.values() if p.dlms is not None), key=lambda p: (not p.user, p.id))
@@ -206,8 +202,18 @@ async def async_identify(link: DlmsLink, address: int, profile: Profile, counter
 class DlmsSteps:
     """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow holding it."""
 
-    def __init__(self, flow: ConfigFlow) -> None:
+    def __init__(self, flow: ConfigFlow, kind: str) -> None:
         self._flow = flow
+        self._kind = kind
+
+    def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        if step_id != self._kind:
+            return None
+
+        async def async_step(user_input: dict[str, Any] | None) -> ConfigFlowResult:
+            return await self.async_step(self._kind, user_input)
+
+        return async_step
 
     async def async_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
         """The link and first meter of a DLMS bus; the entry is made once the meter answers."""
@@ -219,7 +225,7 @@ class DlmsSteps:
                 port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
             link = dlms_link(kind, user_input, errors, port)
             if link is not None:
-                await flow.async_set_unique_id(dlms_unique_id(link))
+                await flow.async_set_unique_id(unique_id(link))
                 flow._abort_if_unique_id_configured()
                 address = int(user_input[CONF_UNIT_ADDRESS])
                 result = await self.async_check_dlms(link, address, errors)
@@ -239,7 +245,9 @@ class DlmsSteps:
                         ],
                     )
         ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
-        return flow.async_show_form(step_id=kind, data_schema=dlms_schema(kind, user_input or {}, ports), errors=errors)
+        return flow.async_show_form(
+            step_id=kind, data_schema=ha_schema(dlms_schema(kind, user_input or {}, ports)), errors=errors
+        )
 
     async def async_check_dlms(
         self, link: DlmsLink, address: int, errors: dict[str, str]
@@ -260,3 +268,30 @@ class DlmsSteps:
             errors["base"] = "bad_frame"
             return None
         return dlms_profile(profiles, info.manufacturer), info
+
+
+async def async_reconfigure(
+    flow: ConfigFlow, entry: ConfigEntry, user_input: dict[str, Any] | None
+) -> ConfigFlowResult:
+    """New port, endpoint, addresses or password; the reload that follows associates again.
+
+    The entry holds the port (and many meters take one TCP client only), so
+    the flow does not open a second link to test: a failing reload shows the
+    translated reason, and the meter keeps its history.
+    """
+    kind = entry.data[CONF_LINK]
+    errors: dict[str, str] = {}
+    if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
+        port = ""
+        if kind == LINK_DLMS_SERIAL:
+            port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+        if (link := dlms_link(kind, user_input, errors, port)) is not None:
+            new_id = unique_id(link)
+            if new_id != entry.unique_id:
+                await flow.async_set_unique_id(new_id)
+                flow._abort_if_unique_id_configured()
+            return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
+    defaults = user_input or dict(entry.data)
+    ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
+    schema = dlms_schema(kind, defaults, ports, address=False)
+    return flow.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)

@@ -16,6 +16,7 @@ from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
 from homeassistant.data_entry_flow import FlowHandler, FlowResult
 from homeassistant.helpers import selector
 
+from ..compat import ha_schema
 from ..connection import async_probe_meter, async_temporary_bus
 from ..const import CONF_PROFILE
 from ..profiles import async_get_profiles
@@ -140,7 +141,7 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         unknown = sum(1 for r in self._found.values() if r.profile_id is None)
         return self._flow.async_show_form(
             step_id="meters",
-            data_schema=schema,
+            data_schema=ha_schema(schema),
             errors=errors,
             description_placeholders={"found": str(len(self._found)), "unknown": str(unknown)},
         )
@@ -172,7 +173,7 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         seen = " ".join(part for part in (responder.manufacturer, responder.model) if part) or "?"
         return self._flow.async_show_form(
             step_id="identify",
-            data_schema=meter_schema(profiles, user_input or {}, address=False),
+            data_schema=ha_schema(meter_schema(profiles, user_input or {}, address=False)),
             errors=errors,
             description_placeholders={"address": str(responder.address), "seen": seen},
         )

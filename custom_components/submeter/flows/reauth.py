@@ -29,8 +29,8 @@ def needs_secrets(entry: ConfigEntry) -> bool:
 class ReauthSteps:
     """The ``reauth`` and ``reauth_confirm`` steps of the bus flow holding them."""
 
-    def __init__(self, flow: ConfigFlow, dlms: DlmsSteps) -> None:
-        self._flow, self._dlms = flow, dlms
+    def __init__(self, flow: ConfigFlow) -> None:
+        self._flow = flow
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         entry = self._flow._get_reauth_entry()
@@ -47,7 +47,8 @@ class ReauthSteps:
             found = dlms_secrets(security, user_input, errors)
             if not errors:
                 link = DlmsLink.from_dict(dict(entry.data) | found)
-                if await self._dlms.async_check_dlms(link, _first_address(entry, link), errors) is not None:
+                steps = DlmsSteps(flow, str(entry.data[CONF_LINK]))
+                if await steps.async_check_dlms(link, _first_address(entry, link), errors) is not None:
                     return flow.async_update_reload_and_abort(entry, data_updates=found | _cleared(security, found))
         return flow.async_show_form(
             step_id="reauth_confirm",

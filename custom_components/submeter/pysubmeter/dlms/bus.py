@@ -20,13 +20,13 @@ from .ciphering import SecureContext
 from .cosem import ClassId, Obis
 from .counters import CounterStore, MemoryCounterStore, counter_key, shared_counter
 from .link import PUBLIC_CLIENT, DlmsLink
+from .meter import DlmsMeter
 from .security import SecurityError
 from .session import DlmsSession
 from .streams import ByteStream
 
 if TYPE_CHECKING:
     from ..profile import Profile
-    from .meter import DlmsMeter
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,8 +51,6 @@ class DlmsBus:
         return self.link.name
 
     def meter(self, address: int, profile: Profile) -> DlmsMeter:
-        from .meter import DlmsMeter  # meter imports this module
-
         return DlmsMeter(self, address, profile)
 
     async def _open(self, address: int) -> DlmsSession:
