@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
         "simulated ones, frozen as they were read: its Modbus meters on the Modbus endpoints, its BACnet meters "
         "with --bacnet-site (on PORT+1, PORT+2, ...; PORT+1 is the BBMD)",
     )
+    parser.add_argument(
+        "--dlms-hls",
+        action="store_true",
+        help="the DLMS meter's management client (1) uses HLS-GMAC with the DLMS Green Book's example keys "
+        "(printed at start), not the LLS password",
+    )
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (meter n uses N+n)")
@@ -201,11 +207,13 @@ async def _bacnet_replay(base: int, dump: Any) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _dlms_meter(port: int, tick: float, seed: int) -> AsyncIterator[None]:
+async def _dlms_meter(port: int, tick: float, seed: int, hls: bool = False) -> AsyncIterator[None]:
     """An SM307 on the DLMS IP wrapper whose clock follows wall time, advanced every ``tick``."""
     from .dlms import DlmsSimServer
     from .dlms_objects import Sm307
+    from .dlms_secure import MeterSecurity
 
+    security = MeterSecurity() if hls else None
     meter = Sm307(datetime.now(UTC).replace(microsecond=0), seed=seed)
     meter.vary_load = True
 
@@ -218,11 +226,17 @@ async def _dlms_meter(port: int, tick: float, seed: int) -> AsyncIterator[None]:
             meter.advance(timedelta(seconds=now - last))
             last = now
 
-    async with DlmsSimServer(meter, "wrapper", port=port) as server:
+    async with DlmsSimServer(meter, "wrapper", port=port, security=security) as server:
         task = asyncio.create_task(follow())
+        management = f"LLS password {server.password.decode()}"
+        if security is not None:
+            management = (
+                f"HLS-GMAC, authentication key {security.authentication_key.hex().upper()}, "
+                f"encryption key {security.encryption_key.hex().upper()}"
+            )
         print(
             f"endpoint dlms-wrapper 127.0.0.1:{server.port}: SM307 {meter.serial}, server logical address "
-            f"{server.logical_address}, client 16 (public) or 1 (LLS password {server.password.decode()})"
+            f"{server.logical_address}, client 16 (public) or 1 ({management})"
         )
         try:
             yield
@@ -241,7 +255,7 @@ async def _serve(args: argparse.Namespace, meters: list[Any]) -> None:
         if _modbus_endpoints(args):
             await _serve_modbus(args, meters, stack)
         if args.dlms_tcp is not None:
-            await stack.enter_async_context(_dlms_meter(args.dlms_tcp, args.tick, args.seed))
+            await stack.enter_async_context(_dlms_meter(args.dlms_tcp, args.tick, args.seed, args.dlms_hls))
         if args.bacnet_site is not None and getattr(args, "replay_bacnet", None) is not None:
             await stack.enter_async_context(_bacnet_replay(args.bacnet_site, args.replay_bacnet))
         elif args.bacnet_site is not None:

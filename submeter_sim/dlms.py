@@ -36,6 +36,7 @@ import os
 import re
 import termios
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
@@ -47,14 +48,16 @@ from gurux_dlms.enums import (
     AccessMode,
     Authentication,
     Command,
+    DataType,
     ErrorCode,
     InterfaceType,
     MethodAccessMode,
     SourceDiagnostic,
 )
-from gurux_dlms.objects import GXDLMSHdlcSetup
+from gurux_dlms.objects import GXDLMSData, GXDLMSHdlcSetup
 
 from .dlms_objects import MDI_RESET_SCRIPT, CosemObjects, ProfileRow, Sm307
+from .dlms_secure import MeterSecurity, SecureFront, plain_session, wrapper_front
 
 LOCALHOST = "127.0.0.1"
 PUBLIC_CLIENT, MANAGEMENT_CLIENT = 16, 1
@@ -66,6 +69,7 @@ BAUDS = {str(n): 300 << n for n in range(7)}  # IEC 62056-21 baud characters '0'
 SIGN_ON = re.compile(rb"/\?([0-9A-Za-z ]{0,32})!\r\n")
 OPTION = re.compile(rb"\x06([0-9])([0-6])([0-9])\r\n")
 Transport = Literal["wrapper", "hdlc_tcp", "serial"]
+FRAME_COUNTER = "0.0.43.1.0.255"  # with HLS-GMAC: the last invocation counter taken from the management client
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,18 @@ def _fcs16(data: bytes) -> int:
         for _ in range(8):
             fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
     return fcs ^ 0xFFFF
+
+
+_gurux_glo_ded_request = GXDLMS.handleGloDedRequest
+
+
+def _glo_ded_request(settings: Any, data: Any) -> None:
+    """Gurux: a session without a cipher refuses a ciphered request outright; leave it to the secure front."""
+    if settings.cipher is not None:
+        _gurux_glo_ded_request(settings, data)
+
+
+GXDLMS.handleGloDedRequest = staticmethod(_glo_ded_request)
 
 
 class _Reply(GXServerReply):  # type: ignore[misc]
@@ -143,15 +159,23 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         self.hdlc = GXDLMSHdlcSetup()
         self.hdlc.inactivityTimeout = 0
         self.cosem = CosemObjects(sim.meter, sim.select_rows)
+        self._front: SecureFront | None = None  # HDLC with HLS-GMAC: the management client's security
         # Gurux: initialize() without an association of our own appends the whole
         # collection as one object; ours carries the object list.
         for obj in self.cosem.objects:
             self.items.append(obj)
+        self._frame_counter: GXDLMSData | None = None
+        if sim.security is not None and sim.security.frame_counter:  # the management client's last counter
+            self._frame_counter = GXDLMSData(FRAME_COUNTER)
+            self._frame_counter.setDataType(2, DataType.UINT32)
+            self.items.append(self._frame_counter)
         self.initialize()
 
     def feed(self, frame: bytes) -> bytes | None:
         """One whole frame or wrapper PDU in; the reply bytes, if any."""
         self.cosem.sync()
+        if self._frame_counter is not None and self._sim.security is not None:
+            self._frame_counter.value = max(self._sim.security.client_counters.values(), default=0)
         association = self.cosem.association
         association.clientSAP, association.serverSAP = self._client, self._sim.logical_address
         reply = _Reply(bytearray(frame))
@@ -169,7 +193,21 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         """Every SET gets read-write-denied: the meter is read-only over DLMS.
 
         Gurux: its SET handler fails (missing isMultipleBlocks) before it checks access.
+        With HLS-GMAC on HDLC, the management client's APDUs go to the secure front
+        (a wrapper-type session behind it) and this session only carries the frames.
         """
+        if self._secured(cmd):
+            apdu = bytes(data.array()[data.position - (0 if cmd == Command.AARQ else 1) :])
+            if self._front is None:
+                inner = _Session(self._sim, InterfaceType.WRAPPER)
+                inner.settings.clientAddress = MANAGEMENT_CLIENT
+                assert self._sim.security is not None
+                self._front = SecureFront(
+                    self._sim.security, self._sim.password, plain_session(inner, self._sim.logical_address, 1)
+                )
+            answer = self._front.handle(apdu)
+            self.replyData.set(b"\xe6\xe7\x00" + (answer or b""))
+            cmd = Command.NONE
         if cmd == Command.SET_REQUEST and not self.replyData:
             data.getUInt8()  # set-request-normal / with-first-datablock / ...
             invoke = data.getUInt8()
@@ -178,6 +216,15 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
             GXDLMS.getLNPdu(params, self.replyData)
             cmd = Command.NONE
         return super().handleCommand(cmd, data, sr)
+
+    def _secured(self, cmd: Any) -> bool:
+        if (
+            self._sim.security is None
+            or self._client != MANAGEMENT_CLIENT
+            or self.settings.interfaceType != InterfaceType.HDLC
+        ):
+            return False
+        return cmd not in (Command.NONE, Command.SNRM, Command.DISCONNECT_REQUEST, Command.GENERAL_BLOCK_TRANSFER)
 
     def handleSnrmRequest(self, data: Any) -> None:
         """UA with the agreed HDLC parameters.
@@ -339,6 +386,7 @@ class _Link:
         self._sim, self._wrapper = sim, wrapper
         self._buffer = bytearray()
         self._sessions: dict[int, _Session] = {}
+        self._fronts: dict[int, Callable[[bytes], bytes | None]] = {}  # HLS-GMAC, per wrapper client
         self.disconnected = False  # an HDLC DISC was answered
 
     def feed(self, data: bytes) -> bytes:
@@ -355,6 +403,13 @@ class _Link:
             if key not in self._sessions:
                 kind = InterfaceType.WRAPPER if self._wrapper else InterfaceType.HDLC
                 self._sessions[key] = _Session(self._sim, kind)
+            if self._wrapper and key == MANAGEMENT_CLIENT and self._sim.security is not None:
+                if key not in self._fronts:
+                    self._fronts[key] = wrapper_front(
+                        self._sim.security, self._sim.password, self._sessions[key], self._sim.logical_address, key
+                    )
+                out += self._fronts[key](unit) or b""
+                continue
             out += self._sessions[key].feed(unit) or b""
             self.disconnected = self.disconnected or disc
         return bytes(out)
@@ -559,6 +614,7 @@ class DlmsSimServer:
         password: bytes = b"12345678",
         optical_idle: float = 5.0,
         max_pdu: int = 1024,
+        security: MeterSecurity | None = None,
     ) -> None:
         if transport == "serial" and tty is None:
             raise ValueError("the serial transport needs a tty path")
@@ -569,6 +625,7 @@ class DlmsSimServer:
         self.optical, self.baud_char, self.baudrate = optical, baud_char, baudrate
         self.logical_address, self.physical_address = logical_address, physical_address
         self.password, self.optical_idle, self.max_pdu = password, optical_idle, max_pdu
+        self.security = security  # HLS-GMAC for the management client (IP wrapper), see dlms_secure
         self.silent = False  # read and drop everything: the meter is unplugged
         self.associations = 0
         self.rejected_associations = 0

@@ -52,7 +52,7 @@ EVENTS = {
     **{f"sag_l{n}": f"sag_l{n}" for n in (1, 2, 3)},
     **{f"swell_l{n}": f"swell_l{n}" for n in (1, 2, 3)},
 }
-Variant = Literal["full", "minimal"]
+Variant = Literal["full", "minimal", "datasheet"]  # datasheet: full, and what else the SM307 datasheet lists
 
 
 def tariff_at(moment: datetime) -> int:
@@ -297,6 +297,9 @@ def _registers(variant: Variant) -> dict[str, Quantity]:
         for rate in range(5):
             read: Reader = lambda m, q=quantity, r=rate: m.energy[(q, r)]  # noqa: E731
             out[f"1.0.{c}.8.{rate}.255"] = Quantity(i, 1, units[quantity], read, floor=True)
+    if variant == "datasheet":  # "kWh/kvarh (import, export, and absolute)"; the map has the active one
+        absolute: Reader = lambda m: m.energy[("+A", 0)] + m.energy[("-A", 0)]  # noqa: E731
+        out["1.0.15.8.0.255"] = Quantity(i, 1, Unit.ACTIVE_ENERGY, absolute, floor=True)
     s16, s32, w, var = DataType.INT16, DataType.INT32, Unit.ACTIVE_POWER, Unit.REACTIVE_POWER
     phases = ((32, 31, 21, 23, 33), (52, 51, 41, 43, 53), (72, 71, 61, 63, 73))  # C of U, I, P, Q, PF
     for n, (volts, amps, watts, vars_, pf) in enumerate(phases):
@@ -403,7 +406,7 @@ class CosemObjects:
         self.demands: dict[str, GXDLMSExtendedRegister] = {}
         self.script_table: GXDLMSScriptTable | None = None
         self.profile: LoadProfile | None = None
-        if meter.variant == "full":
+        if meter.variant in ("full", "datasheet"):
             for ln in DEMANDS:
                 demand = GXDLMSExtendedRegister(ln)
                 demand.setDataType(2, DataType.UINT32)

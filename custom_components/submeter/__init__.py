@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from homeassistant.const import CONF_SCAN_INTERVAL, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
@@ -79,6 +79,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
         *(c.async_config_entry_first_refresh() for c in coordinators.values()), return_exceptions=True
     )
     failures = [result for result in results if isinstance(result, BaseException)]
+    if auth_failed := next((f for f in failures if isinstance(f, ConfigEntryAuthFailed)), None):
+        await bus.async_close()  # the bus' secrets are wrong for every meter on it: ask for new ones
+        raise auth_failed
     if coordinators and len(failures) == len(coordinators):
         await bus.async_close()
         raise ConfigEntryNotReady(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.components.sensor import SensorExtraStoredData
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.restore_state import RestoreStateData, StoredState
@@ -43,6 +44,10 @@ _LOGGER = logging.getLogger(__name__)
 # Failed polls in a row before the meter's entities turn unavailable; one lost
 # frame on a busy RS-485 line should not blank a dashboard.
 FAILURES_BEFORE_UNAVAILABLE = 3
+
+
+# Link failures that only new credentials cure (a changed LLS password, new HLS keys).
+CREDENTIAL_FAILURES = frozenset({"authentication_failed", "wrong_key"})
 
 
 @dataclass
@@ -197,6 +202,13 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             async with self._holding_line():
                 reading, guarded = await self._async_read()
         except SubmeterError as err:
+            if isinstance(err, LinkError) and err.reason in CREDENTIAL_FAILURES:
+                # New secrets are needed, not another poll: Home Assistant starts the reauth flow.
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="credentials_refused",
+                    translation_placeholders={"bus": self.config_entry.title, "error": str(err)},
+                ) from err
             self._polled(started, err)
             self.schedule.failed()
             self._failures += 1

@@ -21,9 +21,6 @@ from . import bus_health
 from .const import DOMAIN, USER_PROFILE_DIR
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .pysubmeter import Profile, Reading
-from .pysubmeter.bacnet.meter import BacnetMeter
-from .pysubmeter.dlms.meter import DlmsMeter
-from .pysubmeter.modbus import ModbusMeter
 
 REDACTED = "**REDACTED**"
 # Secrets, and what identifies the user's site or devices.
@@ -31,6 +28,7 @@ TO_REDACT = {
     "password",
     "authentication_key",
     "encryption_key",
+    "dedicated_key",
     "system_title",
     "serial_number",
     "host",
@@ -40,7 +38,8 @@ TO_REDACT = {
 DUMP_FORMAT = 1  # bump when the layout below changes; the simulator checks it
 
 
-def _redact_entry_data(data: dict[str, Any]) -> dict[str, Any]:
+def redacted_entry_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Entry data without secrets, hosts or the port path (a by-id path names the adapter's serial number)."""
     redacted: dict[str, Any] = async_redact_data(data, TO_REDACT)
     if isinstance(redacted.get("port"), str):  # a by-id path names the adapter's serial number
         redacted["port"] = REDACTED
@@ -73,69 +72,6 @@ def _reading(reading: Reading | None) -> dict[str, Any] | None:
         "alerts": dict(sorted(reading.alerts.items())),
         "extras": dict(sorted(reading.extras.items())),
         "phases": None if reading.phases is None else sorted(reading.phases),
-    }
-
-
-def _text(value: Any) -> Any:
-    """A protocol value as JSON: numbers and text as they are, anything else (BACnet enumerations) as its text."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, float):  # BACnet REAL
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bytes):
-        return {"hex": value.hex()}
-    if isinstance(value, list):
-        return [_text(item) for item in value]
-    return str(value)
-
-
-def _modbus(meter: ModbusMeter) -> dict[str, Any]:
-    hidden = meter.serial_addresses
-    objects, server_id = meter.identification
-    return {
-        "registers": {str(address): word for address, word in meter.registers_seen.items() if address not in hidden},
-        "redacted_registers": sorted(hidden),
-        "refused": [list(region) for region in meter.refused],
-        "plan": [list(block) for block in meter.plan],
-        "settings_plan": [list(block) for block in meter.slow_plan],
-        "device_identification": None if objects is None else {str(oid): text for oid, text in objects.items()},
-        "server_id": server_id,
-    }
-
-
-def _bacnet(meter: BacnetMeter) -> dict[str, Any]:
-    objects: dict[str, dict[str, Any]] = {}
-    for (obj, prop), value in meter.last_raw.items():
-        objects.setdefault(f"{obj.type}:{obj.instance}", {})[prop] = _text(value)
-    return {
-        "objects": dict(sorted(objects.items())),
-        "object_map": [
-            {
-                "object": f"{f.object.type}:{f.object.instance}",
-                "name": f.name,
-                "units": f.units,
-                "description": f.description,
-            }
-            for f in meter.object_facts
-        ],
-    }
-
-
-def _dlms(meter: DlmsMeter) -> dict[str, Any]:
-    return {
-        "object_list": [
-            {"obis": str(entry.name), "class_id": entry.class_id, "version": entry.version}
-            for entry in meter.object_list
-        ],
-        "scalers": {
-            str(obis): [su.scaler, su.unit] for obis, su in sorted(meter.scalers.items(), key=lambda i: str(i[0]))
-        },
-        "attributes": [
-            {"obis": str(ref.name), "class_id": ref.class_id, "attribute": ref.attribute, "value": _text(value)}
-            for ref, value in meter.last_raw.items()
-        ],
     }
 
 
@@ -177,12 +113,7 @@ def _meter(hass: HomeAssistant, coordinator: MeterCoordinator) -> dict[str, Any]
         "raw_reading": _reading(coordinator.last_raw),
         "shown_reading": _reading(coordinator.data),
     }
-    if isinstance(meter, ModbusMeter):
-        result["modbus"] = _modbus(meter)
-    elif isinstance(meter, BacnetMeter):
-        result["bacnet"] = _bacnet(meter)
-    elif isinstance(meter, DlmsMeter):
-        result["dlms"] = _dlms(meter)
+    result[profile.protocol] = meter.diagnostics()  # the simulator replays it by protocol
     return result
 
 
@@ -199,7 +130,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: Submete
         "integration_version": str(integration.version),
         "entry": {
             "title": _redact_title(entry.title, dict(entry.data)),
-            "data": _redact_entry_data(dict(entry.data)),
+            "data": redacted_entry_data(dict(entry.data)),
             "options": dict(entry.options),
         },
         "bus": {

@@ -22,8 +22,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
+from custom_components.submeter.diagnostics import REDACTED, redacted_entry_data
 from custom_components.submeter.pysubmeter import load_builtin_profiles
 from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
+from custom_components.submeter.pysubmeter.dlms.link import DLMS_TCP, DlmsLink
 from custom_components.submeter.pysubmeter.modbus import ModbusBus, TcpLink
 from custom_components.submeter.pysubmeter.modbus.link import ConnectionPool
 from submeter_sim import SimulatorServer
@@ -258,3 +260,24 @@ async def test_dlms_diagnostics(
         energy = next(a for a in meter["dlms"]["attributes"] if a["obis"] == "1.0.1.8.0.255")
         assert energy["value"] == sim.meter.energy_raw("+A")
         await hass.config_entries.async_unload(entry.entry_id)
+
+
+def test_every_secret_of_an_hls_link_is_redacted() -> None:
+    """Keys, password and titles a DLMS link stores never reach a diagnostics file."""
+    key = "000102030405060708090a0b0c0d0e0f"
+    for security, secrets in (("lls", {"password": "secret"}), ("hls_gmac", {})):
+        link = DlmsLink(
+            kind=DLMS_TCP,
+            host="meter.local",
+            security=security,
+            system_title="5355420000000001",
+            authentication_key=key,
+            encryption_key=key,
+            dedicated_key=key,
+            **secrets,
+        )
+        stored = link.as_dict()
+        redacted = redacted_entry_data(stored)
+        secret_fields = {name for name in stored if name in {"password", "host"} or name.endswith(("key", "title"))}
+        assert secret_fields, stored
+        assert all(redacted[name] == REDACTED for name in secret_fields), redacted

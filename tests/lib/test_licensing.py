@@ -8,7 +8,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION = ROOT / "custom_components" / "submeter"
-GPL_FILES = {"submeter_sim/dlms.py", "submeter_sim/dlms_objects.py", "tests/test_dlms_sim.py"}
+GPL_FILES = {
+    "submeter_sim/dlms.py",
+    "submeter_sim/dlms_objects.py",
+    "submeter_sim/dlms_secure.py",
+    "tests/sim/test_dlms_sim.py",
+}
 
 
 def _imports(path: Path) -> set[str]:

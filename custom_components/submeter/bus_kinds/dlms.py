@@ -9,6 +9,7 @@ from homeassistant.config_entries import ConfigEntry, ConfigFlow
 from homeassistant.core import HomeAssistant
 
 from ..const import CONF_TIMEOUT, CONF_UNIT_ADDRESS, DEFAULT_DLMS_TIMEOUT
+from ..dlms_counters import async_counter_store
 from ..flows.dlms import DlmsSteps, async_reconfigure
 from ..flows.schemas import dlms_options
 from ..load_profile import IntervalSource
@@ -23,7 +24,7 @@ from .kind import BusKind, Regions, async_read_on_bus
 
 def _create_bus(hass: HomeAssistant, entry: ConfigEntry) -> DlmsBus:
     timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_DLMS_TIMEOUT))
-    return DlmsBus(DlmsLink.from_dict(dict(entry.data), timeout=timeout))
+    return DlmsBus(DlmsLink.from_dict(dict(entry.data), timeout=timeout), async_counter_store(hass))
 
 
 def _meter(bus: DlmsBus, profile: Profile, data: Mapping[str, Any], refused: Regions) -> MeterClient:

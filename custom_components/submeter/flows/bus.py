@@ -7,7 +7,7 @@ steps object that kind gave this flow.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -24,6 +24,7 @@ from ..bus_kinds.registry import BUS_KINDS, bus_kind
 from ..const import DOMAIN, SUBENTRY_METER
 from .meter import MeterSubentryFlow
 from .options import BusOptionsFlow
+from .reauth import ReauthSteps
 
 
 class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -60,6 +61,13 @@ class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
         if steps is not None and (handler := steps.step(step_id)) is not None:
             return handler
         raise AttributeError(name)
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The meters refuse the bus' password or keys: ask for new ones."""
+        return await ReauthSteps(self).async_step_reauth(entry_data)
+
+    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await ReauthSteps(self).async_step_reauth_confirm(user_input)
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """New link settings, as the bus' kind checks and saves them."""

@@ -10,6 +10,7 @@ own translated error, and nothing is saved until the meter answers.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,11 +22,14 @@ from homeassistant.helpers import selector
 from ..bus_kinds.kind import StepHandler
 from ..compat import ha_schema
 from ..const import CONF_LINK, CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
+from ..dlms_counters import async_counter_store
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
 from ..pysubmeter.dlms.bus import DlmsBus
+from ..pysubmeter.dlms.counters import CounterStore
 from ..pysubmeter.dlms.kind import HDLC_ADDRESSES, unique_id
-from ..pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
+from ..pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, SECURITIES, DlmsLink, parse_hex
+from ..pysubmeter.dlms.security import KEY_LENGTH, TITLE_LENGTH
 from .schemas import (
     error_key,
     integer_errors,
@@ -42,6 +46,11 @@ CONF_FRAMING = "framing"
 CONF_CLIENT = "client"
 CONF_LOGICAL = "logical"
 CONF_SECURITY = "security"
+CONF_SYSTEM_TITLE = "system_title"
+CONF_AUTHENTICATION_KEY = "authentication_key"
+CONF_ENCRYPTION_KEY = "encryption_key"
+CONF_DEDICATED_KEY = "dedicated_key"
+HLS_KEYS = (CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_DEDICATED_KEY)
 DEFAULT_PHYSICAL = 17
 BAUDRATES = (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
@@ -88,26 +97,68 @@ def dlms_schema(kind: str, defaults: Mapping[str, Any], ports: list[str], *, add
     fields[vol.Required(CONF_CLIENT, default=defaults.get(CONF_CLIENT, 16))] = _number(1, 127)
     fields[vol.Required(CONF_LOGICAL, default=defaults.get(CONF_LOGICAL, 1))] = _number(0, 0x3FFF)
     fields[vol.Required(CONF_SECURITY, default=defaults.get(CONF_SECURITY, "none"))] = selector.SelectSelector(
-        selector.SelectSelectorConfig(options=["none", "lls"], translation_key="dlms_security")
+        selector.SelectSelectorConfig(options=list(SECURITIES), translation_key="dlms_security")
     )
-    fields[vol.Optional(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, ""))] = selector.TextSelector(
-        selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+    fields[vol.Optional(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, ""))] = _secret()
+    fields[vol.Optional(CONF_SYSTEM_TITLE, default=defaults.get(CONF_SYSTEM_TITLE) or new_system_title())] = (
+        selector.TextSelector()
     )
-    return vol.Schema(fields)
+    return vol.Schema(fields | secret_fields("hls_gmac", defaults))
+
+
+def _secret() -> selector.TextSelector:
+    return selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD))
+
+
+def new_system_title() -> str:
+    """Our client's system title: "SUB" and five random bytes, so two installations never share IVs."""
+    return "535542" + secrets.token_hex(5).upper()
+
+
+def secret_fields(security: str, defaults: Mapping[str, Any]) -> dict[Any, Any]:
+    """The secret fields of a security choice: the LLS password, or the HLS keys (dedicated key optional)."""
+    if security == "lls":
+        return {vol.Required(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, "")): _secret()}
+    if security != "hls_gmac":
+        return {}
+    return {vol.Optional(key, default=defaults.get(key, "")): _secret() for key in HLS_KEYS}
+
+
+def dlms_secrets(security: str, user_input: Mapping[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """The link fields of the secrets given, normalised (hex upper case); ``errors`` per field that does not fit."""
+    if security == "lls":
+        password = str(user_input.get(CONF_PASSWORD, ""))
+        if not password:
+            errors[CONF_PASSWORD] = "password_required"
+        return {"password": password}
+    if security != "hls_gmac":
+        return {}
+    found: dict[str, str] = {}
+    for key in (CONF_SYSTEM_TITLE, *HLS_KEYS):
+        if key not in user_input and key == CONF_SYSTEM_TITLE:
+            continue  # reauthentication keeps our title
+        text = str(user_input.get(key, "")).strip()
+        if not text and key == CONF_DEDICATED_KEY:
+            continue
+        value = parse_hex(text, TITLE_LENGTH if key == CONF_SYSTEM_TITLE else KEY_LENGTH)
+        if value is None:
+            errors[key] = "invalid_system_title" if key == CONF_SYSTEM_TITLE else "invalid_key"
+        else:
+            found[key] = value.hex().upper()
+    return found
 
 
 def dlms_link(kind: str, user_input: Mapping[str, Any], errors: dict[str, str], port: str = "") -> DlmsLink | None:
     """The link a form describes; ``None`` with ``errors`` set when it cannot be one."""
     security = user_input.get(CONF_SECURITY, "none")
-    password = str(user_input.get(CONF_PASSWORD, ""))
-    if security == "lls" and not password:
-        errors[CONF_PASSWORD] = "password_required"
+    found = dlms_secrets(security, user_input, errors)
+    if errors:
         return None
     common: dict[str, Any] = {
         "client": int(user_input[CONF_CLIENT]),
         "logical": int(user_input[CONF_LOGICAL]),
         "security": security,
-        "password": password if security == "lls" else "",
+        **found,
     }
     if kind == LINK_DLMS_SERIAL:
         return DlmsLink(
@@ -136,9 +187,12 @@ def dlms_profile(profiles: Mapping[str, Profile], flag: str | None) -> Profile:
     return next(p for p in dlms if p.dlms is not None and not p.dlms.flags)
 
 
-async def async_identify(link: DlmsLink, address: int, profile: Profile) -> MeterInfo:
-    """Associate once and read who the meter is; library errors if it does not work."""
-    bus = DlmsBus(link)
+async def async_identify(link: DlmsLink, address: int, profile: Profile, counters: CounterStore) -> MeterInfo:
+    """Associate once and read who the meter is; library errors if it does not work.
+
+    ``counters``: Home Assistant's, so the association a flow makes never reuses an invocation counter.
+    """
+    bus = DlmsBus(link, counters)
     try:
         return await bus.meter(address, profile).async_info()
     finally:
@@ -202,7 +256,7 @@ class DlmsSteps:
         profiles = await async_get_profiles(self._flow.hass)
         try:
             profile = dlms_profile(profiles, None)
-            info = await async_identify(link, address, profile)
+            info = await async_identify(link, address, profile, async_counter_store(self._flow.hass))
         except LinkError as err:
             errors["base"] = error_key(err)
             return None

@@ -59,6 +59,9 @@ LINK_ERRORS = {
     "bad_frame",
     "settings_conflict",
     "bus_not_loaded",
+    "wrong_key",
+    "counter_rejected",
+    "invalid_key",
 }
 
 

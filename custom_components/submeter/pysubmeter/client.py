@@ -8,7 +8,7 @@ upstream.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .profile import Profile
 
@@ -59,6 +59,9 @@ class MeterClient(Protocol):
 
     async def async_info(self) -> MeterInfo:
         """Read the meter's identity."""
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the meter last answered on the wire, as JSON: what a maintainer reads and the simulator replays."""
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         """Send a command the profile declares (reset, tariff, …), with one of its options if it takes one.

@@ -156,6 +156,7 @@ def _vocabulary() -> dict[str, Measurement]:  # noqa: PLR0915 - one table, read 
             add(f"{prefix}_export_t{tariff}", quantity, k.TOTAL, tariff=tariff, common=False)
     for quadrant in (1, 2, 3, 4):
         add(f"reactive_energy_q{quadrant}", q.REACTIVE_ENERGY, k.TOTAL, common=False)
+    add("energy_absolute", q.ACTIVE_ENERGY, k.TOTAL, common=False)  # |+A| + |-A|: what some tariffs bill
     # Partial (resettable) counters, as on MID meters whose totals cannot be reset.
     add("partial_energy_import", q.ACTIVE_ENERGY, k.TOTAL, common=False)
     add("partial_energy_export", q.ACTIVE_ENERGY, k.TOTAL, common=False)

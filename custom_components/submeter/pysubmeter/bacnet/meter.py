@@ -22,6 +22,7 @@ from bacpypes3.primitivedata import Real, Unsigned
 from ..cadence import SettingsCadence, is_setting
 from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupported, MeterResponseError, MeterTimeoutError
+from ..json_values import as_json
 from ..measurements import phases_of
 from ..profile import BacnetMap, BacnetObject, BacnetTimeSync, BacnetWrite, Profile
 from .classify import EXTRA_TYPES, ObjectFacts, classify
@@ -144,6 +145,24 @@ class BacnetMeter:
             self._where = None  # it may have moved: ask again next time
             raise
         return result
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Each object's properties as last answered, and a generic meter's object map."""
+        objects: dict[str, dict[str, Any]] = {}
+        for (obj, prop), value in self.last_raw.items():
+            objects.setdefault(f"{obj.type}:{obj.instance}", {})[prop] = as_json(value)
+        return {
+            "objects": dict(sorted(objects.items())),
+            "object_map": [
+                {
+                    "object": f"{f.object.type}:{f.object.instance}",
+                    "name": f.name,
+                    "units": f.units,
+                    "description": f.description,
+                }
+                for f in self.object_facts
+            ],
+        }
 
     async def async_info(self) -> MeterInfo:
         """Vendor, model, serial (from Object_Name, by the profile's pattern) and firmware."""

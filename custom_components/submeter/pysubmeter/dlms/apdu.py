@@ -7,6 +7,7 @@ at a result byte.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
@@ -14,6 +15,7 @@ from typing import Final
 from ..exceptions import MalformedDataError, MeterResponseError
 from . import axdr
 from .cosem import Obis
+from .security import SecurityError
 
 INVOKE_ID: Final = 0xC1  # invoke id 1, confirmed, high priority
 
@@ -32,7 +34,12 @@ NEXT: Final = 2
 WITH_LIST: Final = 3
 
 LN_NO_CIPHERING: Final = bytes.fromhex("60857405080101")
+LN_CIPHERING: Final = bytes.fromhex("60857405080103")
 MECHANISM_LLS: Final = bytes.fromhex("60857405080201")
+MECHANISM_HLS_GMAC: Final = bytes.fromhex("60857405080205")
+INITIATE_REQUEST: Final = 0x01
+INITIATE_RESPONSE: Final = 0x08
+AUTHENTICATION_REQUIRED: Final = 14  # AARE diagnostic with result accepted: HLS passes 3 and 4 follow
 # get, set, action, selective access, block transfer with get, multiple references.
 PROPOSED_CONFORMANCE: Final = bytes.fromhex("007e1f")
 MAX_RECEIVE_PDU: Final = 0xFFFF
@@ -78,13 +85,27 @@ def _ber(tag: int, content: bytes) -> bytes:
     return bytes([tag]) + axdr.encode_length(len(content)) + content
 
 
+def initiate_request(max_pdu: int = MAX_RECEIVE_PDU, dedicated_key: bytes | None = None) -> bytes:
+    """The xDLMS InitiateRequest: optional dedicated key, DLMS version 6, our conformance and PDU size."""
+    key = b"\x01" + bytes([len(dedicated_key)]) + dedicated_key if dedicated_key else b"\x00"
+    tail = b"\x00\x00\x06\x5f\x1f\x04\x00" + PROPOSED_CONFORMANCE + max_pdu.to_bytes(2, "big")
+    return bytes([INITIATE_REQUEST]) + key + tail
+
+
 def aarq(password: bytes | None, max_pdu: int = MAX_RECEIVE_PDU) -> bytes:
     """An association request: logical names without ciphering, no security or a low-level password."""
-    initiate = b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00" + PROPOSED_CONFORMANCE + max_pdu.to_bytes(2, "big")
     body = _ber(0xA1, _ber(0x06, LN_NO_CIPHERING))
     if password is not None:
         body += b"\x8a\x02\x07\x80" + _ber(0x8B, MECHANISM_LLS) + _ber(0xAC, _ber(0x80, password))
-    body += _ber(0xBE, _ber(0x04, initiate))
+    body += _ber(0xBE, _ber(0x04, initiate_request(max_pdu)))
+    return _ber(AARQ, body)
+
+
+def aarq_hls_gmac(system_title: bytes, challenge: bytes, ciphered_initiate: bytes) -> bytes:
+    """An association request for HLS-GMAC: ciphered LN context, our title, the challenge, a glo-initiate-request."""
+    body = _ber(0xA1, _ber(0x06, LN_CIPHERING)) + _ber(0xA6, _ber(0x04, system_title))
+    body += b"\x8a\x02\x07\x80" + _ber(0x8B, MECHANISM_HLS_GMAC) + _ber(0xAC, _ber(0x80, challenge))
+    body += _ber(0xBE, _ber(0x04, ciphered_initiate))
     return _ber(AARQ, body)
 
 
@@ -95,10 +116,17 @@ def release_request() -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Association:
-    """What the meter granted: conformance bits and the largest APDU it accepts."""
+    """What the meter granted: conformance bits and the largest APDU it accepts.
+
+    With HLS the AARE also brings the meter's system title and its challenge,
+    and ``pending`` says the association waits for passes 3 and 4.
+    """
 
     conformance: int
     max_pdu: int
+    server_title: bytes | None = None
+    challenge: bytes | None = None
+    pending: bool = False
 
     @property
     def get_with_list(self) -> bool:
@@ -126,20 +154,35 @@ def _last_byte(content: bytes, what: str) -> int:
     return content[-1]
 
 
-def parse_aare(apdu: bytes) -> Association:
-    """What the meter granted, or ``AssociationRejected`` with its diagnostic."""
+def _inner(content: bytes | None, tag: int) -> bytes | None:
+    """The value of the one element ``tag`` inside a BER element (an octet string, a title)."""
+    if not content or content[0] != tag:
+        return None
+    reader = axdr.Reader(content, 1)
+    return reader.take(reader.length())
+
+
+def parse_aare(apdu: bytes, unwrap: Callable[[bytes | None, bytes], bytes] | None = None) -> Association:
+    """What the meter granted, or ``AssociationRejected`` with its diagnostic.
+
+    ``unwrap(server_title, ciphered)`` turns a glo-initiate-response into the plain one.
+    """
+    if (refused := _refusal(apdu)) is not None:  # a meter that cannot decipher the AARQ, or refuses its counter
+        raise refused
     if not apdu or apdu[0] != AARE:
         raise MeterResponseError(f"expected an AARE, got {apdu[:1].hex() or 'nothing'}")
     reader = axdr.Reader(apdu, 1)
     fields = _elements(reader.take(reader.length()))
     result = _last_byte(fields.get(0xA2, b"\x02\x01\x01"), "result")
+    diagnostic = _last_byte(fields.get(0xA3, b"\x00"), "diagnostic")
     if result != 0:
-        diagnostic = _last_byte(fields.get(0xA3, b"\x00"), "diagnostic")
         raise AssociationRejected(diagnostic)
-    user = fields.get(0xBE)
-    if user is None or len(user) < 2:
+    initiate = _inner(fields.get(0xBE), 0x04)
+    if initiate is None or not initiate:
         raise MeterResponseError("AARE without an initiate response")
-    initiate = user[2:]  # inside an octet string
+    server_title = _inner(fields.get(0xA4), 0x04)
+    if unwrap is not None and initiate[0] != CONFIRMED_SERVICE_ERROR:
+        initiate = unwrap(server_title, initiate)
     if initiate[:1] == bytes([CONFIRMED_SERVICE_ERROR]):
         raise MeterResponseError(f"association refused: confirmed service error {initiate[1:].hex()}")
     if initiate[:1] != b"\x08" or len(initiate) < 2:
@@ -153,6 +196,9 @@ def parse_aare(apdu: bytes) -> Association:
     return Association(
         conformance=int.from_bytes(conformance[4:7], "big"),
         max_pdu=int.from_bytes(initiate[offset + 8 : offset + 10], "big"),
+        server_title=server_title,
+        challenge=_inner(fields.get(0xAA), 0x80),
+        pending=diagnostic == AUTHENTICATION_REQUIRED,
     )
 
 
@@ -191,8 +237,19 @@ def action_request(class_id: int, name: Obis, method: int, parameter: axdr.Typed
     return head + (b"\x01" + axdr.encode(parameter) if parameter is not None else b"\x00")
 
 
+DECIPHERING_ERROR: Final = 5  # exception-response service errors
+INVOCATION_COUNTER_ERROR: Final = 6
+
+
 def _refusal(apdu: bytes) -> MeterResponseError | None:
     if apdu[:1] == bytes([EXCEPTION_RESPONSE]):
+        if apdu[2:3] == bytes([INVOCATION_COUNTER_ERROR]):
+            expected = int.from_bytes(apdu[3:7], "big") if len(apdu) >= 7 else None
+            return SecurityError(
+                "counter_rejected", f"the meter refused our invocation counter ({apdu[1:].hex()})", expected
+            )
+        if apdu[2:3] == bytes([DECIPHERING_ERROR]):
+            return SecurityError("wrong_key", "the meter could not decipher our request")
         return MeterResponseError(f"exception response {apdu[1:].hex()}")
     if apdu[:1] == bytes([CONFIRMED_SERVICE_ERROR]):
         return MeterResponseError(f"confirmed service error {apdu[1:].hex()}")
@@ -247,14 +304,20 @@ def parse_get_list_response(apdu: bytes, count: int) -> list[GetResult]:
     return results
 
 
-def parse_action_response(apdu: bytes, what: str) -> None:
-    """Return when the meter ran the method; ``AccessError`` with its result otherwise."""
+def parse_action_response(apdu: bytes, what: str) -> axdr.Value:
+    """The method's return data (``None`` without) when the meter ran it; ``AccessError`` otherwise."""
     if (refused := _refusal(apdu)) is not None:
         raise refused
     if len(apdu) < 4 or apdu[0] != ACTION_RESPONSE:
         raise MeterResponseError(f"{what}: expected an ACTION response, got {apdu[:2].hex()}")
     if apdu[3] != 0:
         raise AccessError(apdu[3], what)
+    if len(apdu) < 6 or apdu[4] == 0:
+        return None
+    reader = axdr.Reader(apdu, 5)
+    if reader.byte():  # Get-Data-Result: data-access-result instead of data
+        raise AccessError(reader.byte(), what)
+    return reader.value()
 
 
 def range_access(clock: Obis, start: bytes, end: bytes) -> bytes:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
+from .ciphering import SecureContext
 from .optical import async_sign_on
+from .security import KEY_LENGTH, TITLE_LENGTH, Keys
 from .session import DlmsSession
 from .streams import ByteStream, SerialStream, TcpStream
 from .transport import HdlcTransport, Transport, WrapperTransport
@@ -25,7 +27,20 @@ MANAGEMENT_LOGICAL_DEVICE: Final = 1
 DEFAULT_TIMEOUT: Final = 5.0  # s; DLMS meters answer in well under a second, but GSM modules lag
 DEFAULT_BAUDRATE: Final = 9600
 
-Security = Literal["none", "lls"]
+Security = Literal["none", "lls", "hls_gmac"]
+SECURITIES: Final[tuple[Security, ...]] = ("none", "lls", "hls_gmac")
+SECRET_FIELDS: Final = ("password", "authentication_key", "encryption_key", "dedicated_key")
+
+
+def parse_hex(text: str, length: int) -> bytes | None:
+    """``length`` bytes from hex digits (spaces and colons allowed), ``None`` if that is not what was given."""
+    digits = "".join(text.split()).replace(":", "")
+    if len(digits) != 2 * length:
+        return None
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +59,10 @@ class DlmsLink:
     logical: int = MANAGEMENT_LOGICAL_DEVICE
     security: Security = "none"
     password: str = field(default="", repr=False)
+    system_title: str = ""  # HLS: ours, 16 hex digits
+    authentication_key: str = field(default="", repr=False)  # HLS: 32 hex digits each
+    encryption_key: str = field(default="", repr=False)
+    dedicated_key: str = field(default="", repr=False)  # optional: ded- services after the association
     timeout: float = DEFAULT_TIMEOUT
 
     links: ClassVar[tuple[str, str]] = (DLMS_SERIAL, DLMS_TCP)
@@ -67,6 +86,14 @@ class DlmsLink:
         }
         if self.security == "lls":
             data["password"] = self.password
+        if self.security == "hls_gmac":
+            data |= {
+                "system_title": self.system_title,
+                "authentication_key": self.authentication_key,
+                "encryption_key": self.encryption_key,
+            }
+            if self.dedicated_key:
+                data["dedicated_key"] = self.dedicated_key
         if self.kind == DLMS_SERIAL:
             data |= {"port": self.port, "optical": self.optical, "baudrate": self.baudrate}
             if self.device_address:
@@ -77,7 +104,7 @@ class DlmsLink:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], timeout: float = DEFAULT_TIMEOUT) -> DlmsLink:
-        security: Security = "lls" if data.get("security") == "lls" else "none"
+        security: Security = next((s for s in SECURITIES if s == data.get("security")), "none")
         return cls(
             kind=str(data["link"]),
             port=str(data.get("port", "")),
@@ -91,6 +118,10 @@ class DlmsLink:
             logical=int(data.get("logical", MANAGEMENT_LOGICAL_DEVICE)),
             security=security,
             password=str(data.get("password", "")),
+            system_title=str(data.get("system_title", "")),
+            authentication_key=str(data.get("authentication_key", "")),
+            encryption_key=str(data.get("encryption_key", "")),
+            dedicated_key=str(data.get("dedicated_key", "")),
             timeout=timeout,
         )
 
@@ -112,6 +143,24 @@ class DlmsLink:
             return HdlcTransport(stream, self.client, self.logical, address or None, self.timeout)
         return WrapperTransport(stream, self.client, self.logical, self.timeout)
 
-    def session(self, stream: ByteStream, address: int) -> DlmsSession:
+    def keys(self) -> Keys | None:
+        """The HLS-GMAC keys; ``None`` without HLS. ``ValueError`` names the field that is not valid hex."""
+        if self.security != "hls_gmac":
+            return None
+        title = parse_hex(self.system_title, TITLE_LENGTH)
+        if title is None:
+            raise ValueError("system_title")
+        found: dict[str, bytes | None] = {}
+        for name in ("authentication_key", "encryption_key", "dedicated_key"):
+            text = getattr(self, name)
+            found[name] = parse_hex(text, KEY_LENGTH) if text or name != "dedicated_key" else None
+            if found[name] is None and (text or name != "dedicated_key"):
+                raise ValueError(name)
+        authentication, encryption = found["authentication_key"], found["encryption_key"]
+        assert authentication is not None
+        assert encryption is not None
+        return Keys(title, encryption, authentication, found["dedicated_key"])
+
+    def session(self, stream: ByteStream, address: int, secure: SecureContext | None = None) -> DlmsSession:
         password = self.password.encode() if self.security == "lls" else None
-        return DlmsSession(self.transport(stream, address), password)
+        return DlmsSession(self.transport(stream, address), password, secure)

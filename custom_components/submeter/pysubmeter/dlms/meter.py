@@ -13,10 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupported, MalformedDataError, MeterResponseError
+from ..json_values import as_json
 from ..measurements import MEASUREMENTS, PHASES, UNIT_FACTORS, Quantity
 from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, Profile
 from . import apdu, axdr
@@ -268,6 +269,22 @@ class DlmsMeter:
 
     async def async_read(self) -> Reading:
         return await self._bus.async_run(self._address, self._read)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The association's object list, the scalers and every attribute as last read."""
+        return {
+            "object_list": [
+                {"obis": str(entry.name), "class_id": entry.class_id, "version": entry.version}
+                for entry in self.object_list
+            ],
+            "scalers": {
+                str(obis): [su.scaler, su.unit] for obis, su in sorted(self.scalers.items(), key=lambda i: str(i[0]))
+            },
+            "attributes": [
+                {"obis": str(ref.name), "class_id": ref.class_id, "attribute": ref.attribute, "value": as_json(value)}
+                for ref, value in self.last_raw.items()
+            ],
+        }
 
     async def async_info(self) -> MeterInfo:
         async def work(session: DlmsSession) -> MeterInfo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from modbus_connection import (
     ModbusConnectionError,
@@ -372,6 +372,20 @@ class ModbusMeter:
                 self._source.word_order,
             )
         return self._identity
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Registers as read (serial-number registers left out), refused regions, read plans, identification."""
+        hidden = self.serial_addresses
+        objects, server_id = self.identification
+        return {
+            "registers": {str(address): word for address, word in self.registers_seen.items() if address not in hidden},
+            "redacted_registers": sorted(hidden),
+            "refused": [list(region) for region in self.refused],
+            "plan": [list(block) for block in self.plan],
+            "settings_plan": [list(block) for block in self.slow_plan],
+            "device_identification": None if objects is None else {str(oid): text for oid, text in objects.items()},
+            "server_id": server_id,
+        }
 
     async def async_info(self) -> MeterInfo:
         modbus_map = await self._async_map()
