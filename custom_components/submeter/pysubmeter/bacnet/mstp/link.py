@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from bacpypes3.comm import Server
 from bacpypes3.pdu import PDU, Address, LocalBroadcast, LocalStation
 
 from .frames import BROADCAST, Frame, FrameType
-from .master import MasterNode
+from .master import MasterNode, MasterSettings
+from .port import BytePort
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,3 +67,21 @@ class MstpLinkLayer(Server[PDU]):  # type: ignore[misc]
 
     def close(self) -> None:
         """bacpypes3's ``Application.close`` calls this; the network stops the node itself."""
+
+
+def bind_master(
+    app: Any, settings: MasterSettings, open_port: Callable[[], BytePort], loop: asyncio.AbstractEventLoop
+) -> tuple[MasterNode, asyncio.Event]:
+    """A master node bound under ``app``'s NSAP as its local network (not started), and its joined event."""
+    layer: MstpLinkLayer | None = None
+
+    def deliver(frame: Frame) -> None:
+        if layer is not None:
+            layer.deliver(frame)
+
+    joined = asyncio.Event()
+    node = MasterNode(settings, open_port, deliver, on_joined=lambda: loop.call_soon_threadsafe(joined.set))
+    layer = MstpLinkLayer(node, loop)
+    app.link_layers[("mstp", settings.mac)] = layer
+    app.nsap.bind(layer, address=layer.address)
+    return node, joined

@@ -301,6 +301,8 @@ class MasterNode:
                 return self._frames.popleft()
             remaining = limit - self._silence()
             if remaining <= 0:
+                if self._read(0.0):
+                    continue  # octets waited while this thread was not scheduled: the line was not silent
                 return None
             self._read(min(remaining, 0.1))
         return None

@@ -25,7 +25,7 @@ from bacpypes3.primitivedata import Date, Time
 
 from ...exceptions import LinkError
 from ..network import WHO_IS_WAIT, BacnetNetwork, IAm
-from .link import MstpLinkLayer
+from .link import bind_master
 from .master import LinkStats, MasterNode
 from .port import BytePort, SerialPort
 from .settings import BacnetMstpLink
@@ -84,22 +84,7 @@ class MstpNetwork(BacnetNetwork):
                 segmentationSupported=Segmentation.noSegmentation,
             )
             app = Application.from_object_list([device])
-            layer: MstpLinkLayer | None = None
-
-            def deliver(frame: Any) -> None:
-                if layer is not None:
-                    layer.deliver(frame)
-
-            joined = self._joined = asyncio.Event()
-            node = MasterNode(
-                self.mstp.master_settings(**self._timers),
-                self._open_port,
-                deliver,
-                on_joined=lambda: loop.call_soon_threadsafe(joined.set),
-            )
-            layer = MstpLinkLayer(node, loop)
-            app.link_layers[device.objectIdentifier] = layer
-            app.nsap.bind(layer, address=layer.address)
+            node, self._joined = bind_master(app, self.mstp.master_settings(**self._timers), self._open_port, loop)
             await loop.run_in_executor(None, node.start)
             self._node, self._app = node, app
             self._bacnet = app  # marks the stack as running for the shared code

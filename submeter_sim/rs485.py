@@ -1,4 +1,4 @@
-"""A multi-drop RS-485 line of pseudo-terminals, for MS/TP tests with more than two nodes.
+"""A multi-drop RS-485 line of pseudo-terminals, for MS/TP with more than two nodes.
 
 socat links two ttys; an MS/TP line has many nodes hearing each other. Each
 ``RS485Line`` station is a PTY whose master end a relay thread reads and
