@@ -20,7 +20,7 @@ from custom_components.submeter.pysubmeter.bacnet.mstp.master import MasterNode,
 from custom_components.submeter.pysubmeter.bacnet.mstp.port import SerialPort
 
 from .bacnet import SimulatedBacnetMeter, dts, leviton
-from .rs485 import RS485Line
+from .rs485 import PacedPort, RS485Line
 
 LEVITON_MAC = 1  # the meter's factory address
 DTS_MAC = 2  # its factory address is 1 too: two meters on one line need one changed
@@ -29,11 +29,14 @@ DTS_MAC = 2  # its factory address is 1 too: two meters on one line need one cha
 class MstpSite:
     """A Leviton (MAC 1) and a DTS (MAC 2) on an MS/TP line; ``client_port`` is the free station."""
 
-    def __init__(self, baudrate: int = 38400, *, leviton_instance: int = 1734211, **line: Any) -> None:
+    def __init__(
+        self, baudrate: int = 38400, *, leviton_instance: int = 1734211, paced: bool = False, latency: float = 0.0
+    ) -> None:
         self.baudrate = baudrate
+        self._port = PacedPort if paced else SerialPort
         self.leviton = leviton(leviton_instance)
         self.dts = dts()
-        self.line = RS485Line(3, baudrate=baudrate, **line)
+        self.line = RS485Line(3, baudrate=baudrate, latency=latency)
         self._apps: list[Any] = []
         self.nodes: list[MasterNode] = []
 
@@ -51,7 +54,7 @@ class MstpSite:
             app = meter.build([])
             tty = self.line.paths[path]
             node, _joined = bind_master(
-                app, MasterSettings(mac=mac, usage_timeout=0.02), lambda tty=tty: SerialPort(tty, self.baudrate), loop
+                app, MasterSettings(mac=mac, usage_timeout=0.02), lambda tty=tty: self._port(tty, self.baudrate), loop
             )
             await loop.run_in_executor(None, node.start)
             self._apps.append(app)

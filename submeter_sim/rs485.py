@@ -5,14 +5,18 @@ socat links two ttys; an MS/TP line has many nodes hearing each other. Each
 copies to every other station's master end, as the shared pair of wires
 would (no echo to the sender, as an adapter with its receiver off while it
 sends). The slave ends stay open here too, so a node that closes its port
-(a meter unplugged) leaves the line working for the others. With
-``wire_time`` the relay holds each burst for its time on the wire at
-``baudrate`` (10 bits an octet) plus ``latency`` (a USB adapter's timer).
+(a meter unplugged) leaves the line working for the others.
+
+A PTY takes bytes at once, where a UART takes 10 bit times an octet. For a
+wire-time-true line, nodes write through ``PacedPort`` (their write returns
+when the frame would have left, as ``tcdrain`` does on a UART), and the line
+delivers every chunk ``latency`` seconds late (a USB adapter's latency timer).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import select
 import threading
@@ -21,11 +25,33 @@ import tty
 from types import TracebackType
 from typing import Self
 
+from custom_components.submeter.pysubmeter.bacnet.mstp.port import SerialPort
+
+CHUNK_TIME = 0.001  # s of wire time a paced write hands over at once
+
+
+class PacedPort(SerialPort):
+    """A serial port whose writes take their wire time at the baud rate (10 bits an octet)."""
+
+    def __init__(self, path: str, baudrate: int) -> None:
+        super().__init__(path, baudrate)
+        self._octet_time = 10 / baudrate
+
+    def write(self, data: bytes) -> None:
+        chunk = max(1, round(CHUNK_TIME / self._octet_time))
+        start = time.monotonic()
+        for offset in range(0, len(data), chunk):
+            part = data[offset : offset + chunk]
+            os.write(self.fileno(), part)
+            done = start + (offset + len(part)) * self._octet_time
+            delay = done - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
 
 class RS485Line:
-    def __init__(self, stations: int, *, baudrate: int = 38400, wire_time: bool = False, latency: float = 0.0) -> None:
+    def __init__(self, stations: int, *, baudrate: int = 38400, latency: float = 0.0) -> None:
         self.baudrate = baudrate
-        self.wire_time = wire_time
         self.latency = latency
         self._masters: list[int] = []
         self._slaves: list[int] = []
@@ -45,25 +71,25 @@ class RS485Line:
         self._thread.start()
 
     def _relay(self) -> None:
-        wire_free = 0.0
+        pending: list[tuple[float, int, int, bytes]] = []  # (due, order, source fd, data)
+        order = 0
         while not self._stop.is_set():
-            ready, _, _ = select.select(self._masters, [], [], 0.05)
+            timeout = 0.05 if not pending else max(0.0, pending[0][0] - time.monotonic())
+            ready, _, _ = select.select(self._masters, [], [], timeout)
+            now = time.monotonic()
             for fd in ready:
                 try:
                     data = os.read(fd, 4096)
                 except (BlockingIOError, OSError):
                     continue  # nobody has the slave open (EIO): a node unplugged
-                if not data:
-                    continue
-                self.octets += len(data)
-                if self.wire_time:
-                    start = max(time.monotonic(), wire_free)
-                    wire_free = start + len(data) * 10 / self.baudrate
-                    delay = wire_free + self.latency - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                if data:
+                    self.octets += len(data)
+                    order += 1
+                    heapq.heappush(pending, (now + self.latency, order, fd, data))
+            while pending and pending[0][0] <= time.monotonic():
+                _due, _order, source, data = heapq.heappop(pending)
                 for other in self._masters:
-                    if other != fd:
+                    if other != source:
                         with contextlib.suppress(OSError):  # a full buffer of a node not reading: its loss
                             os.write(other, data)
 

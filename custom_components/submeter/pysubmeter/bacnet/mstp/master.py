@@ -66,6 +66,7 @@ class LinkStats:
     frames: int = 0  # valid frames from other nodes
     invalid: int = 0  # frames with a broken CRC (noise, or another baud rate)
     octets: int = 0
+    data_octets: int = 0  # octets of data frames we sent or that were sent to us (the wire minimum of a poll)
     tokens: int = 0  # tokens passed to us
     sole_master: int = 0  # times we declared ourselves alone on the line
     lost_token: int = 0
@@ -284,6 +285,8 @@ class MasterNode:
             return
         self.stats.frames += 1
         self.stats.peers.add(frame.source)
+        if frame.data and frame.destination == self.settings.mac:
+            self.stats.data_octets += len(frame.data) + 10
 
     def _mark_joined(self) -> None:
         if self.stats.joined_at is None:
@@ -312,8 +315,11 @@ class MasterNode:
 
     def _send(self, kind: FrameType, destination: int, data: bytes = b"") -> None:
         assert self._port is not None
-        self._port.write(Frame(kind, destination, self.settings.mac, data).encode())
+        encoded = Frame(kind, destination, self.settings.mac, data).encode()
+        self._port.write(encoded)
         self._last_activity = self._clock()
+        if data:
+            self.stats.data_octets += len(encoded)
 
     def _next(self, station: int) -> int:
         return (station + 1) % (self.settings.max_master + 1)
