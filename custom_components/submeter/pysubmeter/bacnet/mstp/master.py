@@ -49,6 +49,7 @@ class MasterSettings:
     slot: float = 0.01  # Tslot: per-MAC offset before a node regenerates the token
     frame_abort: float = 0.03  # gap inside a frame that drops it (USB adapters deliver in bursts)
     listen: float = 0.7  # s of listening before the node takes part (duplicate-MAC check)
+    stale: float = 10.0  # s after which a queued NPDU is dropped: its requester gave up long ago
 
     def __post_init__(self) -> None:
         if not 0 <= self.mac <= 127:
@@ -85,6 +86,7 @@ class Outgoing:
     destination: int
     data: bytes
     expecting_reply: bool
+    queued_at: float
 
 
 class State(Enum):
@@ -169,7 +171,7 @@ class MasterNode:
     def send(self, destination: int, data: bytes, *, expecting_reply: bool) -> None:
         """Queue an NPDU for our next token (thread-safe)."""
         with self._tx_ready:
-            self._tx.append(Outgoing(destination, data, expecting_reply))
+            self._tx.append(Outgoing(destination, data, expecting_reply, self._clock()))
             self._tx_ready.notify_all()
 
     def suspend_for(self, seconds: float) -> None:
@@ -328,9 +330,13 @@ class MasterNode:
         self._send(FrameType.TOKEN, self._ns)
 
     def _take_outgoing(self, wait: float) -> Outgoing | None:
+        """The next NPDU to send; those queued while we could not send (no ring, no port) go stale."""
         with self._tx_ready:
             if not self._tx and wait > 0:
                 self._tx_ready.wait(wait)
+            oldest = self._clock() - self.settings.stale
+            while self._tx and self._tx[0].queued_at < oldest:
+                self._tx.popleft()
             return self._tx.popleft() if self._tx else None
 
     def _take_reply(self, destination: int, deadline: float) -> Outgoing | None:

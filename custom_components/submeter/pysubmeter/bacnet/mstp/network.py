@@ -102,6 +102,19 @@ class MstpNetwork(BacnetNetwork):
             await asyncio.wait_for(self._joined.wait(), wait)
         return self.node.joined
 
+    async def async_check(self) -> None:
+        """Open the line and join the ring; ``LinkError("line_silent")`` if no other node was heard.
+
+        Every meter on an MS/TP line is a master that passes tokens and polls,
+        so a line with meters is never quiet: nothing heard, or only noise,
+        means a wrong baud rate, swapped wires or no power.
+        """
+        await self.async_wait_joined()
+        stats = self.node.stats
+        if stats.frames == 0:
+            heard = f"{stats.octets} octets, none a valid frame" if stats.octets else "nothing"
+            raise LinkError("line_silent", f"{heard} on {self.mstp.port} at {self.mstp.baudrate} baud")
+
     async def async_who_is(
         self, network: int | None = None, instance: int | None = None, wait: float = WHO_IS_WAIT
     ) -> list[IAm]:

@@ -80,6 +80,11 @@ class SerialPort:
         self._serial.close()
 
 
+def same_port(first: str, second: str) -> bool:
+    """Whether two paths name one device (``/dev/serial/by-id/...`` links to ``/dev/ttyUSB0``)."""
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
 def _link_error(path: str, err: serial.SerialException) -> LinkError:
     code = err.errno if isinstance(err.errno, int) else getattr(err.__cause__, "errno", None)
     text = str(err)
