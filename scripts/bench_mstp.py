@@ -22,14 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from custom_components.submeter.pysubmeter.bacnet.mstp import BacnetMstpLink, MstpNetwork
-from custom_components.submeter.pysubmeter.exceptions import SubmeterError
-from custom_components.submeter.pysubmeter.profile import BacnetObject
-from custom_components.submeter.pysubmeter.profile_loader import load_builtin_profiles
-from submeter_sim.bacnet_mstp import MstpSite
-from submeter_sim.rs485 import PacedPort, RS485Line
+from custom_components.submeter.pysubmeter.bacnet.mstp import BacnetMstpLink, MstpNetwork  # noqa: E402
+from custom_components.submeter.pysubmeter.exceptions import SubmeterError  # noqa: E402
+from custom_components.submeter.pysubmeter.profile import BacnetObject  # noqa: E402
+from custom_components.submeter.pysubmeter.profile_loader import load_builtin_profiles  # noqa: E402
+from submeter_sim.rs485 import PacedPort, RS485Line  # noqa: E402
 
 
 def ms(seconds: float) -> str:
@@ -89,17 +89,21 @@ async def against_rusty(baud: int, latency: float, reads: int) -> None:
 
 
 async def against_sim(baud: int, latency: float, polls: int) -> None:
-    """Full Leviton polls against the simulated line."""
+    """Full Leviton polls against the simulated line, which runs in a process of its own."""
     profiles = load_builtin_profiles()
-    site = MstpSite(baud, paced=True, latency=latency)
-    await site.start()
-    net = MstpNetwork(
-        BacnetMstpLink(site.client_port, baud), timeout=3.0, open_port=lambda: PacedPort(site.client_port, baud)
-    )
+    site = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "submeter_sim.bacnet_mstp", "--baud", str(baud), "--paced",
+        "--latency", str(latency * 1000), "--tick", "3600",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert site.stdout is not None
+    port = (await site.stdout.readline()).decode().split()[1]
+    instances = [int((await site.stdout.readline()).decode().split()[1]) for _ in range(2)]
+    net = MstpNetwork(BacnetMstpLink(port, baud), timeout=3.0, open_port=lambda: PacedPort(port, baud))
     try:
         joined = await join(net)
         turn = await rotation(net)
-        meter = net.meter(site.leviton.instance, profiles["leviton_4100_bacnet"], "1")
+        meter = net.meter(instances[0], profiles["leviton_4100_bacnet"], "1")
         await meter.async_read()  # learns the objects once
         times, wire, failed = [], [], 0
         for _ in range(polls):
@@ -119,7 +123,8 @@ async def against_sim(baud: int, latency: float, polls: int) -> None:
         )
     finally:
         await net.async_close()
-        await site.close()
+        site.terminate()
+        await site.wait()
 
 
 async def main() -> None:

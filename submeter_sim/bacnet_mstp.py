@@ -71,3 +71,39 @@ class MstpSite:
         self._apps.clear()
         self.nodes.clear()
         self.line.close()
+
+
+async def _serve(baudrate: int, paced: bool, latency: float, tick: float) -> None:
+    site = MstpSite(baudrate, paced=paced, latency=latency)
+    await site.start()
+    print(f"client-port {site.client_port}", flush=True)
+    for meter in (site.leviton, site.dts):
+        print(
+            f"bacnet-meter {meter.instance} at MAC {site.mac_of(meter)}: {meter.vendor_name} {meter.model}", flush=True
+        )
+    try:
+        while True:
+            await asyncio.sleep(tick)
+            site.leviton.advance(0.002 * tick)
+            site.dts.advance(0.001 * tick)
+    finally:
+        await site.close()
+
+
+def main() -> None:
+    """``python -m submeter_sim.bacnet_mstp``: the line in a process of its own, until interrupted."""
+    import argparse
+    import contextlib
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baud", type=int, default=38400)
+    parser.add_argument("--paced", action="store_true", help="writes take their wire time at the baud rate")
+    parser.add_argument("--latency", type=float, default=0.0, help="adapter latency on delivery, ms")
+    parser.add_argument("--tick", type=float, default=1.0, help="s between two energy steps")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.baud, args.paced, args.latency / 1000, args.tick))
+
+
+if __name__ == "__main__":
+    main()

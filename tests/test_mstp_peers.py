@@ -108,17 +108,19 @@ async def test_reads_the_leviton_table(pair: PtyPair, baud: int, usage_ms: int) 
             stats = net.node.stats
             lost, tokens = stats.lost_token, stats.tokens
             for number, (_name, _units, value) in LEVITON_AI.items():
-                got = await read(net, 1, "analog-input", number)
+                got = await eventually(lambda n=number: read(net, 1, "analog-input", n), 6.0)
                 assert got == pytest.approx(_value(value), rel=1e-6), number
             for number in LEVITON_AV:
-                assert await read(net, 1, "analog-value", number) == 0.0
+                assert await eventually(lambda n=number: read(net, 1, "analog-value", n), 6.0) == 0.0
             for number, name in enumerate(LEVITON_BI, 1):
-                assert str(await read(net, 1, "binary-input", number, "object-name")) == name
+                got = await eventually(lambda n=number: read(net, 1, "binary-input", n, "object-name"), 6.0)
+                assert str(got) == name
             assert str(await read(net, 1, "device", LEVITON_INSTANCE, "object-name")) == "Leviton 4100"
             # the meter kept passing us the token: we used each one within its usage timeout
             assert stats.tokens > tokens
-            # a lost token here would be a thread starved for Tno_token (500 ms) on a loaded machine
-            print(f"tokens {stats.tokens - tokens}, lost {stats.lost_token - lost}, {stats}")
+            # Under CPU load, our thread can miss the 20 ms usage timeout: the meter drops us and sweeps
+            # back to MAC 0 (about 2.5 s), hence a read is retried for up to 6 s.
+            print(f"tokens {stats.tokens - tokens}, lost {stats.lost_token - lost}, dropped {stats.dropped}")
             assert (stats.reply_timeouts, stats.duplicate_mac, stats.invalid) == (0, 0, 0), stats
             assert stats.peers == {1}
         finally:
@@ -295,15 +297,16 @@ async def test_event_loop_stall_and_frozen_node(pair: PtyPair) -> None:
 
 
 async def test_our_mac_in_use(pair: PtyPair) -> None:
+    """Another node sends from our MAC: the listen phase or, if it was quiet then, the line check says so."""
     meter = leviton(pair.meter_end, mac=0)
     await meter.start()
+    net = MstpNetwork(BacnetMstpLink(str(pair.client_end), mac=0))
     try:
-        net = MstpNetwork(BacnetMstpLink(str(pair.client_end), mac=0))
         with pytest.raises(LinkError) as err:
-            await net.async_start()
+            await net.async_check()
         assert err.value.reason == "mac_in_use"
-        await net.async_close()
     finally:
+        await net.async_close()
         await meter.close()
 
 

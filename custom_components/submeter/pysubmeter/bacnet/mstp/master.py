@@ -76,6 +76,7 @@ class LinkStats:
     postponed_sent: int = 0
     duplicate_mac: int = 0  # frames from our own MAC that we did not send
     duplicate_token: int = 0
+    dropped: int = 0  # polled for master again after joining: the ring had dropped us (we were late)
     port_errors: int = 0
     peers: set[int] = field(default_factory=set)
     joined_at: float | None = None  # monotonic time of our first token
@@ -375,6 +376,8 @@ class MasterNode:
             self._sole_master = False
             return State.USE_TOKEN
         if kind == FrameType.POLL_FOR_MASTER and to_us:
+            if self.joined and frame.source != self._ns:
+                self.stats.dropped += 1
             self._send(FrameType.REPLY_TO_POLL_FOR_MASTER, frame.source)
             return State.IDLE
         if kind == FrameType.DATA_NOT_EXPECTING_REPLY or (kind == FrameType.DATA_EXPECTING_REPLY and not to_us):

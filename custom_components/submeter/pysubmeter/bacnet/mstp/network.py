@@ -103,7 +103,7 @@ class MstpNetwork(BacnetNetwork):
         return self.node.joined
 
     async def async_check(self) -> None:
-        """Open the line and join the ring; ``LinkError("line_silent")`` if no other node was heard.
+        """Open the line and join the ring; ``LinkError`` if our MAC is taken or no other node was heard.
 
         Every meter on an MS/TP line is a master that passes tokens and polls,
         so a line with meters is never quiet: nothing heard, or only noise,
@@ -111,6 +111,8 @@ class MstpNetwork(BacnetNetwork):
         """
         await self.async_wait_joined()
         stats = self.node.stats
+        if stats.duplicate_mac:
+            raise LinkError("mac_in_use", f"another node on the line sends from MAC {self.mstp.mac}")
         if stats.frames == 0:
             heard = f"{stats.octets} octets, none a valid frame" if stats.octets else "nothing"
             raise LinkError("line_silent", f"{heard} on {self.mstp.port} at {self.mstp.baudrate} baud")
