@@ -79,8 +79,14 @@ def test_parser_drops_a_frame_interrupted_longer_than_frame_abort() -> None:
     frame = Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 1, 0, b"\x01\x00" * 10).encode()
     parser = FrameParser(frame_abort=0.03)
     assert parser.feed(frame[:12], now=1.0) == []
-    assert parser.feed(frame[12:], now=1.1) == []  # the rest alone is no frame
-    assert parser.feed(frame, now=1.2) == [Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 1, 0, b"\x01\x00" * 10)]
+    parser.idle(now=1.02)  # a short pause keeps the frame
+    assert parser.feed(frame[12:], now=1.05) == [Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 1, 0, b"\x01\x00" * 10)]
+    assert parser.feed(frame[:12], now=2.0) == []
+    parser.idle(now=2.1)  # an empty read after frame_abort: the line was silent inside a frame
+    assert parser.feed(frame[12:], now=2.2) == []  # the rest alone is no frame
+    # bytes read late in one batch were not a gap: no idle() between the two reads
+    assert parser.feed(frame[:12], now=3.0) == []
+    assert parser.feed(frame[12:], now=3.5) == [Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 1, 0, b"\x01\x00" * 10)]
 
 
 def test_parser_refuses_a_length_over_the_standard_frame() -> None:

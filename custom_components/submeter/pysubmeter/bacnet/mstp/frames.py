@@ -94,9 +94,11 @@ class FrameParser:
     """Cuts a byte stream into frames (the receive state machine of clause 9.5.4).
 
     ``feed`` returns the frames completed by the new bytes, invalid ones
-    included (the master node counts them). A gap longer than
-    ``frame_abort`` seconds inside a frame drops what was collected, and bytes
-    outside frames are skipped until the next preamble.
+    included (the master node counts them); bytes outside frames are skipped
+    until the next preamble. ``idle`` is told when a read found nothing: a
+    frame interrupted for longer than ``frame_abort`` seconds is dropped then.
+    Only an empty read proves a gap: bytes read late in one batch (a thread
+    not scheduled for a while) may have arrived back to back.
     """
 
     def __init__(self, frame_abort: float = 0.03, max_data: int = MAX_DATA) -> None:
@@ -109,9 +111,13 @@ class FrameParser:
     def reset(self) -> None:
         self._buffer.clear()
 
-    def feed(self, data: bytes, now: float) -> list[Frame]:
+    def idle(self, now: float) -> None:
+        """Nothing more arrived by ``now``: drop a frame silent for longer than ``frame_abort``."""
         if self._buffer and now - self._last > self.frame_abort:
+            self.skipped += len(self._buffer)
             self._buffer.clear()
+
+    def feed(self, data: bytes, now: float) -> list[Frame]:
         self._last = now
         self._buffer += data
         frames: list[Frame] = []

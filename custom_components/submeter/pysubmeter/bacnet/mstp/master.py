@@ -267,6 +267,7 @@ class MasterNode:
         assert self._port is not None
         data = self._port.read_available(timeout)
         if not data:
+            self._parser.idle(self._clock())
             return False
         now = self._clock()
         self._last_activity = now
