@@ -310,10 +310,10 @@ async def test_our_mac_in_use(pair: PtyPair) -> None:
         await meter.close()
 
 
-async def test_port_missing_and_busy(pair: PtyPair, tmp_path: Path) -> None:
+async def test_port_not_found_and_busy(pair: PtyPair, tmp_path: Path) -> None:
     with pytest.raises(LinkError) as err:
         await MstpNetwork(BacnetMstpLink(str(tmp_path / "ttyUSB9"))).async_start()
-    assert err.value.reason == "port_missing"
+    assert err.value.reason == "port_not_found"
     first = await network(pair.client_end)  # alone on the line: sole master
     try:
         with pytest.raises(LinkError) as err:

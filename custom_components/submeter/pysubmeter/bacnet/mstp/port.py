@@ -89,7 +89,7 @@ def _link_error(path: str, err: serial.SerialException) -> LinkError:
     code = err.errno if isinstance(err.errno, int) else getattr(err.__cause__, "errno", None)
     text = str(err)
     if code == errno.ENOENT or "No such file" in text:
-        return LinkError("port_missing", f"{path} does not exist")
+        return LinkError("port_not_found", f"{path} does not exist")
     if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
         return LinkError("permission_denied", f"no permission to open {path}")
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text or "busy" in text:
