@@ -405,11 +405,11 @@ class MasterNode:
         return State.IDLE
 
     def _use_token(self) -> State:
-        if self._read(0.0):
-            if self._someone_else_talks():
-                self.stats.duplicate_token += 1
-                return State.IDLE
-            self._frames.clear()  # noise, or an echo: nothing to act on
+        self._read(0.0)  # what arrived since the token, with what was already queued behind it
+        if self._someone_else_talks():
+            self.stats.duplicate_token += 1
+            return State.IDLE
+        self._frames.clear()  # noise, or an echo: nothing to act on
         wait = self.settings.slot if self._sole_master else 0.0
         item = self._take_outgoing(wait)
         if item is None:
