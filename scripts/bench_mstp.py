@@ -81,7 +81,8 @@ async def against_rusty(baud: int, latency: float, reads: int) -> None:
             print(
                 f"rusty RP    {baud:6d} baud, latency {ms(latency):>7}: join {joined:.2f} s, rotation {ms(turn)}, "
                 f"RP median {ms(statistics.median(times)) if times else '-'}, max {ms(max(times)) if times else '-'}, "
-                f"failed {failed}/{reads}, lost token {stats.lost_token}, reply timeouts {stats.reply_timeouts}"
+                f"failed {failed}/{reads}, lost token {stats.lost_token}, dropped {stats.dropped}, "
+                f"reply timeouts {stats.reply_timeouts}"
             )
         finally:
             await net.async_close()
@@ -104,7 +105,12 @@ async def against_sim(baud: int, latency: float, polls: int) -> None:
         joined = await join(net)
         turn = await rotation(net)
         meter = net.meter(instances[0], profiles["leviton_4100_bacnet"], "1")
-        await meter.async_read()  # learns the objects once
+        for _attempt in range(3):  # learns the objects once
+            try:
+                await meter.async_read()
+                break
+            except SubmeterError as err:
+                print(f"sim RPM     {baud:6d} baud, latency {ms(latency):>7}: first read failed: {err}")
         times, wire, failed = [], [], 0
         for _ in range(polls):
             octets = net.node.stats.data_octets
@@ -118,8 +124,9 @@ async def against_sim(baud: int, latency: float, polls: int) -> None:
             wire.append((net.node.stats.data_octets - octets) * 10 / baud)
         print(
             f"sim RPM     {baud:6d} baud, latency {ms(latency):>7}: join {joined:.2f} s, rotation {ms(turn)}, "
-            f"Leviton poll median {ms(statistics.median(times))}, max {ms(max(times))}, "
-            f"wire minimum {ms(statistics.median(wire))}, failed {failed}/{polls}"
+            f"Leviton poll median {ms(statistics.median(times)) if times else '-'}, "
+            f"max {ms(max(times)) if times else '-'}, wire minimum {ms(statistics.median(wire)) if wire else '-'}, "
+            f"failed {failed}/{polls}, dropped {net.node.stats.dropped}"
         )
     finally:
         await net.async_close()
