@@ -45,12 +45,14 @@ class MstpNetwork(BacnetNetwork):
         timeout: float = 3.0,
         device_id: int | None = None,
         open_port: Callable[[], BytePort] | None = None,
+        join_wait: float = JOIN_WAIT,
         **timers: float,
     ) -> None:
         super().__init__(link, timeout=timeout, device_id=device_id)  # type: ignore[arg-type]
         self.mstp = link
         self._open_port = open_port or (lambda: SerialPort(link.port, link.baudrate))
         self._timers = timers
+        self._join_wait = join_wait
         self._node: MasterNode | None = None
         self._app: Any = None
         self._joined = asyncio.Event()
@@ -70,7 +72,11 @@ class MstpNetwork(BacnetNetwork):
         return self._node
 
     async def async_start(self) -> None:
-        """Open the port and listen (``LinkError`` for a missing, busy or refused port, or our MAC taken)."""
+        """Open the port, listen, join the ring (``LinkError``: missing, busy or refused port, or our MAC taken).
+
+        Joining waits at most ``JOIN_WAIT``; a line where nobody passes us the
+        token is reported by ``async_check``, and its requests time out.
+        """
         async with self._lock:
             if self._app is not None:
                 return
@@ -88,6 +94,9 @@ class MstpNetwork(BacnetNetwork):
             await loop.run_in_executor(None, node.start)
             self._node, self._app = node, app
             self._bacnet = app  # marks the stack as running for the shared code
+            # The first request waits for the token rather than time out while we join the ring.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._joined.wait(), self._join_wait)
 
     @property
     def app(self) -> Any:
