@@ -59,6 +59,9 @@ LINK_ERRORS = {
     "bad_frame",
     "settings_conflict",
     "bus_not_loaded",
+    "mac_in_use",
+    "line_silent",
+    "no_devices",
 }
 
 

@@ -24,7 +24,8 @@ from bacpypes3.pdu import Address, LocalBroadcast
 from bacpypes3.primitivedata import Date, Time
 
 from ...exceptions import LinkError
-from ..network import WHO_IS_WAIT, BacnetNetwork, IAm
+from ..messages import IAm
+from ..network import WHO_IS_WAIT, BacnetNetwork
 from .link import bind_master
 from .master import LinkStats, MasterNode
 from .port import BytePort, SerialPort
