@@ -13,7 +13,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
 from submeter_sim import PtyPair
 from submeter_sim.bacnet_mstp import MstpSite
 
@@ -83,6 +83,27 @@ async def test_flow_finds_the_meters_on_the_line(hass: HomeAssistant, site: Mstp
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_add_meters_runs_who_is_on_the_running_line(hass: HomeAssistant, site: MstpSite) -> None:
+    """The meter flow finds the meter not ticked at first, through the bus' own node."""
+    result = await finish_progress(hass, await start_flow(hass, line_input(site.client_port)))
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"devices": [str(site.leviton.instance)]}
+    )
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": "user"}
+    )
+    assert result["step_id"] == "bacnet_find"
+    assert result["data_schema"]({})["devices"] == ["473001"]  # the Leviton is set up already
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {"devices": ["473001"]})
+    await hass.async_block_till_done()
+    assert {s.unique_id for s in entry.subentries.values()} == {str(site.leviton.instance), "473001"}
+    assert float(hass.states.get(entity(hass, entry, 473001, "energy_import")).state) == 812.0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
 async def test_a_port_our_modbus_bus_uses(hass: HomeAssistant, tmp_path: Path) -> None:
     """One owner per serial port: the by-id name of a Modbus bus' port is refused too."""
     async with PtyPair(tmp_path) as pair:
@@ -114,3 +135,19 @@ async def test_a_silent_line(hass: HomeAssistant, tmp_path: Path) -> None:
     async with PtyPair(tmp_path) as pair:
         result = await finish_progress(hass, await start_flow(hass, line_input(str(pair.client_end), max_master=5)))
         assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "line_silent")
+
+
+@pytest.mark.parametrize(("mac", "reason"), [(1, "no_devices"), (0, "mac_in_use")])
+async def test_a_master_that_ignores_who_is_or_takes_our_mac(
+    hass: HomeAssistant, tmp_path: Path, mac: int, reason: str
+) -> None:
+    """rusty-bacnet's endpoint passes tokens but does not answer Who-Is: at MAC 1 nothing is found; at 0 it is us."""
+    rusty = pytest.importorskip("rusty_bacnet")
+    async with PtyPair(tmp_path) as pair:
+        node = rusty.MstpEndpoint(1234567, str(pair.meter_end), "node", mstp_mac=mac, mstp_baud=38400)
+        await node.start()
+        try:
+            result = await finish_progress(hass, await start_flow(hass, line_input(str(pair.client_end))))
+            assert (result["type"], result["reason"]) == (FlowResultType.ABORT, reason)
+        finally:
+            await node.close()
