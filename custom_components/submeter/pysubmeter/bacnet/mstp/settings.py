@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Final
 from .master import MasterSettings
 
 BACNET_MSTP: Final = "bacnet_mstp"
-DEFAULT_BAUDRATE: Final = 38400  # the DTS 307's fixed rate; a Leviton 4100 ships at 76800
+DEFAULT_BAUDRATE: Final = 38400  # the DTS 307's factory rate; a Leviton 4100 ships at 76800
 BAUDRATES: Final = (9600, 19200, 38400, 57600, 76800, 115200)
 DEFAULT_MAC: Final = 0  # below every meter's default (1): the ring passes the token upward
 DEFAULT_MAX_MASTER: Final = 127
