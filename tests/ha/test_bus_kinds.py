@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.submeter.bus_kinds.registry import BUS_KINDS, bus_kind
 from custom_components.submeter.const import CONF_PROFILE, CONF_UNIT_ADDRESS, DOMAIN, SUBENTRY_METER
 from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink
+from custom_components.submeter.pysubmeter.bacnet.mstp import BacnetMstpLink
 from custom_components.submeter.pysubmeter.dlms.link import DlmsLink
 from custom_components.submeter.pysubmeter.link_kind import Discovery, Link
 from custom_components.submeter.pysubmeter.modbus import RtuOverTcpLink, SerialLink, TcpLink
@@ -33,6 +34,7 @@ LINKS: dict[str, Link] = {
     "tcp": TcpLink(host="192.0.2.10", port=5020),
     "rtu_over_tcp": RtuOverTcpLink(host="192.0.2.11", port=4001),
     "bacnet_ip": BacnetIpLink(interface="192.0.2.5/24", port=47809, networks=(2, 5)),
+    "bacnet_mstp": BacnetMstpLink(port="/dev/ttyUSB9", baudrate=76800, mac=3, max_master=20),
     "dlms_serial": DlmsLink(kind="dlms_serial", port="/dev/ttyUSB8", optical=True),
     "dlms_tcp": DlmsLink(kind="dlms_tcp", host="192.0.2.12", tcp_port=4060, wrapper=False),
 }

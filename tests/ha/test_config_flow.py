@@ -43,7 +43,15 @@ modbus:
 async def start(hass: HomeAssistant, link: str) -> str:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert set(result["menu_options"]) == {"serial", "tcp", "rtu_over_tcp", "bacnet_ip", "dlms_serial", "dlms_tcp"}
+    assert set(result["menu_options"]) == {
+        "serial",
+        "tcp",
+        "rtu_over_tcp",
+        "bacnet_ip",
+        "bacnet_mstp",
+        "dlms_serial",
+        "dlms_tcp",
+    }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": link})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == link

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..const import CONF_LINK
-from . import bacnet, dlms, modbus
+from . import bacnet, dlms, modbus, mstp
 from .kind import BusKind
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from ..pysubmeter import BusClient
 
 BUS_KINDS: dict[str, BusKind[Any]] = {
-    kind.kind: kind for kind in (modbus.SERIAL, modbus.TCP, modbus.RTU_OVER_TCP, bacnet.IP, dlms.SERIAL, dlms.TCP)
+    kind.kind: kind
+    for kind in (modbus.SERIAL, modbus.TCP, modbus.RTU_OVER_TCP, bacnet.IP, mstp.MSTP, dlms.SERIAL, dlms.TCP)
 }
 
 

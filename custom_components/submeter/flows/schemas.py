@@ -62,6 +62,9 @@ LINK_ERRORS = {
     "wrong_key",
     "counter_rejected",
     "invalid_key",
+    "mac_in_use",
+    "line_silent",
+    "no_devices",
 }
 
 
