@@ -6,17 +6,11 @@ A new kind is one module describing it (see ``kind.py``) and one line here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..const import CONF_LINK
 from . import bacnet, dlms, modbus, mstp
 from .kind import BusKind
-
-if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
-    from homeassistant.core import HomeAssistant
-
-    from ..pysubmeter import BusClient
 
 BUS_KINDS: dict[str, BusKind[Any]] = {
     kind.kind: kind
@@ -27,9 +21,3 @@ BUS_KINDS: dict[str, BusKind[Any]] = {
 def bus_kind(data: Mapping[str, Any]) -> BusKind[Any]:
     """The kind of the bus whose entry data is ``data``."""
     return BUS_KINDS[data[CONF_LINK]]
-
-
-def async_create_bus(hass: HomeAssistant, entry: ConfigEntry) -> BusClient:
-    """The bus of a config entry; its link is released when the entry unloads."""
-    bus: BusClient = bus_kind(entry.data).create_bus(hass, entry)
-    return bus
