@@ -10,12 +10,8 @@ from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult
 
-from .connection import async_check_link
-from .const import CONF_LINK, CONF_UNIT_ADDRESS, LINK_SERIAL
-from .flows.schemas import error_key, list_serial_ports, port_selector, stable_port_path
-from .pysubmeter import LinkError
-from .pysubmeter.dlms.link import DlmsLink
-from .pysubmeter.modbus import link_from_dict
+from .bus_kinds.registry import bus_kind
+from .flows.schemas import list_serial_ports, port_selector, stable_port_path
 
 CONF_PORT = "port"
 
@@ -40,7 +36,8 @@ class SerialPortRepairFlow(RepairsFlow):
         if user_input is not None:
             port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
             data = {**entry.data, CONF_PORT: port}
-            unique_id = f"{entry.data[CONF_LINK]}:{port}"
+            link = bus_kind(data).link
+            unique_id = link.unique_id(link.from_dict(data))
             taken = any(
                 other.unique_id == unique_id and other.entry_id != entry.entry_id
                 for other in self.hass.config_entries.async_entries(entry.domain)
@@ -70,25 +67,17 @@ class SerialPortRepairFlow(RepairsFlow):
         )
 
     async def _async_check(self, data: dict[str, Any]) -> str | None:
-        """Open a Modbus serial link once (silence is fine: the meters may still be booting)."""
-        if data[CONF_LINK] != LINK_SERIAL:
-            return None  # a DLMS port is opened by the next set-up; its sign-on needs the meter
+        """Open the new port once, where the bus kind can (silence is fine: the meters may still be booting)."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
-        address = 1
-        if entry is not None and (meters := [s.data[CONF_UNIT_ADDRESS] for s in entry.subentries.values()]):
-            address = int(meters[0])
-        try:
-            await async_check_link(self.hass, link_from_dict(data), address, dict(entry.options) if entry else None)
-        except LinkError as err:
-            return error_key(err)
-        return None
+        if entry is None or (check := bus_kind(data).port_check) is None:
+            return None  # e.g. a DLMS port is opened by the next set-up; its sign-on needs the meter
+        return await check(self.hass, entry, data)
 
 
 def _link_name(data: Any) -> str:
     """The title a bus entry gets from its link."""
-    if data.get(CONF_LINK) == LINK_SERIAL:
-        return link_from_dict(data).name
-    return DlmsLink.from_dict(dict(data)).name
+    kind = bus_kind(data).link
+    return str(kind.from_dict(data).name)
 
 
 async def async_create_fix_flow(hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None) -> RepairsFlow:

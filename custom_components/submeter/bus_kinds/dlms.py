@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from ..const import CONF_TIMEOUT, CONF_UNIT_ADDRESS, DEFAULT_DLMS_TIMEOUT
 from ..dlms_counters import async_counter_store
-from ..flows.dlms import DlmsSteps, async_reconfigure
+from ..flows.dlms import CONF_SECURITY, DlmsSteps, async_reconfigure
 from ..flows.schemas import dlms_options
 from ..load_profile import IntervalSource
 from ..pysubmeter import MeterClient, Profile
@@ -20,6 +20,8 @@ from ..pysubmeter.dlms.link import DlmsLink
 from ..pysubmeter.dlms.meter import DlmsMeter
 from ..pysubmeter.link_kind import LinkKind
 from .kind import BusKind, Regions, async_read_on_bus
+
+SECURED = ("lls", "hls_gmac")  # the security modes with secrets
 
 
 def _create_bus(hass: HomeAssistant, entry: ConfigEntry) -> DlmsBus:
@@ -58,6 +60,7 @@ def _kind(link: LinkKind[DlmsLink]) -> BusKind[DlmsBus]:
         options_step="dlms",
         options_schema=dlms_options,
         intervals=_intervals,
+        secured=lambda data: data.get(CONF_SECURITY) in SECURED,
     )
 
 

@@ -66,6 +66,11 @@ class BusKind[BusT: BusClient]:
     options_schema: Callable[[Mapping[str, Any]], vol.Schema]
     refused: Callable[[MeterClient], Regions | None] = _nothing  # what it remembers a meter refused
     intervals: Callable[[MeterClient], IntervalSource | None] = _nothing  # load profile to import
+    # Whether the entry holds secrets the meters may refuse (a password, keys): reauthentication.
+    secured: Callable[[Mapping[str, Any]], bool] = lambda data: False
+    # Opens a serial port the repair flow was given once before it is saved; an error key, or None when
+    # it opened (None as the check: the next set-up is the check).
+    port_check: Callable[[HomeAssistant, ConfigEntry, Mapping[str, Any]], Awaitable[str | None]] | None = None
 
     @property
     def kind(self) -> str:

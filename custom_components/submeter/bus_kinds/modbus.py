@@ -8,11 +8,11 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry, ConfigFlow
 from homeassistant.core import HomeAssistant
 
-from ..connection import async_create_modbus_bus, async_probe_meter
+from ..connection import async_check_link, async_create_modbus_bus, async_probe_meter
 from ..const import CONF_UNIT_ADDRESS
 from ..flows.modbus import RTU_OVER_TCP_FORM, SERIAL_FORM, TCP_FORM, LinkForm, ModbusBusSteps, ModbusFind, reconfigure
-from ..flows.schemas import modbus_options
-from ..pysubmeter import MeterClient, Profile
+from ..flows.schemas import error_key, modbus_options
+from ..pysubmeter import LinkError, MeterClient, Profile
 from ..pysubmeter.link_kind import LinkKind
 from ..pysubmeter.modbus import ModbusBus, ModbusLink, ModbusMeter, link_from_dict
 from ..pysubmeter.modbus import kind as modbus_kind
@@ -36,6 +36,16 @@ def _refused(meter: MeterClient) -> Regions | None:
     return meter.refused if isinstance(meter, ModbusMeter) else None
 
 
+async def _async_check_port(hass: HomeAssistant, entry: ConfigEntry, data: Mapping[str, Any]) -> str | None:
+    """Open a serial link once at the bus' first meter (silence is fine: the meters may still be booting)."""
+    meters = [int(subentry.data[CONF_UNIT_ADDRESS]) for subentry in entry.subentries.values()]
+    try:
+        await async_check_link(hass, link_from_dict(data), meters[0] if meters else 1, dict(entry.options))
+    except LinkError as err:
+        return error_key(err)
+    return None
+
+
 def _kind(link: LinkKind[ModbusLink], form: LinkForm) -> BusKind[ModbusBus]:
     def bus_steps(flow: ConfigFlow) -> ModbusBusSteps:
         return ModbusBusSteps(flow, link.kind, form)
@@ -52,6 +62,7 @@ def _kind(link: LinkKind[ModbusLink], form: LinkForm) -> BusKind[ModbusBus]:
         options_step="init",
         options_schema=modbus_options,
         refused=_refused,
+        port_check=_async_check_port if link is modbus_kind.SERIAL else None,
     )
 
 

@@ -14,16 +14,15 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 
+from ..bus_kinds.registry import bus_kind
 from ..const import CONF_LINK, CONF_UNIT_ADDRESS, SUBENTRY_METER
 from ..pysubmeter.dlms.link import DlmsLink
 from .dlms import CONF_SECURITY, DEFAULT_PHYSICAL, DlmsSteps, dlms_secrets, secret_fields
 
-SECURED = ("lls", "hls_gmac")
-
 
 def needs_secrets(entry: ConfigEntry) -> bool:
     """Whether the bus has secrets to enter again."""
-    return entry.data.get(CONF_LINK) in DlmsLink.links and entry.data.get(CONF_SECURITY) in SECURED
+    return bus_kind(entry.data).secured(entry.data)
 
 
 class ReauthSteps:
