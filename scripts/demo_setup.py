@@ -44,7 +44,7 @@ class DemoError(Exception):
     """Something the person running the demo has to look at."""
 
 
-class DemoTimeout(DemoError):
+class DemoTimeoutError(DemoError):
     """The deadline passed."""
 
 
@@ -72,7 +72,7 @@ class Api:
             return 30.0
         left = self.deadline - time.time()
         if left <= 0:
-            raise DemoTimeout(f"timed out before {what}")
+            raise DemoTimeoutError(f"timed out before {what}")
         return min(30.0, left)
 
     def call(self, method: str, path: str, body: Any = None, *, form: bool = False) -> Any:
@@ -96,7 +96,7 @@ class Api:
             detail = err.read().decode(errors="replace")[:500]
             raise HttpError(f"{method} {path}: HTTP {err.code} {detail}", err.code) from None
         except TimeoutError:
-            raise DemoTimeout(f"{method} {path}: no answer in time") from None
+            raise DemoTimeoutError(f"{method} {path}: no answer in time") from None
         if not is_json:  # /api/template answers with text
             return raw.decode()
         return json.loads(raw) if raw else None
@@ -159,7 +159,7 @@ def _check_alive(pids: dict[str, int]) -> None:
 def _sleep(deadline: float, pids: dict[str, int], what: str, seconds: float = 0.5) -> None:
     _check_alive(pids)
     if time.time() + seconds > deadline:
-        raise DemoTimeout(f"timed out waiting for {what}")
+        raise DemoTimeoutError(f"timed out waiting for {what}")
     time.sleep(seconds)
 
 
@@ -207,7 +207,7 @@ def ready(api: Api, token_file: Path, marker: Path, deadline: float, pids: dict[
             if err.status == 404:
                 break
             _sleep(deadline, pids, f"Home Assistant to answer on {api.url} ({err})")
-        except DemoTimeout:
+        except DemoTimeoutError:
             raise
         except OSError:  # not listening yet
             _sleep(deadline, pids, f"Home Assistant to answer on {api.url}")

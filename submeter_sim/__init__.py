@@ -8,13 +8,13 @@ be exercised end to end without hardware. ``python -m submeter_sim --help``
 runs it standalone.
 """
 
-from .model import IllegalAddress, IllegalValue, SimulatedMeter, SimulatorError
+from .model import IllegalAddressError, IllegalValueError, SimulatedMeter, SimulatorError
 from .pty import PtyPair
 from .server import MeterContext, SimulatorServer
 
 __all__ = [
-    "IllegalAddress",
-    "IllegalValue",
+    "IllegalAddressError",
+    "IllegalValueError",
     "MeterContext",
     "PtyPair",
     "SimulatedMeter",

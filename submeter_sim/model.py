@@ -50,13 +50,13 @@ class SimulatorError(Exception):
     code = 4
 
 
-class IllegalAddress(SimulatorError):
+class IllegalAddressError(SimulatorError):
     """No such register on this meter."""
 
     code = 2
 
 
-class IllegalValue(SimulatorError):
+class IllegalValueError(SimulatorError):
     """The register exists but does not take this value (or count)."""
 
     code = 3
@@ -227,13 +227,13 @@ class SimulatedMeter:
     def read(self, address: int, count: int) -> list[int]:
         """Answer a register read (FC3/FC4) like the real meter."""
         if not 1 <= count <= MAX_READ:
-            raise IllegalValue(f"cannot read {count} registers")
+            raise IllegalValueError(f"cannot read {count} registers")
         self.reads.append((address, count))
         if len(self.reads) > READ_LOG:  # a long-running simulator keeps only the recent ones
             del self.reads[: READ_LOG // 2]
         span = range(address, address + count)
         if not self.serves(address, count):
-            raise IllegalAddress(f"registers {address}..{address + count - 1} are not all readable")
+            raise IllegalAddressError(f"registers {address}..{address + count - 1} are not all readable")
         due = {}
         for key in list(self._glitches):
             point = self._map.measurements[key]
@@ -358,14 +358,14 @@ class SimulatedMeter:
         words = [int(v) for v in values]
         if address == self.tariff_register:
             if len(words) != 1 or not 1 <= words[0] <= self._state["tariff_count"]:
-                raise IllegalValue(f"tariff {words} does not exist")
+                raise IllegalValueError(f"tariff {words} does not exist")
             if self.tariff_control == "inputs_refusing":
                 raise SimulatorError("tariff control is set to the T1/T2 inputs")
             if self.tariff_control == "communication":
                 self._tariff = words[0]
         else:
             if words and words[0] in self.unsupported_commands:
-                raise IllegalValue(f"this meter does not take command {words[0]}")
+                raise IllegalValueError(f"this meter does not take command {words[0]}")
             name, option = self._command(address, words)
             self._run(name, option)
             self.applied_actions.append(name)
@@ -376,14 +376,14 @@ class SimulatedMeter:
         """The profile action (and option) a write to ``address`` means."""
         actions = {name: w for name, w in self._map.actions.items() if w.address == address}
         if not actions:
-            raise IllegalAddress(f"register {address} is not writable")
+            raise IllegalAddressError(f"register {address} is not writable")
         for name, write in actions.items():
             if write.value is not None and words == [write.value]:
                 return name, None
             for option, choice in write.options.items():
                 if words == [choice.value]:
                     return name, option
-        raise IllegalValue(f"register {address} does not take {words}")
+        raise IllegalValueError(f"register {address} does not take {words}")
 
     def _run(self, action: str, option: str | None) -> None:
         """Act on a command as the meter does."""

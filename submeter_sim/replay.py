@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .model import IllegalAddress
+from .model import IllegalAddressError
 
 DUMP_FORMAT = 1  # custom_components/submeter/diagnostics.py writes this layout
 
@@ -52,11 +52,11 @@ class ReplayedMeter:
         self.reads.append((address, count))
         span = range(address, address + count)
         if not all(a in self.words for a in span):
-            raise IllegalAddress(f"registers {address}..{address + count - 1} are not in the dump")
+            raise IllegalAddressError(f"registers {address}..{address + count - 1} are not in the dump")
         return [self.words[a] for a in span]
 
     def write(self, address: int, values: list[int]) -> None:
-        raise IllegalAddress(f"register {address}: a replayed meter takes no commands")
+        raise IllegalAddressError(f"register {address}: a replayed meter takes no commands")
 
     def tick(self, seconds: float) -> None:
         """A snapshot does not move."""

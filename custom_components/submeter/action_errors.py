@@ -14,10 +14,10 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from .const import DOMAIN
 from .pysubmeter.actions import RESET_ENERGY, RESET_PARTIAL_ENERGY, SET_TARIFF
 from .pysubmeter.exceptions import (
-    ActionNotApplied,
-    ActionNotSupported,
+    ActionNotAppliedError,
+    ActionNotSupportedError,
     ActionOptionError,
-    ActionTooSoon,
+    ActionTooSoonError,
     MeterResponseError,
     SubmeterError,
 )
@@ -32,7 +32,7 @@ def translated_action_error(
     """The error to raise for ``err``, naming the meter (its title) and the action."""
     placeholders = {"meter": meter, "action": action, "error": str(err)}
     actions = profile.actions
-    if isinstance(err, ActionNotSupported):
+    if isinstance(err, ActionNotSupportedError):
         dlms = profile.dlms
         if action == RESET_ENERGY and RESET_PARTIAL_ENERGY in actions:
             key = "totals_not_resettable"  # a MID meter: point to what it does offer
@@ -49,12 +49,12 @@ def translated_action_error(
         return ServiceValidationError(
             translation_domain=DOMAIN, translation_key="action_option_invalid", translation_placeholders=placeholders
         )
-    if isinstance(err, ActionTooSoon):
+    if isinstance(err, ActionTooSoonError):
         placeholders["seconds"] = f"{max(err.wait, 1):.0f}"
         return ServiceValidationError(
             translation_domain=DOMAIN, translation_key="action_too_soon", translation_placeholders=placeholders
         )
-    if isinstance(err, ActionNotApplied):
+    if isinstance(err, ActionNotAppliedError):
         key = "tariff_not_by_communication" if action == SET_TARIFF else "action_not_applied"
         placeholders["option"] = str(option)
         return HomeAssistantError(translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders)

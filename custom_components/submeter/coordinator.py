@@ -26,7 +26,7 @@ from .load_profile import IntervalSource, LoadProfileImporter
 from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
-from .pysubmeter.exceptions import ProfileMismatch
+from .pysubmeter.exceptions import ProfileMismatchError
 from .pysubmeter.measurements import MEASUREMENTS, Kind
 from .pysubmeter.schedule import Line, PollSchedule
 from .series_correction import SeriesCorrections
@@ -172,7 +172,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         stats.last_error = str(error)
         if isinstance(error, LinkError) and error.reason == "port_not_found" and (port := entry.data.get("port")):
             bus_health.port_missing(self.hass, entry.entry_id, entry.title, str(port))
-        if isinstance(error, ProfileMismatch):
+        if isinstance(error, ProfileMismatchError):
             stats.profile_refusals += 1
             bus_health.profile_refused(
                 self.hass, self.subentry.subentry_id, self.subentry.title, self.meter.profile.id, stats

@@ -109,7 +109,7 @@ def test_sign_on_identification_and_parity() -> None:
 
 def test_refusals_become_typed_errors() -> None:
     rejected = bytes.fromhex("6129a109060760857405080101a203020101a305a10302010dbe10040e0800065f1f040000001f04000007")
-    with pytest.raises(apdu.AssociationRejected) as err:
+    with pytest.raises(apdu.AssociationRejectedError) as err:
         apdu.parse_aare(rejected)
     assert err.value.authentication
     with pytest.raises(MeterResponseError, match="expected an AARE"):

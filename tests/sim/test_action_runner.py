@@ -8,10 +8,10 @@ import pytest
 
 from custom_components.submeter.pysubmeter.action_runner import ActionRunner
 from custom_components.submeter.pysubmeter.exceptions import (
-    ActionNotApplied,
-    ActionNotSupported,
+    ActionNotAppliedError,
+    ActionNotSupportedError,
     ActionOptionError,
-    ActionTooSoon,
+    ActionTooSoonError,
     MeterResponseError,
 )
 from custom_components.submeter.pysubmeter.modbus import ModbusBus, TcpLink
@@ -53,7 +53,7 @@ async def test_demand_reset_is_refused_within_ten_seconds(bus: ModbusBus, tcp_bu
     runner = ActionRunner(bus.meter(1, LEVITON), clock)
     await runner.async_run("reset_demand")
     clock.now += 9.5
-    with pytest.raises(ActionTooSoon) as caught:
+    with pytest.raises(ActionTooSoonError) as caught:
         await runner.async_run("reset_demand")
     assert caught.value.wait == pytest.approx(0.5)
     await runner.async_run("reset_pulse_counters")  # other commands are not held back
@@ -71,17 +71,17 @@ async def test_tariff_is_read_back(bus: ModbusBus, tcp_bus: SimulatedBus) -> Non
     assert simulated.state["tariff_active"] == 3
 
     simulated.tariff_control = "inputs"  # the write is taken but ignored
-    with pytest.raises(ActionNotApplied, match=r"tariff_active reads 3\.0 after writing 2"):
+    with pytest.raises(ActionNotAppliedError, match=r"tariff_active reads 3\.0 after writing 2"):
         await runner.async_run("set_tariff", "2")
     simulated.tariff_control = "inputs_refusing"  # the write is answered with an exception
-    with pytest.raises(ActionNotApplied, match="refused"):
+    with pytest.raises(ActionNotAppliedError, match="refused"):
         await runner.async_run("set_tariff", "2")
     assert simulated.state["tariff_active"] == 3
 
 
 async def test_bad_calls_never_reach_the_meter(bus: ModbusBus, tcp_bus: SimulatedBus) -> None:
     runner = ActionRunner(bus.meter(2, COUNTIS))
-    with pytest.raises(ActionNotSupported, match="socomec_countis_e4x does not offer it"):
+    with pytest.raises(ActionNotSupportedError, match="socomec_countis_e4x does not offer it"):
         await runner.async_run("reset_energy")
     with pytest.raises(ActionOptionError):
         await runner.async_run("set_tariff", "7")

@@ -23,7 +23,7 @@ from pymodbus.framer import FramerType
 
 from custom_components.submeter.pysubmeter.profile import ModbusPoint, Profile
 from custom_components.submeter.pysubmeter.profile_loader import load_builtin_profiles
-from submeter_sim import IllegalAddress, IllegalValue, PtyPair, SimulatedMeter, SimulatorServer
+from submeter_sim import IllegalAddressError, IllegalValueError, PtyPair, SimulatedMeter, SimulatorServer
 from submeter_sim.__main__ import main
 
 pytestmark = pytest.mark.e2e
@@ -190,11 +190,11 @@ def test_actions_and_refused_writes() -> None:
     assert socomec.state["partial_energy_import"] == 0
     assert socomec.state["energy_import"] == total
     assert socomec.applied_actions == ["reset_partial_energy"]
-    with pytest.raises(IllegalValue):
+    with pytest.raises(IllegalValueError):
         socomec.write(0xE222, [0x0020])  # the hour counter bit of an older map: not on this meter
-    with pytest.raises(IllegalValue):
+    with pytest.raises(IllegalValueError):
         socomec.write(0x9E21, [5])  # 4 tariffs
-    with pytest.raises(IllegalAddress):
+    with pytest.raises(IllegalAddressError):
         socomec.write(0x1234, [1])
     assert socomec.writes == [(0xE222, [0x001F])]
     socomec.tick(600.0)
@@ -228,9 +228,9 @@ def test_phases_glitch_and_read_limits() -> None:
     meter.glitch("energy_import", 1e9)
     assert unpack(meter.read(258, 2), "f32") == pytest.approx(1e9)
     assert unpack(meter.read(258, 2), "f32") != pytest.approx(1e9)  # once only
-    with pytest.raises(IllegalAddress):
+    with pytest.raises(IllegalAddressError):
         meter.read(1000, 1)
-    with pytest.raises(IllegalValue):
+    with pytest.raises(IllegalValueError):
         meter.read(256, 126)
 
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from .client import MeterClient, Reading
 from .exceptions import (
-    ActionNotApplied,
-    ActionNotSupported,
+    ActionNotAppliedError,
+    ActionNotSupportedError,
     ActionOptionError,
-    ActionTooSoon,
+    ActionTooSoonError,
     MeterResponseError,
 )
 from .profile import ActionSpec
@@ -31,10 +31,10 @@ class ActionRunner:
         self._sent: dict[str, float] = {}
 
     def spec(self, action: str) -> ActionSpec:
-        """The profile's declaration of ``action``; ``ActionNotSupported`` if it has none."""
+        """The profile's declaration of ``action``; ``ActionNotSupportedError`` if it has none."""
         spec = self._meter.profile.actions.get(action)
         if spec is None:
-            raise ActionNotSupported(action, self._meter.profile.id)
+            raise ActionNotSupportedError(action, self._meter.profile.id)
         return spec
 
     def check(self, action: str, option: str | None = None) -> ActionSpec:
@@ -50,7 +50,7 @@ class ActionRunner:
             if wait > 0:
                 # Refused rather than delayed: a service call should not hang for
                 # seconds, and the caller learns when to try again.
-                raise ActionTooSoon(action, wait)
+                raise ActionTooSoonError(action, wait)
         return spec
 
     async def async_run(self, action: str, option: str | None = None) -> Reading | None:
@@ -63,7 +63,7 @@ class ActionRunner:
             if spec.readback is None:
                 raise
             # A meter that refuses the command is in the same state as one that ignores it.
-            raise ActionNotApplied(action, f"the meter refused it ({err})") from err
+            raise ActionNotAppliedError(action, f"the meter refused it ({err})") from err
         if spec.readback is None:
             return None
         return await self.async_verify(action, option)
@@ -76,5 +76,5 @@ class ActionRunner:
             expected = spec.word(option)
             got = reading.values.get(spec.readback)
             if got is None or round(got) != expected:
-                raise ActionNotApplied(action, f"{spec.readback} reads {got} after writing {expected}")
+                raise ActionNotAppliedError(action, f"{spec.readback} reads {got} after writing {expected}")
         return reading

@@ -34,11 +34,11 @@ class MeterResponseError(SubmeterError):
     """The meter answered with an exception or a malformed frame."""
 
 
-class RegisterRefused(MeterResponseError):
+class RegisterRefusedError(MeterResponseError):
     """The meter answered "illegal data address" (Modbus exception 2): it does not serve a register read."""
 
 
-class ProfileMismatch(MeterResponseError):
+class ProfileMismatchError(MeterResponseError):
     """The meter answers, but serves nothing its profile describes: the wrong profile, or another meter."""
 
 
@@ -50,7 +50,7 @@ class ActionError(SubmeterError):
         self.action = action
 
 
-class ActionNotSupported(ActionError):
+class ActionNotSupportedError(ActionError):
     """The meter's profile does not declare this action."""
 
     def __init__(self, action: str, profile: str) -> None:
@@ -61,7 +61,7 @@ class ActionOptionError(ActionError):
     """The option given does not fit the action (a tariff the meter lacks, …)."""
 
 
-class ActionTooSoon(ActionError):
+class ActionTooSoonError(ActionError):
     """The meter needs more time between two such commands; ``wait`` is the seconds left."""
 
     def __init__(self, action: str, wait: float) -> None:
@@ -69,7 +69,7 @@ class ActionTooSoon(ActionError):
         self.wait = wait
 
 
-class ActionNotApplied(ActionError):
+class ActionNotAppliedError(ActionError):
     """The meter accepted (or refused) the command, but reading back shows it did not act on it."""
 
 

@@ -21,7 +21,7 @@ from bacpypes3.primitivedata import Real, Unsigned
 
 from ..cadence import SettingsCadence, is_setting
 from ..client import MeterInfo, Reading
-from ..exceptions import ActionNotSupported, MeterResponseError, MeterTimeoutError
+from ..exceptions import ActionNotSupportedError, MeterResponseError, MeterTimeoutError
 from ..json_values import as_json
 from ..measurements import phases_of
 from ..profile import BacnetMap, BacnetObject, BacnetTimeSync, BacnetWrite, Profile
@@ -278,13 +278,13 @@ class BacnetMeter:
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         spec = self._profile.actions.get(action)
         if spec is None:
-            raise ActionNotSupported(action, self._profile.id)
+            raise ActionNotSupportedError(action, self._profile.id)
         self._cadence.expire()  # a command may change a setting: read them next time
         if isinstance(spec, BacnetTimeSync):
             await self._async_call(lambda where: self._network.async_time_sync(where, self._clock()))
             return
         if not isinstance(spec, BacnetWrite):
-            raise ActionNotSupported(action, self._profile.id)
+            raise ActionNotSupportedError(action, self._profile.id)
         word = spec.word(option)
         await self._async_call(
             lambda where: self._network.async_write(

@@ -28,7 +28,7 @@ from bacpypes3.basetypes import DateTime, ErrorType
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Date, ObjectIdentifier, PropertyIdentifier, Time
 
-from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
+from ..exceptions import ActionNotSupportedError, LinkError, MeterResponseError, MeterTimeoutError
 from ..profile import BacnetObject, Profile
 from .link import BacnetIpLink
 from .messages import IAm, PropertyError
@@ -211,7 +211,7 @@ class BacnetNetwork:
         return BacnetMeter(self, address, profile, hint)
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
-        raise ActionNotSupported(action, f"{profile.id} (no BACnet command is broadcast)")
+        raise ActionNotSupportedError(action, f"{profile.id} (no BACnet command is broadcast)")
 
     async def _async_stop(self) -> None:
         bacnet, self._bacnet = self._bacnet, None

@@ -71,7 +71,7 @@ class AccessError(MeterResponseError):
         self.code = code
 
 
-class AssociationRejected(MeterResponseError):
+class AssociationRejectedError(MeterResponseError):
     """The meter refused the association; ``authentication`` when the password was wrong."""
 
     def __init__(self, diagnostic: int) -> None:
@@ -163,7 +163,7 @@ def _inner(content: bytes | None, tag: int) -> bytes | None:
 
 
 def parse_aare(apdu: bytes, unwrap: Callable[[bytes | None, bytes], bytes] | None = None) -> Association:
-    """What the meter granted, or ``AssociationRejected`` with its diagnostic.
+    """What the meter granted, or ``AssociationRejectedError`` with its diagnostic.
 
     ``unwrap(server_title, ciphered)`` turns a glo-initiate-response into the plain one.
     """
@@ -176,7 +176,7 @@ def parse_aare(apdu: bytes, unwrap: Callable[[bytes | None, bytes], bytes] | Non
     result = _last_byte(fields.get(0xA2, b"\x02\x01\x01"), "result")
     diagnostic = _last_byte(fields.get(0xA3, b"\x00"), "diagnostic")
     if result != 0:
-        raise AssociationRejected(diagnostic)
+        raise AssociationRejectedError(diagnostic)
     initiate = _inner(fields.get(0xBE), 0x04)
     if initiate is None or not initiate:
         raise MeterResponseError("AARE without an initiate response")

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
-from .apdu import AccessError, AssociationRejected, AttributeRef
+from ..exceptions import ActionNotSupportedError, LinkError, MeterResponseError, MeterTimeoutError
+from .apdu import AccessError, AssociationRejectedError, AttributeRef
 from .ciphering import SecureContext
 from .cosem import ClassId, Obis
 from .counters import CounterStore, MemoryCounterStore, counter_key, shared_counter
@@ -66,7 +66,7 @@ class DlmsBus:
         session = self.link.session(self._stream, address, secure)
         try:
             await session.open()
-        except AssociationRejected as err:
+        except AssociationRejectedError as err:
             await self._close()
             reason = "authentication_failed" if err.authentication else "association_rejected"
             raise LinkError(reason, str(err)) from err
@@ -164,7 +164,7 @@ class DlmsBus:
             raise LinkError("bad_frame", str(err)) from err
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
-        raise ActionNotSupported(action, f"{profile.id} (no DLMS broadcast)")
+        raise ActionNotSupportedError(action, f"{profile.id} (no DLMS broadcast)")
 
     async def async_close(self) -> None:
         async with self._lock:

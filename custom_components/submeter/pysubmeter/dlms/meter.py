@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..client import MeterInfo, Reading
-from ..exceptions import ActionNotSupported, MalformedDataError, MeterResponseError
+from ..exceptions import ActionNotSupportedError, MalformedDataError, MeterResponseError
 from ..json_values import as_json
 from ..measurements import MEASUREMENTS, PHASES, UNIT_FACTORS, Quantity
 from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, Profile
@@ -313,7 +313,7 @@ class DlmsMeter:
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         spec = self.profile.actions.get(action)
         if not isinstance(spec, DlmsScript):
-            raise ActionNotSupported(action, self._full.id)
+            raise ActionNotSupportedError(action, self._full.id)
         script = axdr.Typed(axdr.LONG_UNSIGNED, spec.word(option))
 
         async def work(session: DlmsSession) -> None:

@@ -18,7 +18,7 @@ from modbus_connection.exceptions import ExceptionCode
 
 from ..cadence import SettingsCadence, is_setting
 from ..client import MeterInfo, Reading
-from ..exceptions import MeterResponseError, MeterTimeoutError, ProfileMismatch, RegisterRefused
+from ..exceptions import MeterResponseError, MeterTimeoutError, ProfileMismatchError, RegisterRefusedError
 from ..measurements import phases_of
 from ..profile import DataType, ModbusMap, ModbusPoint, Profile, RegisterSpace
 from ..schedule import Line
@@ -180,7 +180,7 @@ class ModbusMeter:
         location = await async_locate_confirmed(self._read_block, layout)
         if location is None:
             models = ", ".join(str(model) for model in layout.models)
-            raise ProfileMismatch(f"meter {self._address} has no SunSpec meter model ({models})")
+            raise ProfileMismatchError(f"meter {self._address} has no SunSpec meter model ({models})")
         pinned = pin(self._source, location)
         self._model_phases = location.phases
         self._location = location
@@ -224,7 +224,9 @@ class ModbusMeter:
             raise MeterTimeoutError(f"meter {self._address} did not answer") from err
         except ModbusExceptionError as err:
             if err.exception_code == ExceptionCode.ILLEGAL_DATA_ADDRESS:
-                raise RegisterRefused(f"meter {self._address} refused the request (no such register): {err}") from err
+                raise RegisterRefusedError(
+                    f"meter {self._address} refused the request (no such register): {err}"
+                ) from err
             raise MeterResponseError(f"meter {self._address} refused the request: {err}") from err
         except ModbusProtocolError as err:
             raise MeterResponseError(f"meter {self._address} sent a malformed reply: {err}") from err
@@ -253,14 +255,14 @@ class ModbusMeter:
         try:
             image.store(start, await self._read_block(start, count))
             return
-        except RegisterRefused:
+        except RegisterRefusedError:
             pass
         inside = sorted(span for span in spans if start <= span[0] and span[0] + span[1] <= start + count)
         if len(inside) <= 1:
             # Asked twice before it is remembered: one refusal may be a glitch or a meter still booting.
             try:
                 image.store(start, await self._read_block(start, count))
-            except RegisterRefused:
+            except RegisterRefusedError:
                 self._refused.add((start, count))
             return
         left, right = inside[: len(inside) // 2], inside[len(inside) // 2 :]
@@ -281,7 +283,7 @@ class ModbusMeter:
         try:
             await self._read_block(start, count)
             return False
-        except RegisterRefused:
+        except RegisterRefusedError:
             pass
         if count == 1:
             self._refused.add((start, 1))
@@ -344,7 +346,7 @@ class ModbusMeter:
                     alerts[key] = bool(bits >> bit & 1)
         if not values and not alerts:
             # Every register refused: this is not the meter the profile describes.
-            raise ProfileMismatch(f"meter {self._address} serves none of the registers of {self._profile.id}")
+            raise ProfileMismatchError(f"meter {self._address} serves none of the registers of {self._profile.id}")
         return Reading(values=values, alerts=alerts, phases=phases)
 
     @staticmethod
