@@ -38,5 +38,6 @@ class MeterBinarySensor(ReadingEntity, BinarySensorEntity):
 
     @property
     def is_on(self) -> bool | None:
+        """Any non-zero bit is on; a missing value is unknown, not off."""
         value = self._raw()
         return None if value is None else bool(value)

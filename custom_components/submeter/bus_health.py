@@ -40,6 +40,7 @@ class PollStats:
     last_duration: float | None = None  # seconds the last successful poll took
 
     def as_dict(self) -> dict[str, object]:
+        """The counters as diagnostics show them."""
         return {
             "polls": self.polls,
             "failures": self.failures,
@@ -59,6 +60,7 @@ class BusHealth:
     meters: dict[str, PollStats] = field(default_factory=dict)
 
     def stats(self, subentry_id: str) -> PollStats:
+        """The counters of one meter, created on its first poll."""
         return self.meters.setdefault(subentry_id, PollStats())
 
 

@@ -56,11 +56,13 @@ class ActionButton(SubmeterEntity, ButtonEntity):
     _attr_entity_category = EntityCategory.CONFIG
 
     def __init__(self, coordinator: MeterCoordinator, kind: ActionKind) -> None:
+        """One button per profile action; its key is also its translation key."""
         super().__init__(coordinator, kind.key)
         self._kind = kind
         self._attr_translation_key = kind.key
 
     async def async_press(self) -> None:
+        """Run the action; a destructive one needs an administrator."""
         if self._kind.destructive:
             await async_require_admin(self.hass, self._context)
         await self.coordinator.async_run_action(self._kind.key, self._kind.button_option)

@@ -33,15 +33,15 @@ DATA_POOL: HassKey[ConnectionPool] = HassKey(f"{DOMAIN}_pool")
 class GetUnit(Protocol):
     """Core Modbus' ``async_get_unit``: a unit on the shared connection, held until the entry unloads."""
 
-    def __call__(self, hass: HomeAssistant, entry: ConfigEntry, params: Params, unit_id: int, /) -> ModbusUnit: ...
+    def __call__(self, hass: HomeAssistant, entry: ConfigEntry, params: Params, unit_id: int, /) -> ModbusUnit:
+        """Get the unit ``unit_id`` on the entry's shared connection."""
 
 
 class GetTemporaryUnit(Protocol):
     """Core Modbus' ``async_get_temporary_unit``: a unit held for a config flow's context."""
 
-    def __call__(
-        self, hass: HomeAssistant, params: Params, unit_id: int, /
-    ) -> AbstractAsyncContextManager[ModbusUnit]: ...
+    def __call__(self, hass: HomeAssistant, params: Params, unit_id: int, /) -> AbstractAsyncContextManager[ModbusUnit]:
+        """Hold a unit for the flow's context; released when the context exits."""
 
 
 def _core_registry() -> tuple[GetUnit, GetTemporaryUnit] | None:

@@ -25,6 +25,7 @@ class HaCounterStore:
     """The library's ``CounterStore`` on a ``Store``: the first unreserved counter per key."""
 
     def __init__(self, hass: HomeAssistant) -> None:
+        """Load lazily: the store is read on first use, under the lock."""
         self._store: Store[dict[str, int]] = Store(hass, STORE_VERSION, f"{DOMAIN}.dlms_counters")
         self._data: dict[str, int] | None = None
         self._lock = asyncio.Lock()
@@ -36,10 +37,12 @@ class HaCounterStore:
         return self._data
 
     async def async_load(self, key: str) -> int:
+        """The last counter reserved for ``key``; 0 for a key never used."""
         async with self._lock:
             return (await self._loaded()).get(key, 0)
 
     async def async_save(self, key: str, reserved: int) -> None:
+        """Keep the highest reservation: a counter must never go back (the meter would refuse it)."""
         async with self._lock:
             data = await self._loaded()
             data[key] = max(data.get(key, 0), reserved)

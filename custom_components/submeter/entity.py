@@ -16,6 +16,7 @@ class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
     _attr_has_entity_name = True
 
     def __init__(self, coordinator: MeterCoordinator, key: str) -> None:
+        """Unique per meter subentry and key; the device is the meter, named after its subentry."""
         super().__init__(coordinator)
         subentry = coordinator.subentry
         info = coordinator.info
@@ -43,12 +44,14 @@ class ReadingEntity(SubmeterEntity):
     def __init__(
         self, coordinator: MeterCoordinator, description: MeterSensorDescription | MeterBinarySensorDescription
     ) -> None:
+        """Take key and translation placeholders from the description."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
         self._attr_translation_placeholders = description.placeholders
 
     @property
     def available(self) -> bool:
+        """A value the meter says does not exist makes the entity unavailable, not unknown."""
         return super().available and self._raw() is not None
 
     def _raw(self) -> Raw:

@@ -41,6 +41,7 @@ class MeterEvent(SubmeterEntity, EventEntity):
     _attr_event_types: list[str] = [EVENT_DETECTED]  # noqa: RUF012 - Home Assistant's own attribute style
 
     def __init__(self, coordinator: MeterCoordinator, key: str) -> None:
+        """The entity follows the counter ``key``; its translation key drops the ``_count``."""
         super().__init__(coordinator, f"{key}_event")
         self._counter = key
         translation_key, placeholders = family(key)
@@ -49,6 +50,7 @@ class MeterEvent(SubmeterEntity, EventEntity):
         self._seen: float | None = None
 
     async def async_added_to_hass(self) -> None:
+        """Start from the count as it is now, so a restart does not fire old events."""
         await super().async_added_to_hass()
         self._seen = self._count()
 

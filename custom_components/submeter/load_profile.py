@@ -94,6 +94,7 @@ class LoadProfileImporter:
     """Reads new load-profile rows of one meter now and then and adds them as statistics."""
 
     def __init__(self, hass: HomeAssistant, meter: IntervalSource, subentry: ConfigSubentry, name: str) -> None:
+        """Nothing is read yet: where to resume is looked up on the first import."""
         self.hass = hass
         self._meter = meter
         self._subentry = subentry

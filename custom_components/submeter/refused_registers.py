@@ -28,6 +28,7 @@ class RefusedRegisters:
     """The refused regions of every meter on one bus."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """One store per bus entry, removed with it."""
         self._hass = hass
         self._store: Store[dict[str, Stored]] = Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.refused")
         self._data: dict[str, Stored] = {}

@@ -20,6 +20,7 @@ class SerialPortRepairFlow(RepairsFlow):
     """Pick the port the bus' adapter has now; it is opened before it is saved."""
 
     def __init__(self, entry_id: str) -> None:
+        """The entry whose port the issue is about."""
         self._entry_id = entry_id
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:

@@ -28,6 +28,7 @@ class TariffSelect(SubmeterEntity, SelectEntity):
     _attr_translation_key = "tariff"
 
     def __init__(self, coordinator: MeterCoordinator) -> None:
+        """The options are the profile's tariffs; the readback point, if any, shows the active one."""
         super().__init__(coordinator, "tariff")
         spec = coordinator.meter.profile.actions[SET_TARIFF]
         self._attr_options = list(spec.options)
@@ -35,6 +36,7 @@ class TariffSelect(SubmeterEntity, SelectEntity):
 
     @property
     def current_option(self) -> str | None:
+        """The tariff the meter reports, or unknown when it names none of the options."""
         data = self.coordinator.data
         value = data.values.get(self._readback) if data is not None and self._readback else None
         if value is None:
@@ -43,4 +45,5 @@ class TariffSelect(SubmeterEntity, SelectEntity):
         return option if option in self.options else None
 
     async def async_select_option(self, option: str) -> None:
+        """Switch the tariff through the action runner, as the service does."""
         await self.coordinator.async_run_action(SET_TARIFF, option)

@@ -49,6 +49,7 @@ class MeterSensor(ReadingEntity, SensorEntity):
 
     @property
     def native_value(self) -> float | int | str | datetime | None:
+        """Timestamps and named states converted, integer measurements rounded; missing is unknown."""
         value = self._raw()
         if value is None:
             return None
@@ -72,6 +73,7 @@ class TotalStoredData(SensorExtraStoredData):
     read_at: float | None
 
     def as_dict(self) -> dict[str, Any]:
+        """Add when the meter was read, so a restart can tell a stale total from a fresh one."""
         return {**super().as_dict(), READ_AT: self.read_at}
 
 
@@ -80,6 +82,7 @@ class TotalSensor(MeterSensor, RestoreSensor):
 
     @property
     def extra_restore_state_data(self) -> TotalStoredData:
+        """The total the guard knows, with when it was read: what the guard starts from after a restart."""
         known = self.coordinator.guard.known(self._key)
         return TotalStoredData(self.native_value, self.native_unit_of_measurement, None if known is None else known[1])
 
@@ -91,5 +94,6 @@ class GenericSensor(ReadingEntity, SensorEntity):
 
     @property
     def native_value(self) -> float | None:
+        """A generic object shows its number as read; missing is unknown."""
         value = self._raw()
         return None if value is None else float(value)

@@ -46,6 +46,7 @@ class SeriesCorrections:
     """Statistics adjustments waiting for their period to be compiled."""
 
     def __init__(self, hass: HomeAssistant) -> None:
+        """Nothing is scheduled until a correction is queued."""
         self._hass = hass
         self._pending: list[_Correction] = []
         self._unsubscribe: CALLBACK_TYPE | None = None

@@ -74,14 +74,17 @@ class BusKind[BusT: BusClient]:
 
     @property
     def kind(self) -> str:
+        """The link's kind, so callers need not reach into the link."""
         return self.link.kind
 
     @property
     def protocol(self) -> str:
+        """The link's protocol, for titles and diagnostics."""
         return self.link.protocol
 
     @property
     def addresses(self) -> range:
+        """The meter addresses this link can carry, for the add-meter form."""
         return self.link.addresses
 
 

@@ -188,6 +188,7 @@ class BacnetIpSteps:
     """Steps ``bacnet_ip``, ``bacnet_scan``, ``bacnet_failed`` and ``bacnet_meters`` of the bus flow holding it."""
 
     def __init__(self, flow: ConfigFlow) -> None:
+        """Steps of one config flow; the link and devices found live as long as the flow."""
         self._flow = flow
         self._bacnet: BacnetIpLink | None = None
         self._devices: dict[int, BacnetDevice] = {}
@@ -200,6 +201,7 @@ class BacnetIpSteps:
         )
 
     def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        """The handler of ``step_id`` if it is a BACnet/IP step, so the flow can dispatch to it."""
         if step_id in (LINK_BACNET_IP, "bacnet_scan", "bacnet_failed", "bacnet_meters"):
             return named_steps(self, step_id)
         return None
@@ -235,6 +237,7 @@ class BacnetIpSteps:
         return self._progress.async_step(self._async_discover)
 
     async def async_step_bacnet_failed(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """End the flow when discovery failed; the progress task holds the reason."""
         return self._progress.async_abort()
 
     async def _async_discover(self) -> None:
@@ -319,11 +322,13 @@ class BacnetFind:
     """Step ``bacnet_find`` of the meter subentry flow: Who-Is on the bus' running network."""
 
     def __init__(self, flow: ConfigSubentryFlow, add_meters: AddMeters[SubentryFlowResult]) -> None:
+        """Steps of one add-meter flow; ``add_meters`` creates the subentries found."""
         self._flow = flow
         self._add_meters = add_meters
         self._found: dict[int, BacnetDevice] = {}
 
     def step(self, step_id: str) -> StepHandler[SubentryFlowResult] | None:
+        """The handler of ``step_id`` if it is this kind's find step."""
         return self.async_step_bacnet_find if step_id == "bacnet_find" else None
 
     async def async_step_bacnet_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:

@@ -33,20 +33,24 @@ class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
 
     def __init__(self) -> None:
+        """The bus kind and its steps are chosen in the first step."""
         self._kind: str | None = None
         self._steps: Steps[ConfigFlowResult] | None = None
 
     @classmethod
     @callback
     def async_get_supported_subentry_types(cls, config_entry: ConfigEntry) -> dict[str, type[ConfigSubentryFlow]]:
+        """Meters are subentries of their bus."""
         return {SUBENTRY_METER: MeterSubentryFlow}
 
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Polling settings are bus options."""
         return BusOptionsFlow()
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the bus kind first: each kind has its own link form."""
         return self.async_show_menu(step_id="user", menu_options=list(BUS_KINDS))
 
     def __getattr__(self, name: str) -> Callable[[dict[str, Any] | None], Awaitable[ConfigFlowResult]]:
@@ -67,6 +71,7 @@ class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
         return await ReauthSteps(self).async_step_reauth(entry_data)
 
     async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Confirm new secrets; the reauth steps are shared by every kind that has any."""
         return await ReauthSteps(self).async_step_reauth_confirm(user_input)
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -203,10 +203,12 @@ class DlmsSteps:
     """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow holding it."""
 
     def __init__(self, flow: ConfigFlow, kind: str) -> None:
+        """Steps of one config flow for the DLMS kind ``kind`` (serial or TCP)."""
         self._flow = flow
         self._kind = kind
 
     def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        """The handler of ``step_id`` if it is this kind's link step."""
         if step_id != self._kind:
             return None
 

@@ -27,6 +27,7 @@ class MeterSubentryFlow(ConfigSubentryFlow):
     """
 
     def __init__(self) -> None:
+        """The kind's steps are chosen in the first step, from the bus entry."""
         self._steps: Steps[SubentryFlowResult] | None = None
 
     def __getattr__(self, name: str) -> Callable[[dict[str, Any] | None], Awaitable[SubentryFlowResult]]:
@@ -75,6 +76,7 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         return self.async_create_entry(title=last["title"], data=last["data"], unique_id=last["unique_id"])
 
     async def async_step_manual(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a meter by address and profile, for a meter a scan cannot find."""
         entry = self._get_entry()
         kind = bus_kind(entry.data)
         profiles = await async_get_profiles(self.hass)

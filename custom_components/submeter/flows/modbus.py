@@ -83,12 +83,14 @@ class ModbusBusSteps:
     """Step ``<kind>`` of the bus flow (the link form), then the scan of what it reaches."""
 
     def __init__(self, flow: ConfigFlow, kind: str, form: LinkForm) -> None:
+        """Steps of one config flow for the Modbus kind ``kind``, with its link form."""
         self._flow = flow
         self._kind = kind
         self._form = form
         self._scan: ModbusScan[ConfigFlowResult] | None = None
 
     def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        """The handler of ``step_id`` if it is this kind's link or scan step."""
         if step_id == self._kind:
             return self.async_step_link
         if step_id in SCAN_STEPS and self._scan is not None:
@@ -96,6 +98,7 @@ class ModbusBusSteps:
         return None
 
     async def async_step_link(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the link; it is tried before anything is saved, so a wrong port is an error in the form."""
         flow = self._flow
         errors: dict[str, str] = {}
         if (
@@ -188,11 +191,13 @@ class ModbusFind:
     """Steps ``find`` and the scan's of the meter subentry flow: scan the bus for meters not on it yet."""
 
     def __init__(self, flow: ConfigSubentryFlow, add_meters: AddMeters[SubentryFlowResult]) -> None:
+        """Steps of one add-meter flow; ``add_meters`` creates the subentries found."""
         self._flow = flow
         self._add_meters = add_meters
         self._scan: ModbusScan[SubentryFlowResult] | None = None
 
     def step(self, step_id: str) -> StepHandler[SubentryFlowResult] | None:
+        """The handler of ``step_id`` if it is the find or a scan step."""
         if step_id == "find":
             return self.async_step_find
         if step_id in SCAN_STEPS and self._scan is not None:
@@ -200,6 +205,7 @@ class ModbusFind:
         return None
 
     async def async_step_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Scan the bus for meters at addresses not taken yet."""
         flow = self._flow
         entry = flow._get_entry()
         taken = meter_addresses(entry)

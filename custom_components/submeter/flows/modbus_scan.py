@@ -66,6 +66,7 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         taken: set[int],
         add_meters: Callable[[list[dict[str, Any]]], Awaitable[ResultT]],
     ) -> None:
+        """A scan of ``link`` run as the flow's progress task."""
         self._flow = flow
         self._link, self._options, self._taken = link, options, taken  # taken: addresses already on the bus
         self._add_meters = add_meters
@@ -92,6 +93,7 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         return self._progress.async_step(self._async_scan)
 
     async def async_step_scan_failed(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        """End the flow when the scan failed; the progress task holds the reason."""
         return self._progress.async_abort()
 
     async def _async_scan(self) -> None:

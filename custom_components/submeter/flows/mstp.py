@@ -88,6 +88,7 @@ class MstpSteps:
     """Steps ``bacnet_mstp``, ``mstp_scan``, ``mstp_failed`` and ``mstp_meters`` of the bus flow holding it."""
 
     def __init__(self, flow: ConfigFlow) -> None:
+        """Steps of one config flow; the line and devices found live as long as the flow."""
         self._flow = flow
         self._mstp: BacnetMstpLink | None = None
         self._devices: dict[int, BacnetDevice] = {}
@@ -96,6 +97,7 @@ class MstpSteps:
         )
 
     def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        """The handler of ``step_id`` if it is an MS/TP step, so the flow can dispatch to it."""
         if step_id in (BACNET_MSTP, "mstp_scan", "mstp_failed", "mstp_meters"):
             return named_steps(self, step_id)
         return None
@@ -145,6 +147,7 @@ class MstpSteps:
         return self._progress.async_step(self._async_discover)
 
     async def async_step_mstp_failed(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """End the flow when discovery failed; the progress task holds the reason."""
         return self._progress.async_abort()
 
     async def _async_discover(self) -> None:

@@ -23,6 +23,7 @@ class BusOptionsFlow(OptionsFlow):
         raise AttributeError(name)
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the bus kind's options form, filled from the entry's options."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         kind = bus_kind(self.config_entry.data)

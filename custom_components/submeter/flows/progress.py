@@ -41,6 +41,7 @@ class ProgressStep[ResultT: FlowResult[Any, Any]]:
     def __init__(
         self, flow: FlowHandler[Any, ResultT, Any], step_id: str, *, done_step: str, failed_step: str, name: str
     ) -> None:
+        """A progress step ``step_id`` that moves on to ``done_step`` or ``failed_step``."""
         self._flow = flow
         self._step_id = step_id
         self._done_step = done_step

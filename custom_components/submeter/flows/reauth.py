@@ -29,15 +29,18 @@ class ReauthSteps:
     """The ``reauth`` and ``reauth_confirm`` steps of the bus flow holding them."""
 
     def __init__(self, flow: ConfigFlow) -> None:
+        """Reauthentication steps of ``flow``."""
         self._flow = flow
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Start reauthentication; an entry without secrets has nothing to renew."""
         entry = self._flow._get_reauth_entry()
         if not needs_secrets(entry):
             return self._flow.async_abort(reason="reauth_not_supported")
         return await self.async_step_reauth_confirm(None)
 
     async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+        """Ask for the new secrets and try them on the meter before they are saved."""
         flow = self._flow
         entry = flow._get_reauth_entry()
         security = str(entry.data[CONF_SECURITY])

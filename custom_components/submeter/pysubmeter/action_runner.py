@@ -26,6 +26,7 @@ class ActionRunner:
     """Runs the actions of one meter; refuses a command sent sooner than the meter allows."""
 
     def __init__(self, meter: MeterClient, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` is injectable so tests can step past an action's minimum interval."""
         self._meter = meter
         self._clock = clock
         self._sent: dict[str, float] = {}

@@ -23,6 +23,7 @@ class ActionKind:
 
     @property
     def takes_option(self) -> bool:
+        """An action with options needs a choice, so it gets a service call, not a button."""
         return bool(self.options)
 
 

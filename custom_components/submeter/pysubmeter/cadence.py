@@ -26,11 +26,13 @@ class SettingsCadence:
     """Says when the settings are due again; the clock is injectable for tests."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, interval: float = SETTINGS_INTERVAL) -> None:
+        """``clock`` is injectable so tests can step past ``interval``."""
         self._clock = clock
         self._interval = interval
         self._last: float | None = None
 
     def due(self) -> bool:
+        """Whether it is time again: never done, or done an interval ago."""
         return self._last is None or self._clock() - self._last >= self._interval
 
     def done(self) -> None:

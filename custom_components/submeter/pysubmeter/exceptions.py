@@ -11,6 +11,7 @@ class ProfileError(SubmeterError):
     """A meter profile file is malformed; names the file, the field and the problem."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
+        """``source`` is the file, ``field`` the key in it (empty for the whole file)."""
         super().__init__(f"{source}: {field}: {problem}" if field else f"{source}: {problem}")
         self.source = source
         self.field = field
@@ -21,6 +22,7 @@ class LinkError(SubmeterError):
     """The bus link (serial port, gateway) cannot be used."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
+        """``reason`` is a stable key the HA layer translates; ``detail`` is for the log."""
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason  # stable key, used as a translation key upstream
         self.detail = detail
@@ -46,6 +48,7 @@ class ActionError(SubmeterError):
     """An action cannot be run on a meter, or did not take effect."""
 
     def __init__(self, action: str, problem: str) -> None:
+        """``action`` is the profile's action key, so the message can name it."""
         super().__init__(f"{action}: {problem}")
         self.action = action
 
@@ -54,6 +57,7 @@ class ActionNotSupportedError(ActionError):
     """The meter's profile does not declare this action."""
 
     def __init__(self, action: str, profile: str) -> None:
+        """The action ``profile`` does not declare."""
         super().__init__(action, f"profile {profile} does not offer it")
 
 
@@ -65,6 +69,7 @@ class ActionTooSoonError(ActionError):
     """The meter needs more time between two such commands; ``wait`` is the seconds left."""
 
     def __init__(self, action: str, wait: float) -> None:
+        """``wait`` is how long until the meter takes the action again."""
         super().__init__(action, f"the meter takes it at most once per interval; retry in {wait:.0f} s")
         self.wait = wait
 

@@ -251,6 +251,7 @@ class BacnetObject:
     instance: int
 
     def __str__(self) -> str:
+        """The type,instance form BACnet tools and profiles write."""
         return f"{self.type},{self.instance}"
 
 
@@ -324,6 +325,7 @@ class DlmsSource:
 
     @property
     def objects(self) -> frozenset[Obis]:
+        """The OBIS codes this value needs read."""
         return frozenset(term.obis for term in self.terms)
 
 

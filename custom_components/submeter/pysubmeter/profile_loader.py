@@ -938,7 +938,7 @@ def load_user_profiles(
         except ProfileError as err:
             errors.append(err)
             continue
-        except Exception as err:  # a loader bug must cost this one file, never the buses
+        except Exception as err:  # noqa: BLE001 - a loader bug must cost this one file, never the buses
             errors.append(ProfileError(path.name, "", f"cannot be loaded ({type(err).__name__}: {err})"))
             continue
         if profile.id in taken or profile.id in profiles:

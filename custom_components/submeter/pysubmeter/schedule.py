@@ -32,6 +32,7 @@ class PollSchedule:
     """The planned start of a meter's next poll."""
 
     def __init__(self, interval: float, ceiling: float = MAX_BACKOFF) -> None:
+        """Polls every ``interval``, backing off to at most ``ceiling`` while the meter fails."""
         if interval <= 0:
             raise ValueError("the interval must be positive")
         self.interval = interval
@@ -47,10 +48,12 @@ class PollSchedule:
         self._anchor = planned if on_slot else now
 
     def answered(self) -> None:
+        """The meter answered: back to the interval."""
         self.failures = 0
         self._plan()
 
     def failed(self) -> None:
+        """The meter failed: back off further."""
         self.failures += 1
         self._plan()
 
@@ -82,6 +85,7 @@ class Line:
     """One shared bus: a fair lock held for whole polls, and the load the meters put on it."""
 
     def __init__(self) -> None:
+        """The lock is made on first use, in the loop that uses it."""
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._demand: dict[Hashable, _Demand] = {}
@@ -105,12 +109,14 @@ class Line:
                     self.record(key, time.monotonic() - start, period)
 
     def record(self, key: Hashable, seconds: float, period: float) -> None:
+        """Record that ``key`` took ``seconds`` of the line every ``period``."""
         known = self._demand.get(key)
         # Smoothed, so one slow poll (a retry, a settings read) does not raise the alarm.
         smoothed = seconds if known is None else 0.7 * known.seconds + 0.3 * seconds
         self._demand[key] = _Demand(smoothed, period)
 
     def forget(self, key: Hashable) -> None:
+        """Drop ``key``'s demand (its meter is gone)."""
         self._demand.pop(key, None)
 
     @property

@@ -37,10 +37,12 @@ class BacnetIpLink:
     kind: ClassVar[str] = BACNET_IP
 
     def __post_init__(self) -> None:
+        """Refuse a malformed interface when the settings are built, not when the port opens."""
         ipaddress.IPv4Interface(self.interface)  # ValueError on a malformed address/prefix
 
     @property
     def name(self) -> str:
+        """The title of a bus entry, naming the BBMD when it has one."""
         via = f" via BBMD {self.bbmd}" if self.bbmd else ""
         return f"BACnet/IP {self.interface}:{self.port}{via}"
 
@@ -50,6 +52,7 @@ class BacnetIpLink:
         return f"{self.interface}:{self.port}"
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry data; BBMD fields only when registering as a foreign device."""
         data: dict[str, Any] = {"link": self.kind, "interface": self.interface, "port": self.port}
         if self.bbmd:
             data |= {"bbmd": self.bbmd, "ttl": self.ttl}
@@ -59,6 +62,7 @@ class BacnetIpLink:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BacnetIpLink:
+        """The link of stored entry data, with defaults for keys older entries lack."""
         return cls(
             interface=str(data["interface"]),
             port=int(data.get("port", DEFAULT_PORT)),

@@ -80,6 +80,7 @@ class BacnetMeter:
         clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         settings_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """One device on ``network``, read with ``profile``."""
         if profile.bacnet is None:
             raise ValueError(f"profile {profile.id} has no bacnet section")
         self._network = network
@@ -188,6 +189,7 @@ class BacnetMeter:
         )
 
     async def async_read(self) -> Reading:
+        """Read the meter where it answered last, finding it again if it moved."""
         return await self._async_call(self._async_read_at)
 
     async def _async_read_at(self, where: str) -> Reading:
@@ -276,6 +278,7 @@ class BacnetMeter:
         self._plan = None
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
+        """Run a profile action: a time sync, or the property write it declares."""
         spec = self._profile.actions.get(action)
         if spec is None:
             raise ActionNotSupportedError(action, self._profile.id)

@@ -71,6 +71,7 @@ class BacnetNetwork:
     """One BACnet/IP stack, shared by every meter of a bus entry."""
 
     def __init__(self, link: BacnetIpLink, *, timeout: float = 3.0, device_id: int | None = None) -> None:
+        """The network on ``link``; nothing is opened until the first use."""
         self.link = link
         self.timeout = timeout
         self._device_id = device_id
@@ -79,6 +80,7 @@ class BacnetNetwork:
 
     @property
     def name(self) -> str:
+        """The bus title, as the link names it."""
         return self.link.name
 
     async def async_start(self) -> None:
@@ -114,7 +116,8 @@ class BacnetNetwork:
         for layer in self.app.link_layers.values():
             server = getattr(layer, "server", None)
             if server is not None:
-                await asyncio.wait_for(server._local_transport_ready.wait(), self.timeout)
+                ready = server._local_transport_ready  # noqa: SLF001 - bacpypes3 has no public ready event
+                await asyncio.wait_for(ready.wait(), self.timeout)
             event = getattr(layer, "_registration_event", None)
             if event is not None:
                 try:
@@ -130,6 +133,7 @@ class BacnetNetwork:
         return self._bacnet.this_application.app
 
     async def async_check(self) -> None:
+        """Open the network, so a config flow finds a bad interface before it saves."""
         await self.async_start()
 
     async def async_who_is(
@@ -194,6 +198,7 @@ class BacnetNetwork:
         return await self._async_confirmed(address, lambda to: self.app.read_property(to, oid, pid, index))
 
     async def async_write(self, address: str, obj: BacnetObject, prop: str, value: Any) -> None:
+        """Write one property, confirmed by the device."""
         oid, pid = ObjectIdentifier(str(obj)), PropertyIdentifier(prop)
         await self._async_confirmed(address, lambda to: self.app.write_property(to, oid, pid, value))
 
@@ -211,6 +216,7 @@ class BacnetNetwork:
         return BacnetMeter(self, address, profile, hint)
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
+        """Refuse: BACnet meters take commands one by one, never broadcast."""
         raise ActionNotSupportedError(action, f"{profile.id} (no BACnet command is broadcast)")
 
     async def _async_stop(self) -> None:
@@ -228,9 +234,10 @@ class BacnetNetwork:
         app = bacnet.this_application.app
         for transaction in list(getattr(app.asap, "clientTransactions", ())):
             transaction.stop_timer()  # requests we gave up on (timeouts) keep a retry timer in bacpypes3
-        await bacnet._disconnect()
+        await bacnet._disconnect()  # noqa: SLF001 - BAC0's async context exit, without a public name
 
     async def async_close(self) -> None:
+        """Stop the station, under the lock so no request runs meanwhile."""
         async with self._lock:
             await self._async_stop()
 

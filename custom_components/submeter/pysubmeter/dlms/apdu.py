@@ -46,6 +46,8 @@ MAX_RECEIVE_PDU: Final = 0xFFFF
 
 
 class DataAccessResult(IntEnum):
+    """Why a meter refused one attribute (the data-access-result codes of the GET response)."""
+
     SUCCESS = 0
     HARDWARE_FAULT = 1
     TEMPORARY_FAILURE = 2
@@ -63,6 +65,7 @@ class AccessError(MeterResponseError):
     """The meter refused one attribute or method (data-access-result / action-result)."""
 
     def __init__(self, code: int, what: str) -> None:
+        """``code`` is the meter's data-access-result; ``what`` names the attribute refused."""
         try:
             name = DataAccessResult(code).name.lower()
         except ValueError:
@@ -75,6 +78,7 @@ class AssociationRejectedError(MeterResponseError):
     """The meter refused the association; ``authentication`` when the password was wrong."""
 
     def __init__(self, diagnostic: int) -> None:
+        """``diagnostic`` is the AARE's source diagnostic; 11-14 are authentication failures."""
         self.diagnostic = diagnostic
         self.authentication = diagnostic in (11, 12, 13, 14)
         detail = {13: "authentication failure", 14: "authentication required", 2: "application context refused"}
@@ -130,10 +134,12 @@ class Association:
 
     @property
     def get_with_list(self) -> bool:
+        """Whether the meter takes several attributes in one GET (conformance bit 14)."""
         return bool(self.conformance & (1 << (23 - 14)))
 
     @property
     def selective_access(self) -> bool:
+        """Whether the meter takes a range on a profile's buffer (conformance bit 21)."""
         return bool(self.conformance & (1 << (23 - 21)))
 
 
@@ -211,6 +217,7 @@ class AttributeRef:
     attribute: int
 
     def encode(self) -> bytes:
+        """The attribute descriptor as a GET request carries it."""
         return self.class_id.to_bytes(2, "big") + bytes(self.name) + bytes([self.attribute])
 
 
@@ -298,9 +305,9 @@ def parse_get_list_response(apdu: bytes, count: int) -> list[GetResult]:
     reader = axdr.Reader(apdu, 3)
     if reader.length() != count:
         raise MeterResponseError("GET-with-list answer has the wrong number of results")
-    results: list[GetResult] = []
-    for index in range(count):
-        results.append(AccessError(reader.byte(), f"item {index}") if reader.byte() else reader.value())
+    results: list[GetResult] = [
+        AccessError(reader.byte(), f"item {index}") if reader.byte() else reader.value() for index in range(count)
+    ]
     return results
 
 

@@ -76,14 +76,17 @@ class Reader:
     """Walks an A-XDR byte string; every overrun, lie or excess is a ``MalformedDataError``."""
 
     def __init__(self, data: bytes, offset: int = 0) -> None:
+        """A reader of ``data`` from ``offset``."""
         self.data = data
         self.offset = offset
 
     @property
     def remaining(self) -> int:
+        """Bytes not read yet."""
         return len(self.data) - self.offset
 
     def take(self, count: int) -> bytes:
+        """The next ``count`` bytes; ``MalformedDataError`` if the data ends first."""
         if count < 0 or self.offset + count > len(self.data):
             raise MalformedDataError(f"truncated DLMS data: needed {count} bytes at {self.offset}")
         chunk = self.data[self.offset : self.offset + count]
@@ -91,6 +94,7 @@ class Reader:
         return chunk
 
     def byte(self) -> int:
+        """The next byte."""
         return self.take(1)[0]
 
     def length(self) -> int:
@@ -118,7 +122,7 @@ class Reader:
             fmt = _FIXED[tag]
             result = struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
             return result if not isinstance(result, float) else float(result)
-        if tag in (OCTET_STRING,):
+        if tag == OCTET_STRING:
             return self.take(self.length())
         if tag in (VISIBLE_STRING, UTF8_STRING):
             return self.take(self.length()).decode("utf-8", errors="replace")

@@ -38,6 +38,7 @@ class DlmsBus:
     """Meters reached through one DLMS link."""
 
     def __init__(self, link: DlmsLink, counters: CounterStore | None = None) -> None:
+        """A bus on ``link``; counters are kept in memory unless a store is given."""
         self.link = link
         self._counters = counters if counters is not None else MemoryCounterStore()
         self._secure: dict[int, SecureContext] = {}  # per meter: its title and highest counter seen
@@ -48,9 +49,11 @@ class DlmsBus:
 
     @property
     def name(self) -> str:
+        """The bus title, as the link names it."""
         return self.link.name
 
     def meter(self, address: int, profile: Profile) -> DlmsMeter:
+        """The meter at ``address`` on this bus, read with ``profile``."""
         return DlmsMeter(self, address, profile)
 
     async def _open(self, address: int) -> DlmsSession:
@@ -164,9 +167,11 @@ class DlmsBus:
             raise LinkError("bad_frame", str(err)) from err
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:
+        """Refuse: DLMS meters take commands one by one."""
         raise ActionNotSupportedError(action, f"{profile.id} (no DLMS broadcast)")
 
     async def async_close(self) -> None:
+        """Close the session, under the lock so no exchange is cut short."""
         async with self._lock:
             await self._close()
 

@@ -30,6 +30,7 @@ class SecureContext:
     """Protects what we send and checks what the meter answers, for one key set and one meter."""
 
     def __init__(self, keys: Keys, counter: InvocationCounter) -> None:
+        """Ciphering with ``keys``; the server title is learned from the association."""
         self.keys = keys
         self.counter = counter
         self.server_title: bytes | None = None

@@ -53,14 +53,17 @@ class Obis:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
+        """The name of the six bytes a meter sends; a wrong length is the meter's error."""
         if len(raw) != 6:
             raise MeterResponseError(f"logical name of {len(raw)} bytes")
         return cls(*raw)
 
     def __bytes__(self) -> bytes:
+        """The six bytes on the wire, as a GET request carries them."""
         return bytes((self.a, self.b, self.c, self.d, self.e, self.f))
 
     def __str__(self) -> str:
+        """The dotted form meter documents and profiles use."""
         return f"{self.a}.{self.b}.{self.c}.{self.d}.{self.e}.{self.f}"
 
 

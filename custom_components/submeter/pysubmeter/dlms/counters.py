@@ -34,12 +34,15 @@ class MemoryCounterStore:
     """A counter store in memory: for the library's users that keep no state, and for tests."""
 
     def __init__(self) -> None:
+        """Nothing saved yet: every key starts at 0."""
         self.saved: dict[str, int] = {}
 
     async def async_load(self, key: str) -> int:
+        """The counter saved for ``key``, 0 if none."""
         return self.saved.get(key, 0)
 
     async def async_save(self, key: str, reserved: int) -> None:
+        """Keep ``reserved`` for ``key``."""
         self.saved[key] = reserved
 
 
@@ -56,6 +59,7 @@ class InvocationCounter:
     """Our invocation counter for one key: ``await counter.next()`` is larger than every earlier one."""
 
     def __init__(self, store: CounterStore, key: str, block: int = BLOCK) -> None:
+        """Counters for ``key``, reserved from ``store`` ``block`` at a time so not every frame writes."""
         self._store, self.key, self._block = store, key, block
         self._next: int | None = None
         self._reserved = 0
@@ -75,6 +79,7 @@ class InvocationCounter:
             self._next = max(self._reserved, 1)
 
     async def next(self) -> int:
+        """The next invocation counter; a new block is reserved before one is used beyond it."""
         async with self._lock:
             await self._ensure()
             assert self._next is not None

@@ -92,18 +92,22 @@ class Frame:
 
     @property
     def is_information(self) -> bool:
+        """Whether this is an I frame (carries an APDU)."""
         return self.control & 0x01 == 0
 
     @property
     def send_sequence(self) -> int:
+        """The frame's N(S)."""
         return (self.control >> 1) & 0x07
 
     @property
     def receive_sequence(self) -> int:
+        """The frame's N(R)."""
         return (self.control >> 5) & 0x07
 
     @property
     def is_receive_ready(self) -> bool:
+        """Whether this is an RR frame (the peer asks for the next segment)."""
         return self.control & 0x0F == 0x01
 
 
@@ -146,10 +150,12 @@ class FrameParser:
     """
 
     def __init__(self) -> None:
+        """A parser with nothing received yet."""
         self._buffer = bytearray()
         self.dropped = 0  # frames discarded for a bad check sum
 
     def feed(self, data: bytes) -> list[Frame]:
+        """Add received bytes; the whole frames they complete, bad check sums counted and dropped."""
         self._buffer += data
         frames: list[Frame] = []
         while True:

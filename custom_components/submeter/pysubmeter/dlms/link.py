@@ -69,15 +69,18 @@ class DlmsLink:
 
     @property
     def hdlc(self) -> bool:
+        """Whether this link frames with HDLC (serial, or TCP without the wrapper)."""
         return self.kind == DLMS_SERIAL or not self.wrapper
 
     @property
     def name(self) -> str:
+        """The title of a bus entry."""
         if self.kind == DLMS_SERIAL:
             return f"DLMS {'optical ' if self.optical else ''}{self.port}"
         return f"DLMS {self.host}:{self.tcp_port}{'' if self.wrapper else ' (HDLC)'}"
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry data of this link."""
         data: dict[str, Any] = {
             "link": self.kind,
             "client": self.client,
@@ -104,6 +107,7 @@ class DlmsLink:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], timeout: float = DEFAULT_TIMEOUT) -> DlmsLink:
+        """The link of stored entry data, with defaults for keys older entries lack."""
         security: Security = next((s for s in SECURITIES if s == data.get("security")), "none")
         return cls(
             kind=str(data["link"]),
@@ -126,6 +130,7 @@ class DlmsLink:
         )
 
     async def open_stream(self) -> ByteStream:
+        """Open the serial port or socket this link names."""
         if self.kind == DLMS_SERIAL:
             stream = await SerialStream.open(self.port, self.baudrate)
             if self.optical:
@@ -162,5 +167,6 @@ class DlmsLink:
         return Keys(title, encryption, authentication, found["dedicated_key"])
 
     def session(self, stream: ByteStream, address: int, secure: SecureContext | None = None) -> DlmsSession:
+        """A session with the meter at ``address`` over ``stream``."""
         password = self.password.encode() if self.security == "lls" else None
         return DlmsSession(self.transport(stream, address), password, secure)

@@ -101,6 +101,7 @@ class DlmsMeter:
     """A meter on a DLMS bus, at HDLC physical address (or wrapper logical device) ``address``."""
 
     def __init__(self, bus: SessionRunner, address: int, profile: Profile) -> None:
+        """The meter at ``address`` on ``bus``; ``profile`` must have a dlms section."""
         if profile.dlms is None:
             raise ValueError(f"profile {profile.id} has no dlms section")
         self._bus = bus
@@ -120,6 +121,7 @@ class DlmsMeter:
 
     @property
     def address(self) -> int:
+        """The meter's HDLC address on its bus."""
         return self._address
 
     @property
@@ -268,6 +270,7 @@ class DlmsMeter:
         return alerts
 
     async def async_read(self) -> Reading:
+        """Read the profile's objects in one session."""
         return await self._bus.async_run(self._address, self._read)
 
     def diagnostics(self) -> dict[str, Any]:
@@ -287,6 +290,8 @@ class DlmsMeter:
         }
 
     async def async_info(self) -> MeterInfo:
+        """The meter's identity: its logical device name, serial number and firmware as it holds them."""
+
         async def work(session: DlmsSession) -> MeterInfo:
             learned = await self._learn(session)
             name = learned.name.decode("ascii", errors="replace").strip("\x00 ")
@@ -311,6 +316,7 @@ class DlmsMeter:
         return await self._bus.async_run(self._address, work)
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
+        """Run a profile action as the script it declares."""
         spec = self.profile.actions.get(action)
         if not isinstance(spec, DlmsScript):
             raise ActionNotSupportedError(action, self._full.id)

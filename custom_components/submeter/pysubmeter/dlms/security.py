@@ -32,6 +32,7 @@ class SecurityError(MeterResponseError):
     """A ciphered answer that does not authenticate, or one that breaks the security rules."""
 
     def __init__(self, reason: str, detail: str, expected: int | None = None) -> None:
+        """``reason`` is the stable key the HA layer translates."""
         super().__init__(detail)
         self.reason = reason  # wrong_key, counter_rejected, authentication_failed
         self.expected = expected  # counter_rejected by the meter: the lowest counter it would take, if it says
@@ -47,6 +48,7 @@ class Keys:
     dedicated: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Refuse a system title of the wrong size before it reaches a nonce."""
         if len(self.system_title) != TITLE_LENGTH:
             raise ValueError("a system title is 8 bytes")
         for key in (self.encryption, self.authentication, self.dedicated):

@@ -33,6 +33,7 @@ class DlmsSession:
     """An open application association over ``transport``."""
 
     def __init__(self, transport: Transport, password: bytes | None, secure: SecureContext | None = None) -> None:
+        """A session on ``transport``: LLS with ``password``, HLS with ``secure``, else public."""
         self._transport = transport
         self._password = password
         self._secure = secure
@@ -44,6 +45,7 @@ class DlmsSession:
         return self._secure.unwrap(await self._transport.exchange(await self._secure.wrap(request)))
 
     async def open(self) -> apdu.Association:
+        """Connect and associate; the link is closed again if the association fails."""
         await self._transport.connect()
         try:
             if self._secure is None:

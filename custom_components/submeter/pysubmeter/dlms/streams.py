@@ -18,23 +18,29 @@ from ..exceptions import LinkError, MeterTimeoutError
 
 
 class ByteStream(Protocol):
-    async def write(self, data: bytes) -> None: ...
+    """What the DLMS transports need from a serial port or a socket."""
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data`` whole."""
 
     async def read(self, timeout: float) -> bytes:  # noqa: ASYNC109 - a per-call deadline, not cancellation
         """The bytes available now or within ``timeout``; ``MeterTimeoutError`` if none come."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the port or socket; never raises."""
 
 
 class TcpStream:
     """A TCP connection (the meter's DLMS port, or a serial-to-TCP gateway)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A stream on an open connection; see ``open``."""
         self._reader = reader
         self._writer = writer
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float) -> TcpStream:  # noqa: ASYNC109
+        """Connect to ``host``:``port``; ``LinkError`` if it cannot be reached in ``timeout``."""
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         except TimeoutError as err:
@@ -46,6 +52,7 @@ class TcpStream:
         return cls(reader, writer)
 
     async def write(self, data: bytes) -> None:
+        """Send ``data`` and wait until the socket took it."""
         self._writer.write(data)
         try:
             await self._writer.drain()
@@ -53,6 +60,7 @@ class TcpStream:
             raise LinkError("cannot_connect", str(err)) from err
 
     async def read(self, timeout: float) -> bytes:  # noqa: ASYNC109 - a per-call deadline, not cancellation
+        """The bytes available now or within ``timeout``; ``MeterTimeoutError`` if none come."""
         try:
             data = await asyncio.wait_for(self._reader.read(4096), timeout)
         except TimeoutError as err:
@@ -64,6 +72,7 @@ class TcpStream:
         return data
 
     async def close(self) -> None:
+        """Close the socket; never raises."""
         self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
@@ -73,6 +82,7 @@ class SerialStream:
     """A serial port read through the event loop (non-blocking fd, no worker thread)."""
 
     def __init__(self, port: serial.Serial) -> None:
+        """A stream on an open port; received bytes are collected by the loop's reader."""
         self._port = port
         self._loop = asyncio.get_running_loop()
         self._data = bytearray()
@@ -107,6 +117,7 @@ class SerialStream:
         self._data.clear()
 
     async def write(self, data: bytes) -> None:
+        """Send ``data`` and wait until it left the port."""
         try:
             self._port.write(data)
             await self._loop.run_in_executor(None, self._port.flush)  # until sent: the baud switch must wait
@@ -114,6 +125,7 @@ class SerialStream:
             raise LinkError("cannot_open_port", str(err)) from err
 
     async def read(self, timeout: float) -> bytes:  # noqa: ASYNC109 - a per-call deadline, not cancellation
+        """The bytes available now or within ``timeout``; ``MeterTimeoutError`` if none come."""
         if not self._data:
             self._ready.clear()
             try:
@@ -125,5 +137,6 @@ class SerialStream:
         return data
 
     async def close(self) -> None:
+        """Stop reading and release the port."""
         self._loop.remove_reader(self._port.fileno())
         self._port.close()

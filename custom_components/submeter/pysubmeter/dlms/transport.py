@@ -21,10 +21,13 @@ WRAPPER_HEADER: Final = 8
 
 
 class Transport(Protocol):
+    """What the association needs from HDLC or the TCP wrapper, so it is written once."""
+
     async def connect(self) -> None:
         """Open the data link (SNRM/UA on HDLC; nothing on the wrapper)."""
 
-    async def exchange(self, apdu: bytes) -> bytes: ...
+    async def exchange(self, apdu: bytes) -> bytes:
+        """Send one APDU and return the meter's answer, however it is segmented."""
 
     async def disconnect(self) -> None:
         """Close the data link politely; never raises."""
@@ -34,6 +37,7 @@ class HdlcTransport:
     """HDLC in normal response mode with window 1: one frame out, one frame back."""
 
     def __init__(self, stream: ByteStream, client: int, logical: int, physical: int | None, timeout: float) -> None:
+        """HDLC to the server at ``logical``/``physical`` as ``client``."""
         self._stream = stream
         self._client = hdlc.client_address(client)
         self._server = hdlc.server_address(logical, physical)
@@ -63,6 +67,7 @@ class HdlcTransport:
         return frame
 
     async def connect(self) -> None:
+        """Set up the data link (SNRM/UA); a DM answer is the meter refusing."""
         self._parser = hdlc.FrameParser()
         frame = await self._request(hdlc.SNRM)
         if frame.control == hdlc.DM:
@@ -73,6 +78,7 @@ class HdlcTransport:
         self.parameters = hdlc.parse_ua(frame.info)
 
     async def exchange(self, apdu: bytes) -> bytes:
+        """Send one APDU in segments the meter takes; its answer reassembled."""
         payload = hdlc.LLC_REQUEST + apdu
         size = self.parameters.max_info_receive
         pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
@@ -96,6 +102,7 @@ class HdlcTransport:
         return bytes(answer[len(hdlc.LLC_RESPONSE) :])
 
     async def disconnect(self) -> None:
+        """Close the data link politely; never raises."""
         with contextlib.suppress(MeterTimeoutError, MeterResponseError, LinkError):
             await self._request(hdlc.DISC)
 
@@ -104,6 +111,7 @@ class WrapperTransport:
     """The DLMS IP wrapper (TCP port 4059): an 8-byte header with ports and length."""
 
     def __init__(self, stream: ByteStream, client: int, logical: int, timeout: float) -> None:
+        """The TCP wrapper to ``logical`` as ``client``."""
         self._stream = stream
         self._client = client
         self._logical = logical
@@ -111,9 +119,11 @@ class WrapperTransport:
         self._buffer = bytearray()
 
     async def connect(self) -> None:
+        """Drop what a previous session left: the wrapper has no data link to set up."""
         self._buffer.clear()
 
     async def exchange(self, apdu: bytes) -> bytes:
+        """Send one APDU in a wrapper frame; the answer's frame unwrapped."""
         header = (
             WRAPPER_VERSION.to_bytes(2, "big")
             + self._client.to_bytes(2, "big")

@@ -47,6 +47,7 @@ class ModbusBus:
         message_spacing: float = 0.0,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """A bus on ``link``, its units from ``unit_provider`` (our connection or core's)."""
         self.link = link
         self._unit_provider = unit_provider
         self._timeout = timeout
@@ -66,6 +67,7 @@ class ModbusBus:
 
     @property
     def name(self) -> str:
+        """The bus title, as the link names it."""
         return self.link.name
 
     @property
@@ -126,6 +128,7 @@ class ModbusBus:
         await asyncio.sleep(BROADCAST_TURNAROUND)
 
     async def async_close(self) -> None:
+        """Drop the units and release the connection."""
         self._units.clear()
         if self._on_close is not None:
             await self._on_close()

@@ -85,7 +85,7 @@ def decode_point(
     return result if math.isfinite(result) else None
 
 
-def encode_raw(value: int | float | str, dtype: DataType, count: int, word_order: WordOrder = "big") -> list[int]:
+def encode_raw(value: float | str, dtype: DataType, count: int, word_order: WordOrder = "big") -> list[int]:
     """Register words for a raw (unscaled) value; ``MalformedDataError`` if it has no such encoding."""
     if dtype.is_string:
         text = str(value)

@@ -48,6 +48,7 @@ class MeterAnswers:
         read_server_id: ServerIdReader,
         word_order: Literal["big", "little"],
     ) -> None:
+        """Identity read through the meter's block and object readers."""
         self._read_block = read_block
         self._read_objects = read_objects
         self._read_server_id = read_server_id

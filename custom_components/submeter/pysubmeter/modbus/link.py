@@ -45,9 +45,11 @@ class SerialLink:
 
     @property
     def name(self) -> str:
+        """The title of a bus entry: port and its framing."""
         return f"{self.port} ({self.baudrate} {self.bytesize}{self.parity}{self.stopbits})"
 
     def params(self) -> Params:
+        """The connection parameters, in the form core's modbus shares connections by."""
         return ModbusSerialParams(
             device=self.port,
             baudrate=self.baudrate,
@@ -57,6 +59,7 @@ class SerialLink:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry data of this link."""
         return {
             "link": self.kind,
             "port": self.port,
@@ -78,12 +81,15 @@ class TcpLink:
 
     @property
     def name(self) -> str:
+        """The title of a bus entry."""
         return f"{self.host}:{self.port}"
 
     def params(self) -> Params:
+        """The connection parameters, in the form core's modbus shares connections by."""
         return ModbusTcpParams(host=self.host, port=self.port)
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry data of this link."""
         return {"link": self.kind, "host": self.host, "port": self.port}
 
 
@@ -98,14 +104,17 @@ class RtuOverTcpLink:
 
     @property
     def name(self) -> str:
+        """The title of a bus entry."""
         return f"{self.host}:{self.port} (RTU over TCP)"
 
     def params(self) -> Params:
+        """The connection parameters: a serial device on a socket, as core's modbus spells it."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         # Same spelling Home Assistant's modbus uses, so both reach one connection.
         return ModbusSerialParams(device=f"socket://{host}:{self.port}", framer="rtu", baudrate=115200)
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry data of this link."""
         return {"link": self.kind, "host": self.host, "port": self.port}
 
 
@@ -149,7 +158,7 @@ def link_error(err: BaseException) -> LinkError:
                 return LinkError("permission_denied", str(seen))
             if seen.errno in (errno.EBUSY, errno.EAGAIN):
                 return LinkError("port_busy", str(seen))
-            if seen.errno in (errno.ECONNREFUSED,):
+            if seen.errno == errno.ECONNREFUSED:
                 return LinkError("connection_refused", str(seen))
             if seen.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
                 return LinkError("host_unreachable", str(seen))
@@ -175,10 +184,12 @@ class ConnectionPool:
     """
 
     def __init__(self) -> None:
+        """No connection open yet."""
         self._shared: dict[tuple[Any, ...], tuple[Params, ModbusConnection, list[object]]] = {}
         self._lock = asyncio.Lock()
 
     def acquire(self, params: Params) -> tuple[ModbusConnection, Release]:
+        """The connection to ``params``' endpoint, shared by every user; release it when done."""
         endpoint = params.endpoint
         entry = self._shared.get(endpoint)
         if entry is None:
@@ -200,5 +211,6 @@ class ConnectionPool:
         return entry[1], release
 
     def unit(self, params: Params, unit_id: int) -> tuple[ModbusUnit, Release]:
+        """A unit on the shared connection to ``params``; release it when done."""
         connection, release = self.acquire(params)
         return connection.for_unit(unit_id), release

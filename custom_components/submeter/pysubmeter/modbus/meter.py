@@ -51,6 +51,7 @@ class ModbusMeter:
         clock: Callable[[], float] = time.monotonic,
         line: Line | None = None,
     ) -> None:
+        """The meter at ``address`` on ``unit``."""
         if profile.modbus is None:
             raise ValueError(f"profile {profile.id} has no Modbus map")
         self._unit = unit
@@ -85,6 +86,7 @@ class ModbusMeter:
 
     @property
     def address(self) -> int:
+        """The meter's unit id on its bus."""
         return self._address
 
     @property
@@ -254,9 +256,10 @@ class ModbusMeter:
         """Read one block; refused (exception 2 only), split it along its spans until what is refused is known."""
         try:
             image.store(start, await self._read_block(start, count))
-            return
         except RegisterRefusedError:
             pass
+        else:
+            return
         inside = sorted(span for span in spans if start <= span[0] and span[0] + span[1] <= start + count)
         if len(inside) <= 1:
             # Asked twice before it is remembered: one refusal may be a glitch or a meter still booting.
@@ -282,9 +285,10 @@ class ModbusMeter:
             return False
         try:
             await self._read_block(start, count)
-            return False
         except RegisterRefusedError:
             pass
+        else:
+            return False
         if count == 1:
             self._refused.add((start, 1))
             return True
@@ -308,6 +312,7 @@ class ModbusMeter:
         )
 
     async def async_read(self) -> Reading:
+        """Read the planned blocks, replanning around registers found refused."""
         modbus_map = await self._async_map()
         if self._refused != self._planned_with:  # found by a read that then failed on something else
             self._replan(modbus_map)
@@ -390,6 +395,7 @@ class ModbusMeter:
         }
 
     async def async_info(self) -> MeterInfo:
+        """The meter's identity from its device-info registers, else the profile."""
         modbus_map = await self._async_map()
         found = await self._answers().async_info(modbus_map.device_info)
         return MeterInfo(
@@ -412,6 +418,7 @@ class ModbusMeter:
         self._cadence.expire()
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
+        """Write what the profile declares for ``action``."""
         write = self._source.actions.get(action)
         if write is None:
             raise KeyError(action)

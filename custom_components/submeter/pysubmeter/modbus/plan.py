@@ -59,19 +59,24 @@ class RegisterImage:
     """Words read in one poll, looked up by address."""
 
     def __init__(self) -> None:
+        """An empty image."""
         self._words: dict[int, int] = {}
 
     def store(self, start: int, words: list[int]) -> None:
+        """Keep ``words`` read from ``start``."""
         for offset, word in enumerate(words):
             self._words[start + offset] = word
 
     def copy(self) -> RegisterImage:
+        """An image to fill further without touching this one."""
         image = RegisterImage()
         image._words = dict(self._words)
         return image
 
     def has(self, address: int, count: int) -> bool:
+        """Whether all ``count`` registers from ``address`` were read."""
         return all(address + i in self._words for i in range(count))
 
     def words(self, address: int, count: int) -> list[int]:
+        """The ``count`` registers from ``address``; ``KeyError`` if one was not read."""
         return [self._words[address + i] for i in range(count)]

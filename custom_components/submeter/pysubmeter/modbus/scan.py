@@ -74,6 +74,7 @@ class ProbeTimer:
     """How long a probe waits: a little over the typical answer, within the line's bounds."""
 
     def __init__(self, floor: float, ceiling: float, initial: float | None = None) -> None:
+        """A timeout between ``floor`` and ``ceiling``, starting at ``initial``."""
         self.floor = floor
         self.ceiling = ceiling
         self.initial = ceiling if initial is None else min(ceiling, max(floor, initial))
@@ -112,6 +113,7 @@ class ProbeTimer:
         return bool(self._answers) and max(self._answers) + JITTER <= wait
 
     def observe(self, latency: float) -> None:
+        """Learn from one answer's latency."""
         self._answers.append(latency)
 
 

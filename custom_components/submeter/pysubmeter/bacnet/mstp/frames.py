@@ -80,6 +80,7 @@ class Frame:
     valid: bool = True
 
     def encode(self) -> bytes:
+        """The frame on the wire: preamble, header, data and their CRCs."""
         if len(self.data) > MAX_DATA:
             raise ValueError(f"{len(self.data)} octets do not fit an MS/TP frame (at most {MAX_DATA})")
         header = bytes((self.kind, self.destination, self.source, len(self.data) >> 8, len(self.data) & 0xFF))
@@ -102,6 +103,7 @@ class FrameParser:
     """
 
     def __init__(self, frame_abort: float = 0.03, max_data: int = MAX_DATA) -> None:
+        """A receiver; ``frame_abort`` is the silence that ends a broken frame."""
         self.frame_abort = frame_abort
         self.max_data = max_data
         self._buffer = bytearray()
@@ -109,6 +111,7 @@ class FrameParser:
         self.skipped = 0  # octets outside any frame: noise, or a wrong baud rate
 
     def reset(self) -> None:
+        """Drop a partial frame, as after a line silence."""
         self._buffer.clear()
 
     def idle(self, now: float) -> None:
@@ -118,6 +121,7 @@ class FrameParser:
             self._buffer.clear()
 
     def feed(self, data: bytes, now: float) -> list[Frame]:
+        """Add bytes received at ``now``; the whole frames they complete."""
         self._last = now
         self._buffer += data
         frames: list[Frame] = []

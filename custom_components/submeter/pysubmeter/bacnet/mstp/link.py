@@ -28,6 +28,7 @@ class MstpLinkLayer(Server[PDU]):  # type: ignore[misc]
     """Carries bacpypes3's NPDUs over a :class:`MasterNode`."""
 
     def __init__(self, node: MasterNode, loop: asyncio.AbstractEventLoop) -> None:
+        """The bacpypes3 link layer of ``node``; NPDUs are handed over on ``loop``."""
         Server.__init__(self)
         self.node = node
         self.address = LocalStation(bytes((node.settings.mac,)))
@@ -53,6 +54,7 @@ class MstpLinkLayer(Server[PDU]):  # type: ignore[misc]
             _LOGGER.debug("bacpypes3 refused an MS/TP NPDU: %r", task.exception())
 
     async def indication(self, pdu: PDU) -> None:
+        """Queue an NPDU from bacpypes3 for the master node to send when it has the token."""
         destination = pdu.pduDestination
         if destination.addrType in (Address.localBroadcastAddr, Address.globalBroadcastAddr):
             mac = BROADCAST

@@ -52,6 +52,7 @@ class MasterSettings:
     stale: float = 10.0  # s after which a queued NPDU is dropped: its requester gave up long ago
 
     def __post_init__(self) -> None:
+        """Refuse a MAC outside the master range when the settings are built."""
         if not 0 <= self.mac <= 127:
             raise ValueError(f"MS/TP master MAC {self.mac} is outside 0-127")
         if not self.mac <= self.max_master <= 127:
@@ -84,6 +85,8 @@ class LinkStats:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
+    """An NPDU waiting for the token; queued_at lets a stale one be dropped."""
+
     destination: int
     data: bytes
     expecting_reply: bool
@@ -91,6 +94,8 @@ class Outgoing:
 
 
 class State(Enum):
+    """The master node state machine's states (ASHRAE 135 clause 9)."""
+
     IDLE = "idle"
     USE_TOKEN = "use_token"
     WAIT_FOR_REPLY = "wait_for_reply"
@@ -113,6 +118,7 @@ class MasterNode:
         clock: Callable[[], float] = time.monotonic,
         on_joined: Callable[[], object] | None = None,
     ) -> None:
+        """A master node on ``settings``; ``deliver`` gets the frames addressed to us."""
         self.settings = settings
         self.stats = LinkStats()
         self._open_port = open_port
@@ -161,6 +167,7 @@ class MasterNode:
             raise self._listen_error
 
     def stop(self) -> None:
+        """Ask the thread to stop and wake it if it waits for something to send."""
         self._stopping.set()
         with self._tx_ready:
             self._tx_ready.notify_all()
@@ -181,6 +188,7 @@ class MasterNode:
 
     @property
     def joined(self) -> bool:
+        """Whether the node has joined the token ring: before that it cannot send."""
         return self.stats.joined_at is not None
 
     # --- the thread ------------------------------------------------------

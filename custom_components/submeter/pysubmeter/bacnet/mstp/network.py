@@ -49,6 +49,7 @@ class MstpNetwork(BacnetNetwork):
         join_wait: float = JOIN_WAIT,
         **timers: float,
     ) -> None:
+        """The network on ``link``; nothing is opened until the first use."""
         super().__init__(link, timeout=timeout, device_id=device_id)  # type: ignore[arg-type]
         self.mstp = link
         self._open_port = open_port or (lambda: SerialPort(link.port, link.baudrate))
@@ -60,14 +61,17 @@ class MstpNetwork(BacnetNetwork):
 
     @property
     def name(self) -> str:
+        """The bus title, as the link names it."""
         return self.mstp.name
 
     @property
     def stats(self) -> LinkStats | None:
+        """The master node's counters for diagnostics; none while the line is closed."""
         return self._node.stats if self._node is not None else None
 
     @property
     def node(self) -> MasterNode:
+        """The running master node; ``LinkError`` while the line is closed."""
         if self._node is None:
             raise LinkError("not_started", "the MS/TP line is not open")
         return self._node
@@ -101,6 +105,7 @@ class MstpNetwork(BacnetNetwork):
 
     @property
     def app(self) -> Any:
+        """The running bacpypes3 application; ``LinkError`` while the line is closed."""
         if self._app is None:
             raise LinkError("not_started", "the MS/TP line is not open")
         return self._app
@@ -151,6 +156,7 @@ class MstpNetwork(BacnetNetwork):
         return sorted(found.values(), key=lambda i: i.instance)
 
     async def async_time_sync(self, address: str, when: datetime) -> None:
+        """Set the device's clock (a TimeSynchronization request, unconfirmed)."""
         await self.async_start()
         request = TimeSynchronizationRequest(
             time=DateTime(

@@ -25,19 +25,24 @@ _LOGGER = logging.getLogger(__name__)
 class BytePort(Protocol):
     """What the master node needs from a port: a readable descriptor, reads and writes."""
 
-    def fileno(self) -> int: ...
+    def fileno(self) -> int:
+        """The descriptor the master thread waits on."""
 
-    def read_available(self, timeout: float) -> bytes: ...
+    def read_available(self, timeout: float) -> bytes:
+        """Bytes received now or within ``timeout``; empty if none came."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes) -> None:
+        """Send ``data`` whole: a frame must not be cut."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the port."""
 
 
 class SerialPort:
     """A pyserial port, 8N1, for MS/TP."""
 
     def __init__(self, path: str, baudrate: int, *, low_latency: bool = True) -> None:
+        """Open ``path`` 8N1 at ``baudrate``, exclusively; low latency where the driver offers it."""
         self.path = path
         self.low_latency = False
         try:
@@ -57,6 +62,7 @@ class SerialPort:
         self._fd = self._serial.fileno()
 
     def fileno(self) -> int:
+        """The descriptor the master thread waits on."""
         return self._fd
 
     def read_available(self, timeout: float) -> bytes:
@@ -70,6 +76,7 @@ class SerialPort:
         return data
 
     def write(self, data: bytes) -> None:
+        """Send ``data`` whole, however much one write takes."""
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
@@ -77,6 +84,7 @@ class SerialPort:
         self._serial.flush()  # tcdrain: the frame has left before the silence timer restarts
 
     def close(self) -> None:
+        """Release the port."""
         self._serial.close()
 
 

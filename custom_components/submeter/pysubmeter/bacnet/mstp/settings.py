@@ -28,18 +28,22 @@ class BacnetMstpLink:
     networks: ClassVar[tuple[int, ...]] = ()  # no routers searched behind an MS/TP line
 
     def __post_init__(self) -> None:
+        """Refuse an impossible baud rate when the settings are built."""
         if self.baudrate <= 0:
             raise ValueError(f"baud rate {self.baudrate}")
         self.master_settings()  # ValueError on a MAC, Max_Master or Max_Info_Frames out of range
 
     @property
     def name(self) -> str:
+        """The title of a bus entry: port, speed and our MAC."""
         return f"BACnet MS/TP {self.port} @ {self.baudrate} (MAC {self.mac})"
 
     def master_settings(self, **timers: float) -> MasterSettings:
+        """The master node's settings of this line; ``timers`` override the standard timings."""
         return MasterSettings(mac=self.mac, max_master=self.max_master, max_info_frames=self.max_info_frames, **timers)
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry data of this line."""
         return {
             "link": self.kind,
             "port": self.port,
@@ -51,6 +55,7 @@ class BacnetMstpLink:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BacnetMstpLink:
+        """The line of stored entry data, with defaults for keys older entries lack."""
         return cls(
             port=str(data["port"]),
             baudrate=int(data.get("baudrate", DEFAULT_BAUDRATE)),
