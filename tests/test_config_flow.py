@@ -15,7 +15,7 @@ from homeassistant.data_entry_flow import FlowResultType
 
 from custom_components.submeter.config_flow import stable_port_path
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
-from custom_components.submeter.flow_schemas import parse_addresses
+from custom_components.submeter.flows.schemas import parse_addresses
 from custom_components.submeter.profiles import async_get_profiles
 from custom_components.submeter.pysubmeter import Profile, parse_profile
 from submeter_sim import PtyPair, SimulatedMeter, SimulatorServer
@@ -210,7 +210,7 @@ async def test_identify_reports_a_silent_meter(hass: HomeAssistant) -> None:
         flow_id, result = await scanned(hass, server.tcp_port)
         # The COUNTIS at 100 is recognised; forget it so the flow asks, then silence the address.
         flow = hass.config_entries.flow._progress[flow_id]
-        flow._found[100] = type(flow._found[100])(100, None)
+        flow._steps._scan._found[100] = type(flow._steps._scan._found[100])(100, None)
         result = await hass.config_entries.flow.async_configure(flow_id, {"meters": ["100"]})
         server.meters.pop(100)
         result = await hass.config_entries.flow.async_configure(
@@ -234,7 +234,7 @@ async def test_scan_can_be_cancelled(hass: HomeAssistant, tcp_bus: SimulatedBus)
     flow_id, result = await scanned(hass, tcp_bus.link["port"])
     result = await hass.config_entries.flow.async_configure(flow_id, {"full_scan": True})
     assert result["type"] is FlowResultType.SHOW_PROGRESS
-    task = hass.config_entries.flow._progress[flow_id]._scan_task
+    task = hass.config_entries.flow._progress[flow_id]._steps._scan._progress._task
     hass.config_entries.flow.async_abort(flow_id)  # the user closed the dialog
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -508,7 +508,7 @@ async def test_add_meter_on_a_dead_link(hass: HomeAssistant, unused_tcp_port: in
 def test_serial_port_selector_where_home_assistant_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from homeassistant.helpers import selector
 
-    from custom_components.submeter import flow_schemas
+    from custom_components.submeter.flows import schemas as flow_schemas
 
     class PortPicker:
         pass

@@ -17,13 +17,10 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .connection import async_create_bus
-from .const import CONF_BACNET_ADDRESS, CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
+from .bus_kinds.registry import bus_kind
+from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
 from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
 from .profiles import async_get_profiles
-from .pysubmeter import MeterClient
-from .pysubmeter.bacnet import BacnetNetwork
-from .pysubmeter.modbus import ModbusBus
 from .refused_registers import RefusedRegisters
 from .services import async_setup_services
 
@@ -46,7 +43,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
     # registering the listener.
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     profiles = await async_get_profiles(hass)
-    bus = async_create_bus(hass, entry)
+    kind = bus_kind(entry.data)
+    bus = kind.create_bus(hass, entry)
     coordinators: dict[str, MeterCoordinator] = {}
     refused = RefusedRegisters(hass, entry.entry_id)
     await refused.async_load(set(entry.subentries))
@@ -68,15 +66,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
             continue
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         interval = timedelta(seconds=subentry.data.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()))
-        meter: MeterClient
-        if isinstance(bus, BacnetNetwork):
-            meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile, subentry.data.get(CONF_BACNET_ADDRESS))
-        elif isinstance(bus, ModbusBus):
-            address = subentry.data[CONF_UNIT_ADDRESS]
-            meter = bus.meter(address, profile, refused.get(subentry.subentry_id, profile.id, address))
-        else:
-            meter = bus.meter(subentry.data[CONF_UNIT_ADDRESS], profile)
-        coordinators[subentry.subentry_id] = MeterCoordinator(hass, entry, subentry, meter, interval)
+        remembered = refused.get(subentry.subentry_id, profile.id, subentry.data[CONF_UNIT_ADDRESS])
+        meter = kind.create_meter(bus, profile, subentry.data, remembered)
+        coordinators[subentry.subentry_id] = MeterCoordinator(
+            hass, entry, subentry, meter, interval, kind.intervals(meter)
+        )
 
     results = await asyncio.gather(
         *(c.async_config_entry_first_refresh() for c in coordinators.values()), return_exceptions=True
@@ -93,12 +87,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> 
         if isinstance(result, BaseException):
             _LOGGER.warning("%s does not answer yet; its entities stay unavailable until it does", coordinator.name)
 
-    await refused.async_track(coordinators)
+    await refused.async_track(coordinators, kind.refused)
     entry.runtime_data = SubmeterRuntime(bus=bus, coordinators=coordinators)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    for coordinator in coordinators.values():
-        profile = coordinator.meter.profile
-        coordinator.entity_keys = profile.measurement_keys | profile.alert_keys | frozenset(profile.extras)
     return True
 
 

@@ -23,17 +23,17 @@ from .pysubmeter.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from .coordinator import MeterCoordinator
+    from .pysubmeter import Profile
 
 
 def translated_action_error(
-    err: SubmeterError, coordinator: MeterCoordinator, action: str, option: str | None
+    err: SubmeterError, meter: str, profile: Profile, action: str, option: str | None
 ) -> HomeAssistantError:
-    """The error to raise for ``err``, naming the meter and the action."""
-    placeholders = {"meter": coordinator.subentry.title, "action": action, "error": str(err)}
-    actions = coordinator.meter.profile.actions
+    """The error to raise for ``err``, naming the meter (its title) and the action."""
+    placeholders = {"meter": meter, "action": action, "error": str(err)}
+    actions = profile.actions
     if isinstance(err, ActionNotSupported):
-        dlms = coordinator.meter.profile.dlms
+        dlms = profile.dlms
         if action == RESET_ENERGY and RESET_PARTIAL_ENERGY in actions:
             key = "totals_not_resettable"  # a MID meter: point to what it does offer
         elif action == SET_TARIFF and dlms is not None and dlms.meter_schedules_tariffs:

@@ -7,7 +7,7 @@ from homeassistant.components.button import ButtonEntity
 from homeassistant.const import EntityCategory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import Unauthorized, UnknownUser
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .entity import SubmeterEntity
@@ -27,7 +27,7 @@ def _buttons(coordinator: MeterCoordinator) -> list[ActionButton]:
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add a button per reset each meter on the bus supports."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():

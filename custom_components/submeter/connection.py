@@ -1,4 +1,4 @@
-"""Give each bus entry its link, shared with everyone else on the same port.
+"""Give each Modbus bus entry its link, shared with everyone else on the same port.
 
 Home Assistant 2026 shares one connection per serial port or gateway between
 integrations (``homeassistant.components.modbus.async_get_unit``); where it does,
@@ -10,30 +10,18 @@ semantics within this integration.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
+from homeassistant.components import modbus as core_modbus
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util.hass_dict import HassKey
 
-from .const import (
-    CONF_LINK,
-    CONF_MESSAGE_SPACING,
-    CONF_TIMEOUT,
-    DEFAULT_BACNET_TIMEOUT,
-    DEFAULT_DLMS_TIMEOUT,
-    DEFAULT_MESSAGE_SPACING,
-    DEFAULT_TIMEOUT,
-    DOMAIN,
-    LINK_BACNET_IP,
-)
-from .pysubmeter import BusClient, LinkError, Profile
-from .pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
-from .pysubmeter.dlms.bus import DlmsBus
-from .pysubmeter.dlms.link import DlmsLink
+from .const import CONF_MESSAGE_SPACING, CONF_TIMEOUT, DEFAULT_MESSAGE_SPACING, DEFAULT_TIMEOUT, DOMAIN
+from .pysubmeter import LinkError, Profile
 from .pysubmeter.modbus import ModbusBus, ModbusLink, link_from_dict
-from .pysubmeter.modbus.link import ConnectionPool
+from .pysubmeter.modbus.link import ConnectionPool, Params
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -42,16 +30,27 @@ if TYPE_CHECKING:
 DATA_POOL: HassKey[ConnectionPool] = HassKey(f"{DOMAIN}_pool")
 
 
-def _core_registry() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    """Core Modbus' shared-unit functions, on versions that have them."""
-    try:
-        from homeassistant.components.modbus import (  # type: ignore[attr-defined]
-            async_get_temporary_unit,
-            async_get_unit,
-        )
-    except ImportError:
+class GetUnit(Protocol):
+    """Core Modbus' ``async_get_unit``: a unit on the shared connection, held until the entry unloads."""
+
+    def __call__(self, hass: HomeAssistant, entry: ConfigEntry, params: Params, unit_id: int, /) -> ModbusUnit: ...
+
+
+class GetTemporaryUnit(Protocol):
+    """Core Modbus' ``async_get_temporary_unit``: a unit held for a config flow's context."""
+
+    def __call__(
+        self, hass: HomeAssistant, params: Params, unit_id: int, /
+    ) -> AbstractAsyncContextManager[ModbusUnit]: ...
+
+
+def _core_registry() -> tuple[GetUnit, GetTemporaryUnit] | None:
+    """Core Modbus' shared-unit functions, on versions that have them (2026+)."""
+    get_unit: GetUnit | None = getattr(core_modbus, "async_get_unit", None)
+    get_temporary_unit: GetTemporaryUnit | None = getattr(core_modbus, "async_get_temporary_unit", None)
+    if get_unit is None or get_temporary_unit is None:
         return None
-    return async_get_unit, async_get_temporary_unit
+    return get_unit, get_temporary_unit
 
 
 def _timing(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,14 +60,8 @@ def _timing(options: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def async_create_bus(hass: HomeAssistant, entry: ConfigEntry) -> BusClient:
-    """The bus of a config entry; its link is released when the entry unloads."""
-    if entry.data.get(CONF_LINK) in DlmsLink.links:
-        timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_DLMS_TIMEOUT))
-        return DlmsBus(DlmsLink.from_dict(dict(entry.data), timeout=timeout))
-    if entry.data.get(CONF_LINK) == LINK_BACNET_IP:
-        timeout = float(entry.options.get(CONF_TIMEOUT, DEFAULT_BACNET_TIMEOUT))
-        return BacnetNetwork(BacnetIpLink.from_dict(dict(entry.data)), timeout=timeout)
+def async_create_modbus_bus(hass: HomeAssistant, entry: ConfigEntry) -> ModbusBus:
+    """The Modbus bus of a config entry, on core's shared connection where it has one."""
     link = link_from_dict(entry.data)
     timing = _timing(entry.options)
     if (core := _core_registry()) is not None:
@@ -115,7 +108,7 @@ class _TemporaryBus(ModbusBus):
         provide: Callable[[int], ModbusUnit],
         stack: AsyncExitStack,
         units: dict[int, ModbusUnit],
-        open_unit: Callable[[int], Any],
+        open_unit: Callable[[int], AbstractAsyncContextManager[ModbusUnit]],
         timing: dict[str, Any],
     ) -> None:
         super().__init__(link, provide, **timing)

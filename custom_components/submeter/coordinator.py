@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 
 from .action_errors import translated_action_error
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
+from .load_profile import IntervalSource, LoadProfileImporter
 from .pysubmeter import EnergyGuard, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
 from .pysubmeter.actions import SYNC_CLOCK
@@ -29,7 +30,6 @@ READ_AT = "read_at"  # in a total's restored data: when the meter was read for i
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
-    from .load_profile import LoadProfileImporter
     from .pysubmeter import BusClient
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         subentry: ConfigSubentry,
         meter: MeterClient,
         interval: timedelta,
+        intervals: IntervalSource | None = None,
     ) -> None:
+        """``intervals``: the meter as the source of its own load profile, if its kind has one."""
         super().__init__(
             hass,
             _LOGGER,
@@ -78,17 +80,27 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         self._failures = 0
         self._started = False  # whether a poll has succeeded since set-up
         self.first_raw: Reading | None = None  # the first reading, before the guard
-        # What the platforms created entities for; None until they have run.
-        self.entity_keys: frozenset[str] | None = None
+        # What the profile offered when the platforms were set up; None before.
+        self._entity_keys: frozenset[str] | None = None
         self.importer: LoadProfileImporter | None = None
         self.corrections: SeriesCorrections | None = None
         if "recorder" in hass.config.components:
             self.corrections = SeriesCorrections(hass)
             entry.async_on_unload(self.corrections.close)
-        if entry.options.get(CONF_IMPORT_LOAD_PROFILE, True) and "recorder" in hass.config.components:
-            from .load_profile import LoadProfileImporter  # recorder only when it runs
+        if (
+            intervals is not None
+            and entry.options.get(CONF_IMPORT_LOAD_PROFILE, True)
+            and "recorder" in hass.config.components
+        ):
+            self.importer = LoadProfileImporter(hass, intervals, subentry, self.name)
 
-            self.importer = LoadProfileImporter(hass, self)
+    async def async_config_entry_first_refresh(self) -> None:
+        """The first poll, which the platforms' entities are made from, whether or not the meter answered."""
+        try:
+            await super().async_config_entry_first_refresh()
+        finally:
+            profile = self.meter.profile
+            self._entity_keys = profile.measurement_keys | profile.alert_keys | frozenset(profile.extras)
 
     async def _async_setup(self) -> None:
         """Start the guard from the totals shown before; read the meter's identity once."""
@@ -179,10 +191,10 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     def learned_late(self) -> bool:
         """Whether the meter's profile gained entities after the platforms were set up without them."""
-        if self.entity_keys is None:
+        if self._entity_keys is None:
             return False
         profile = self.meter.profile
-        return not self.entity_keys and bool(profile.measurement_keys or profile.alert_keys or profile.extras)
+        return not self._entity_keys and bool(profile.measurement_keys or profile.alert_keys or profile.extras)
 
     def _guarded(self, reading: Reading) -> Reading:
         """A raw reading with its energy totals passed through the guard."""
@@ -200,14 +212,14 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         try:
             self.runner.check(action, option)
         except SubmeterError as err:
-            raise translated_action_error(err, self, action, option) from err
+            raise translated_action_error(err, self.subentry.title, self.meter.profile, action, option) from err
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         """Send a command, then show its effect at once; errors come translated for the user."""
         try:
             reading = await self.runner.async_run(action, option)
         except SubmeterError as err:
-            raise translated_action_error(err, self, action, option) from err
+            raise translated_action_error(err, self.subentry.title, self.meter.profile, action, option) from err
         if resets := self.runner.spec(action).resets_for(option):
             self.guard.expect_reset(set(resets))  # the drop that follows is the reset, not a glitch
         if reading is not None:
@@ -220,7 +232,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         try:
             reading = await self.runner.async_verify(action, option)
         except SubmeterError as err:
-            raise translated_action_error(err, self, action, option) from err
+            raise translated_action_error(err, self.subentry.title, self.meter.profile, action, option) from err
         self.async_set_updated_data(self._guarded(reading))
 
 

@@ -8,14 +8,18 @@ tariff) share a translation key with placeholders.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
-from homeassistant.components.binary_sensor import BinarySensorDeviceClass, BinarySensorEntityDescription
+from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined, unused-ignore]
+    BinarySensorDeviceClass,  # 2026 re-exports it from binary_sensor.const without saying so
+    BinarySensorEntityDescription,
+)
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntityDescription, SensorStateClass
 from homeassistant.const import EntityCategory
 
-from .pysubmeter.measurements import ALERTS, EXPORTING, MEASUREMENTS, Kind, Measurement, Quantity
+from .pysubmeter import Profile, Reading
+from .pysubmeter.measurements import ALERTS, EXPORTING, MEASUREMENTS, Kind, Measurement, Quantity, phases_of
 
 _DEVICE_CLASS: dict[Quantity, SensorDeviceClass | None] = {
     Quantity.ACTIVE_ENERGY: SensorDeviceClass.ENERGY,
@@ -79,18 +83,63 @@ _PHASE = re.compile(r"_(l[123])(?=_|$)")
 _TARIFF = re.compile(r"_t([1-4])$")
 
 
+type Raw = float | bool | None  # a value as the reading has it; None: the meter says it is not available
+type ValueFn = Callable[[Reading], Raw]
+type ExistsFn = Callable[[Profile, Reading | None], bool]
+
+
+def measured(key: str) -> ValueFn:
+    """A measurement's value in a reading."""
+    return lambda reading: reading.values.get(key)
+
+
+def alerted(key: str) -> ValueFn:
+    """An alert's bit in a reading."""
+    return lambda reading: reading.alerts.get(key)
+
+
+def extra(key: str) -> ValueFn:
+    """A generic point's value in a reading."""
+    return lambda reading: reading.extras.get(key)
+
+
+def wired(key: str) -> ExistsFn:
+    """Whether the meter has ``key``, as its first reading tells (all, while there is none).
+
+    Left out: phases the wiring lacks, and points the meter reports as not
+    implemented (SunSpec markers), so neither becomes a never-available entity.
+    The reading is the raw one: a total the guard still holds back is not a missing point.
+    """
+
+    def exists(profile: Profile, first: Reading | None) -> bool:
+        if first is None:
+            return True
+        phases = first.phases
+        return key not in first.unimplemented(profile) and (phases is None or phases_of(key) <= phases)
+
+    return exists
+
+
+def _always(profile: Profile, first: Reading | None) -> bool:
+    return True
+
+
 @dataclass(frozen=True, kw_only=True)
 class MeterSensorDescription(SensorEntityDescription):
-    """A sensor for one measurement key."""
+    """A sensor for one measurement key: where its value is, and whether the meter has it."""
 
-    placeholders: dict[str, str]
+    placeholders: dict[str, str] = field(default_factory=dict)
+    value_fn: ValueFn  # unavailable while it gives None
+    exists_fn: ExistsFn = _always
 
 
 @dataclass(frozen=True, kw_only=True)
 class MeterBinarySensorDescription(BinarySensorEntityDescription):
-    """A binary sensor for one alert key."""
+    """A binary sensor for one alert key (or a derived state): where its value is, and whether the meter has it."""
 
-    placeholders: dict[str, str]
+    placeholders: dict[str, str] = field(default_factory=dict)
+    value_fn: ValueFn  # unavailable while it gives None
+    exists_fn: ExistsFn = _always
 
 
 def family(key: str) -> tuple[str, dict[str, str]]:
@@ -120,6 +169,8 @@ def sensor_description(measurement: Measurement) -> MeterSensorDescription:
         suggested_display_precision=_KEY_PRECISION.get(measurement.key, _PRECISION[quantity]),
         entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
         entity_registry_enabled_default=measurement.common,
+        value_fn=measured(measurement.key),
+        exists_fn=wired(measurement.key),
     )
 
 
@@ -143,9 +194,47 @@ def alert_description(key: str) -> MeterBinarySensorDescription:
         translation_key=translation_key,
         placeholders=placeholders,
         device_class=BinarySensorDeviceClass.PROBLEM if ALERTS[key].problem else None,
+        value_fn=alerted(key),
+        exists_fn=wired(key),
     )
 
 
 SENSORS: dict[str, MeterSensorDescription] = {key: sensor_description(m) for key, m in MEASUREMENTS.items()}
 BINARY_SENSORS: dict[str, MeterBinarySensorDescription] = {key: alert_description(key) for key in ALERTS}
-EXPORTING_DESCRIPTION = MeterBinarySensorDescription(key=EXPORTING, translation_key=EXPORTING, placeholders={})
+
+
+def _exporting(reading: Reading) -> bool | None:
+    """Net active power flows to the grid (power is signed, export negative)."""
+    power = reading.values.get("power")
+    return None if power is None else power < 0
+
+
+EXPORTING_DESCRIPTION = MeterBinarySensorDescription(
+    key=EXPORTING,
+    translation_key=EXPORTING,
+    value_fn=_exporting,
+    exists_fn=lambda profile, first: "power" in profile.measurement_keys,
+)
+
+
+def generic_sensor_description(key: str, name: str, unit: str | None) -> MeterSensorDescription:
+    """An object of a generic meter the vocabulary cannot name, under the meter's own name.
+
+    Disabled by default: without knowing what it measures, it is no use in the
+    Energy dashboard, but a user who recognises it can turn it on.
+    """
+    return MeterSensorDescription(
+        key=key,
+        name=name,
+        native_unit_of_measurement=unit,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        value_fn=extra(key),
+    )
+
+
+def generic_alert_description(key: str, name: str) -> MeterBinarySensorDescription:
+    """A binary input of a generic meter that no alert key names, under the meter's own name."""
+    return MeterBinarySensorDescription(
+        key=key, name=name, device_class=BinarySensorDeviceClass.PROBLEM, value_fn=extra(key)
+    )

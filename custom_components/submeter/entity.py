@@ -1,4 +1,4 @@
-"""Base entity: one device per meter subentry."""
+"""Base entities: one device per meter subentry; entities that show a value of the reading."""
 
 from __future__ import annotations
 
@@ -7,21 +7,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
-from .pysubmeter.measurements import phases_of
-
-
-def wired_keys(coordinator: MeterCoordinator, keys: frozenset[str]) -> list[str]:
-    """Keys the meter has, as its reading at set-up tells (all, while there is none).
-
-    Left out: phases the wiring lacks, and points the meter reports as not
-    implemented (SunSpec markers), so neither becomes a never-available entity.
-    """
-    data = coordinator.first_raw  # raw: a total the guard still holds back is not a missing point
-    if data is None:
-        return sorted(keys)
-    absent = data.unimplemented(coordinator.meter.profile)
-    phases = data.phases
-    return sorted(key for key in keys if key not in absent and (phases is None or phases_of(key) <= phases))
+from .descriptions import MeterBinarySensorDescription, MeterSensorDescription, Raw
 
 
 class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
@@ -44,3 +30,27 @@ class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
             serial_number=info.serial_number,
             sw_version=info.firmware,
         )
+
+
+class ReadingEntity(SubmeterEntity):
+    """Shows one value of the meter's reading, found by its description's ``value_fn``.
+
+    Unavailable when the meter is, or when it says the value does not exist.
+    """
+
+    entity_description: MeterSensorDescription | MeterBinarySensorDescription
+
+    def __init__(
+        self, coordinator: MeterCoordinator, description: MeterSensorDescription | MeterBinarySensorDescription
+    ) -> None:
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._attr_translation_placeholders = description.placeholders
+
+    @property
+    def available(self) -> bool:
+        return super().available and self._raw() is not None
+
+    def _raw(self) -> Raw:
+        data = self.coordinator.data
+        return None if data is None else self.entity_description.value_fn(data)

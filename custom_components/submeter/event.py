@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from homeassistant.components.event import EventEntity
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
-from .descriptions import family
-from .entity import SubmeterEntity, wired_keys
+from .descriptions import SENSORS, family
+from .entity import SubmeterEntity
 from .pysubmeter.measurements import MEASUREMENTS, Kind
 
 PARALLEL_UPDATES = 0
@@ -22,16 +22,17 @@ EVENT_DETECTED = "detected"
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add an event entity for every event counter a meter has."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():
-        counters = frozenset(
-            key for key in coordinator.meter.profile.measurement_keys if MEASUREMENTS[key].kind is Kind.EVENT_COUNT
+        profile = coordinator.meter.profile
+        counters = sorted(
+            key
+            for key in profile.measurement_keys
+            if MEASUREMENTS[key].kind is Kind.EVENT_COUNT and SENSORS[key].exists_fn(profile, coordinator.first_raw)
         )
-        async_add_entities(
-            [MeterEvent(coordinator, key) for key in wired_keys(coordinator, counters)], config_subentry_id=subentry_id
-        )
+        async_add_entities([MeterEvent(coordinator, key) for key in counters], config_subentry_id=subentry_id)
 
 
 class MeterEvent(SubmeterEntity, EventEntity):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.components.recorder.models import StatisticData, StatisticMeanType, StatisticMetaData
 from homeassistant.components.recorder.statistics import async_add_external_statistics, get_last_statistics
@@ -22,13 +22,14 @@ from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .pysubmeter.dlms.meter import DlmsMeter, IntervalRow
 from .pysubmeter.measurements import MEASUREMENTS
 
 if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigSubentry
     from homeassistant.core import HomeAssistant
 
-    from .coordinator import MeterCoordinator
+    from .pysubmeter.dlms.meter import IntervalRow
+    from .pysubmeter.profile import DlmsLoadProfile
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,19 +40,30 @@ MAX_WINDOWS = 8  # days read in one poll: the first import's week, plus one
 HOUR = timedelta(hours=1)
 
 
-def statistic_id(coordinator: MeterCoordinator, key: str) -> str:
+class IntervalSource(Protocol):
+    """A meter that records its own load profile (DLMS); the bus kind says which meters are."""
+
+    @property
+    def load_profile(self) -> DlmsLoadProfile | None:
+        """What it records, if its profile says."""
+
+    async def async_read_intervals(self, since: datetime, window: timedelta) -> list[IntervalRow]:
+        """The rows recorded in ``window`` from ``since``."""
+
+
+def statistic_id(subentry: ConfigSubentry, key: str) -> str:
     """``submeter:<meter>_<key>``; the meter part is its subentry id, stable across renames."""
-    meter = re.sub(r"[^a-z0-9_]", "_", coordinator.subentry.subentry_id.lower())
+    meter = re.sub(r"[^a-z0-9_]", "_", subentry.subentry_id.lower())
     return f"{DOMAIN}:{meter}_{key}"
 
 
-def _metadata(coordinator: MeterCoordinator, key: str) -> StatisticMetaData:
+def _metadata(subentry: ConfigSubentry, key: str) -> StatisticMetaData:
     metadata: dict[str, Any] = {
         "mean_type": StatisticMeanType.NONE,
         "has_sum": True,
-        "name": f"{coordinator.subentry.title} {key.replace('_', ' ')} (meter load profile)",
+        "name": f"{subentry.title} {key.replace('_', ' ')} (meter load profile)",
         "source": DOMAIN,
-        "statistic_id": statistic_id(coordinator, key),
+        "statistic_id": statistic_id(subentry, key),
         "unit_of_measurement": MEASUREMENTS[key].unit,
     }
     if "unit_class" in StatisticMetaData.__annotations__:  # Home Assistant 2025.10+
@@ -81,9 +93,11 @@ def hourly(rows: list[IntervalRow], key: str) -> list[StatisticData]:
 class LoadProfileImporter:
     """Reads new load-profile rows of one meter now and then and adds them as statistics."""
 
-    def __init__(self, hass: HomeAssistant, coordinator: MeterCoordinator) -> None:
+    def __init__(self, hass: HomeAssistant, meter: IntervalSource, subentry: ConfigSubentry, name: str) -> None:
         self.hass = hass
-        self.coordinator = coordinator
+        self._meter = meter
+        self._subentry = subentry
+        self._name = name
         self._next: datetime | None = None
         self._since: datetime | None = None  # end of the last hour imported
 
@@ -95,9 +109,9 @@ class LoadProfileImporter:
         ends: list[datetime] = []
         for key in keys:
             last = await instance.async_add_executor_job(
-                get_last_statistics, self.hass, 1, statistic_id(self.coordinator, key), True, {"sum"}
+                get_last_statistics, self.hass, 1, statistic_id(self._subentry, key), True, {"sum"}
             )
-            rows = last.get(statistic_id(self.coordinator, key))
+            rows = last.get(statistic_id(self._subentry, key))
             if not rows:
                 return dt_util.utcnow().replace(minute=0, second=0, microsecond=0) - FIRST_IMPORT
             ends.append(dt_util.utc_from_timestamp(rows[0]["start"]) + HOUR)
@@ -109,9 +123,9 @@ class LoadProfileImporter:
         A backlog (first set-up, a long downtime) is read a day at a time until
         the meter's newest complete hour, at most ``MAX_WINDOWS`` days per poll.
         """
-        meter = self.coordinator.meter
+        meter = self._meter
         now = dt_util.utcnow()
-        if not isinstance(meter, DlmsMeter) or (self._next is not None and now < self._next):
+        if self._next is not None and now < self._next:
             return 0
         load_profile = meter.load_profile
         if load_profile is None:
@@ -126,7 +140,7 @@ class LoadProfileImporter:
             for key in keys:
                 statistics = [s for s in hourly(rows, key) if s["start"] >= since]
                 if statistics:
-                    async_add_external_statistics(self.hass, _metadata(self.coordinator, key), statistics)
+                    async_add_external_statistics(self.hass, _metadata(self._subentry, key), statistics)
                     added += len(statistics)
                     end = statistics[-1]["start"] + HOUR
                     newest = end if newest is None else min(newest, end)
@@ -134,5 +148,5 @@ class LoadProfileImporter:
                 break
             since = self._since = newest
         self._next = now + EVERY
-        _LOGGER.debug("%s: %d hourly statistics imported up to %s", self.coordinator.name, added, since)
+        _LOGGER.debug("%s: %d hourly statistics imported up to %s", self._name, added, since)
         return added

@@ -1,4 +1,4 @@
-"""Registers each Modbus meter refuses (exception 2), kept across restarts.
+"""Registers each meter refuses (Modbus exception 2), kept across restarts, on the kinds of bus that tell.
 
 The library finds them by splitting a refused read; remembering them means a
 restart neither probes them again nor creates entities for what they hold.
@@ -12,9 +12,10 @@ from collections.abc import Callable
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
+from .bus_kinds.kind import Regions as RefusedRegions
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
-from .pysubmeter.modbus import ModbusMeter
+from .pysubmeter import MeterClient
 
 STORE_VERSION = 1
 
@@ -44,34 +45,40 @@ class RefusedRegisters:
         regions = stored.get("regions")
         return regions if isinstance(regions, list) else []
 
-    async def async_track(self, coordinators: dict[str, MeterCoordinator]) -> None:
-        """Save what the first polls found, then whatever a later poll adds."""
+    async def async_track(
+        self,
+        coordinators: dict[str, MeterCoordinator],
+        refused_of: Callable[[MeterClient], RefusedRegions | None],
+    ) -> None:
+        """Save what the first polls found, then whatever a later poll adds; ``refused_of`` is the bus kind's."""
         for subentry_id, coordinator in coordinators.items():
-            if isinstance(coordinator.meter, ModbusMeter):
+            if refused_of(coordinator.meter) is not None:
                 if coordinator.last_update_success:
-                    self._remember(subentry_id, coordinator.meter)
+                    self._remember(subentry_id, coordinator.meter, refused_of)
                 coordinator.config_entry.async_on_unload(
-                    coordinator.async_add_listener(self._listener(subentry_id, coordinator))
+                    coordinator.async_add_listener(self._listener(subentry_id, coordinator, refused_of))
                 )
         await self._store.async_save(dict(self._data))
 
-    def _listener(self, subentry_id: str, coordinator: MeterCoordinator) -> Callable[[], None]:
+    def _listener(
+        self,
+        subentry_id: str,
+        coordinator: MeterCoordinator,
+        refused_of: Callable[[MeterClient], RefusedRegions | None],
+    ) -> Callable[[], None]:
         @callback
         def changed() -> None:
             # Only what a successful poll found: a meter refusing everything is not yet a meter that has nothing.
-            meter = coordinator.meter
-            if (
-                coordinator.last_update_success
-                and isinstance(meter, ModbusMeter)
-                and self._remember(subentry_id, meter)
-            ):
+            if coordinator.last_update_success and self._remember(subentry_id, coordinator.meter, refused_of):
                 self._store.async_delay_save(lambda: dict(self._data), 1)
 
         return changed
 
-    def _remember(self, subentry_id: str, meter: ModbusMeter) -> bool:
+    def _remember(
+        self, subentry_id: str, meter: MeterClient, refused_of: Callable[[MeterClient], RefusedRegions | None]
+    ) -> bool:
         """Take the meter's refused regions; whether they changed."""
-        regions = [[start, count] for start, count in meter.refused]
+        regions = [[start, count] for start, count in refused_of(meter) or ()]
         if not regions:
             return self._data.pop(subentry_id, None) is not None
         stored: Stored = {"profile": meter.profile.id, "address": meter.address, "regions": regions}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homeassistant.components.select import SelectEntity
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .entity import SubmeterEntity
@@ -14,7 +14,7 @@ PARALLEL_UPDATES = 1
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add a tariff select to every meter that takes tariff commands."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():

@@ -6,67 +6,50 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from homeassistant.components.sensor import (
-    RestoreSensor,
-    SensorDeviceClass,
-    SensorEntity,
-    SensorExtraStoredData,
-    SensorStateClass,
-)
+from homeassistant.components.sensor import RestoreSensor, SensorDeviceClass, SensorEntity, SensorExtraStoredData
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .coordinator import READ_AT, MeterCoordinator, SubmeterConfigEntry
-from .descriptions import SENSORS, MeterSensorDescription, enum_description
-from .entity import SubmeterEntity, wired_keys
+from .coordinator import READ_AT, SubmeterConfigEntry
+from .descriptions import SENSORS, MeterSensorDescription, enum_description, generic_sensor_description
+from .entity import ReadingEntity
 from .pysubmeter.measurements import MEASUREMENTS, Kind
-from .pysubmeter.profile import GenericPoint
 
 PARALLEL_UPDATES = 0  # the coordinator polls; entities only read its data
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant, entry: SubmeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the sensors of every meter on the bus, each under its subentry."""
     for subentry_id, coordinator in entry.runtime_data.coordinators.items():
-        keys = wired_keys(coordinator, coordinator.meter.profile.measurement_keys)
-        states = coordinator.meter.profile.states
+        profile = coordinator.meter.profile
+        states = profile.states
+        descriptions = [
+            enum_description(SENSORS[key], states[key].values()) if key in states else SENSORS[key]
+            for key in sorted(profile.measurement_keys)
+            if SENSORS[key].exists_fn(profile, coordinator.first_raw)
+        ]
         entities: list[SensorEntity] = [
-            (TotalSensor if MEASUREMENTS[key].kind in _TOTALS else MeterSensor)(
-                coordinator, enum_description(SENSORS[key], states[key].values()) if key in states else SENSORS[key]
-            )
-            for key in keys
+            (TotalSensor if MEASUREMENTS[d.key].kind in _TOTALS else MeterSensor)(coordinator, d) for d in descriptions
         ]
         entities += [
-            GenericSensor(coordinator, key, point)
-            for key, point in coordinator.meter.profile.extras.items()
+            GenericSensor(coordinator, generic_sensor_description(key, point.name, point.unit))
+            for key, point in profile.extras.items()
             if not point.binary
         ]
         async_add_entities(entities, config_subentry_id=subentry_id)
 
 
-class MeterSensor(SubmeterEntity, SensorEntity):
-    """A measurement; unknown while the meter reports it as not available."""
+class MeterSensor(ReadingEntity, SensorEntity):
+    """A measurement; unavailable while the meter reports it as not available."""
 
     entity_description: MeterSensorDescription
 
-    def __init__(self, coordinator: MeterCoordinator, description: MeterSensorDescription) -> None:
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
-        self._attr_translation_placeholders = description.placeholders
-
-    @property
-    def available(self) -> bool:
-        """Unavailable when the meter is, or when it says the value does not exist."""
-        data = self.coordinator.data
-        return super().available and data is not None and data.values.get(self._key) is not None
-
     @property
     def native_value(self) -> float | int | str | datetime | None:
-        data = self.coordinator.data
-        value = None if data is None else data.values.get(self._key)
+        value = self._raw()
         if value is None:
             return None
         device_class = self.entity_description.device_class
@@ -101,27 +84,12 @@ class TotalSensor(MeterSensor, RestoreSensor):
         return TotalStoredData(self.native_value, self.native_unit_of_measurement, None if known is None else known[1])
 
 
-class GenericSensor(SubmeterEntity, SensorEntity):
-    """An object of a generic meter the vocabulary cannot name, shown under the meter's own name.
+class GenericSensor(ReadingEntity, SensorEntity):
+    """An object of a generic meter the vocabulary cannot name (disabled by default)."""
 
-    Disabled by default: without knowing what it measures, it is no use in the
-    Energy dashboard, but a user who recognises it can turn it on.
-    """
-
-    _attr_entity_registry_enabled_default = False
-    _attr_state_class = SensorStateClass.MEASUREMENT
-
-    def __init__(self, coordinator: MeterCoordinator, key: str, point: GenericPoint) -> None:
-        super().__init__(coordinator, key)
-        self._attr_name = point.name
-        self._attr_native_unit_of_measurement = point.unit
-
-    @property
-    def available(self) -> bool:
-        data = self.coordinator.data
-        return super().available and data is not None and data.extras.get(self._key) is not None
+    entity_description: MeterSensorDescription
 
     @property
     def native_value(self) -> float | None:
-        value = self.coordinator.data.extras.get(self._key)
+        value = self._raw()
         return None if value is None else float(value)

@@ -19,6 +19,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_register_admin_service
 
+from .compat import ha_schema
 from .const import DOMAIN
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .pysubmeter import SubmeterError
@@ -54,9 +55,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
     for action, kind in ACTIONS.items():
         handler: Callable[[ServiceCall], Coroutine[Any, Any, None]] = partial(_async_handle, hass, action)
         if kind.destructive:
-            async_register_admin_service(hass, DOMAIN, action, handler, schema=_schema(action))
+            async_register_admin_service(hass, DOMAIN, action, handler, schema=ha_schema(_schema(action)))
         else:
-            hass.services.async_register(DOMAIN, action, handler, schema=_schema(action))
+            hass.services.async_register(DOMAIN, action, handler, schema=ha_schema(_schema(action)))
 
 
 def _meters(hass: HomeAssistant, device_ids: list[str]) -> list[tuple[SubmeterConfigEntry, MeterCoordinator]]:

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..exceptions import MeterResponseError, MeterTimeoutError
 from ..profile import BacnetObject, Profile
-from .network import BacnetNetwork, IAm, PropertyError
+from .messages import IAm, PropertyError
+from .network import BacnetNetwork
 
 GENERIC_PROFILE = "bacnet_generic"
 # Makers of meters read with the generic profile that a scan still ticks by default.

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bacpypes3.primitivedata import Real, Unsigned
 
@@ -25,11 +25,8 @@ from ..exceptions import ActionNotSupported, MeterResponseError, MeterTimeoutErr
 from ..measurements import phases_of
 from ..profile import BacnetMap, BacnetObject, BacnetTimeSync, BacnetWrite, Profile
 from .classify import EXTRA_TYPES, ObjectFacts, classify
-from .network import PropertyError
+from .messages import BacnetTransport, PropertyError
 from .plan import TEXT_BYTES, plan_reads
-
-if TYPE_CHECKING:
-    from .network import BacnetNetwork
 
 POLLED = ("present-value", "reliability")
 NO_FAULT = "no-fault-detected"
@@ -75,7 +72,7 @@ class BacnetMeter:
 
     def __init__(
         self,
-        network: BacnetNetwork,
+        network: BacnetTransport,
         instance: int,
         profile: Profile,
         hint: str | None = None,

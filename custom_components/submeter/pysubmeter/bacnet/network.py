@@ -19,10 +19,9 @@ import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.basetypes import DateTime, ErrorType
@@ -32,9 +31,8 @@ from bacpypes3.primitivedata import Date, ObjectIdentifier, PropertyIdentifier, 
 from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
 from ..profile import BacnetObject, Profile
 from .link import BacnetIpLink
-
-if TYPE_CHECKING:
-    from .meter import BacnetMeter
+from .messages import IAm, PropertyError
+from .meter import BacnetMeter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,20 +40,6 @@ WHO_IS_WAIT = 2.0  # s to collect I-Am answers to one Who-Is
 REGISTRATION_WAIT = 3.0  # s for a BBMD to accept the foreign-device registration
 STATION_TIMEZONE = "America/Montreal"  # BAC0's default; it only labels our own device's local time
 _BAC0_IMPORT = threading.Lock()  # one first import at a time while load_dotenv is stubbed
-
-
-@dataclass(frozen=True, slots=True)
-class IAm:
-    """A device that answered Who-Is."""
-
-    instance: int
-    address: str  # "ip:port", or "network:mac" for a device behind a router
-    vendor_id: int
-    max_apdu: int
-
-
-class PropertyError(Exception):
-    """A property a device answered with an error (unknown property, read access denied)."""
 
 
 def _check_bindable(link: BacnetIpLink) -> None:
@@ -224,8 +208,6 @@ class BacnetNetwork:
 
     def meter(self, address: int, profile: Profile, hint: str | None = None) -> BacnetMeter:
         """The meter with device instance ``address``; ``hint`` is where it answered last."""
-        from .meter import BacnetMeter
-
         return BacnetMeter(self, address, profile, hint)
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:

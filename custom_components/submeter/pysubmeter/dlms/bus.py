@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, TypeVar
 from ..exceptions import ActionNotSupported, LinkError, MeterResponseError, MeterTimeoutError
 from .apdu import AccessError, AssociationRejected
 from .link import DlmsLink
+from .meter import DlmsMeter
 from .session import DlmsSession
 from .streams import ByteStream
 
 if TYPE_CHECKING:
     from ..profile import Profile
-    from .meter import DlmsMeter
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,8 +42,6 @@ class DlmsBus:
         return self.link.name
 
     def meter(self, address: int, profile: Profile) -> DlmsMeter:
-        from .meter import DlmsMeter  # meter imports this module
-
         return DlmsMeter(self, address, profile)
 
     async def _open(self, address: int) -> DlmsSession:

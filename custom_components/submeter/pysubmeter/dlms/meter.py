@@ -10,10 +10,10 @@ are left out: never guessed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupported, MalformedDataError, MeterResponseError
@@ -39,8 +39,15 @@ from .cosem import (
 )
 
 if TYPE_CHECKING:
-    from .bus import DlmsBus
     from .session import DlmsSession
+
+
+class SessionRunner(Protocol):
+    """What a meter needs of its bus (``DlmsBus``): work run in an association with it."""
+
+    async def async_run[T](self, address: int, work: Callable[[DlmsSession], Awaitable[T]]) -> T:
+        """Run ``work`` in an association with the meter at ``address``."""
+
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -92,7 +99,7 @@ def _text(value: axdr.Value) -> str | None:
 class DlmsMeter:
     """A meter on a DLMS bus, at HDLC physical address (or wrapper logical device) ``address``."""
 
-    def __init__(self, bus: DlmsBus, address: int, profile: Profile) -> None:
+    def __init__(self, bus: SessionRunner, address: int, profile: Profile) -> None:
         if profile.dlms is None:
             raise ValueError(f"profile {profile.id} has no dlms section")
         self._bus = bus

@@ -8,25 +8,35 @@ entry opens its own on the same UDP port.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from typing import Any
 
 import ifaddr
 import voluptuous as vol
 from homeassistant.components import network
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
 from homeassistant.const import CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 
-from .const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
-from .flow_schemas import error_key, integer_errors, meter_data
-from .profiles import async_get_profiles
-from .pysubmeter import LinkError
-from .pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
-from .pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
-from .scan_steps import refresh_dialog
+from ..bus_kinds.kind import AddMeters, StepHandler, named_steps
+from ..compat import ha_schema
+from ..const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError
+from ..pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
+from ..pysubmeter.bacnet.kind import unique_id
+from ..pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
+from .progress import ProgressStep
+from .schemas import error_key, integer_errors, meter_addresses, meter_data
 
 CONF_INTERFACE = "interface"
 CONF_BBMD = "bbmd"
@@ -107,7 +117,9 @@ def bacnet_schema(defaults: dict[str, Any], interfaces: list[selector.SelectOpti
             ),
             vol.Optional(CONF_BBMD, default=defaults.get(CONF_BBMD) or ""): selector.TextSelector(),
             vol.Optional(CONF_TTL, default=defaults.get(CONF_TTL, DEFAULT_TTL)): selector.NumberSelector(
-                selector.NumberSelectorConfig(min=30, max=65535, unit_of_measurement="s", mode="box")
+                selector.NumberSelectorConfig(
+                    min=30, max=65535, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
+                )
             ),
             vol.Optional(CONF_NETWORKS, default=networks): selector.TextSelector(),
         }
@@ -172,82 +184,82 @@ def device_subentry(device: BacnetDevice) -> dict[str, Any]:
     }
 
 
-class BacnetSteps(ConfigFlow):
-    """Steps ``bacnet_ip``, ``bacnet_scan`` and ``bacnet_meters`` of the bus flow."""
+class BacnetIpSteps:
+    """Steps ``bacnet_ip``, ``bacnet_scan``, ``bacnet_failed`` and ``bacnet_meters`` of the bus flow holding it."""
 
-    _bacnet: BacnetIpLink
-    _devices: dict[int, BacnetDevice]
-    _discovery: asyncio.Task[None] | None = None
-    _discovery_error: str | None = None
-    _discovery_status: dict[str, str]
+    def __init__(self, flow: ConfigFlow) -> None:
+        self._flow = flow
+        self._bacnet: BacnetIpLink | None = None
+        self._devices: dict[int, BacnetDevice] = {}
+        self._progress = ProgressStep(
+            flow,
+            "bacnet_scan",
+            done_step="bacnet_meters",
+            failed_step="bacnet_failed",
+            name="submeter bacnet discovery",
+        )
+
+    def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        if step_id in (LINK_BACNET_IP, "bacnet_scan", "bacnet_failed", "bacnet_meters"):
+            return named_steps(self, step_id)
+        return None
+
+    @property
+    def _link(self) -> BacnetIpLink:
+        assert self._bacnet is not None  # set by the bacnet_ip step, which comes first
+        return self._bacnet
 
     async def async_step_bacnet_ip(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Where to join the network: this host's address on it, UDP port, BBMD, remote networks."""
+        flow = self._flow
         errors: dict[str, str] = {}
-        local = await self.hass.async_add_executor_job(local_ipv4)
+        local = await flow.hass.async_add_executor_job(local_ipv4)
         if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
-            await self.async_set_unique_id(f"{LINK_BACNET_IP}:{link.interface.split('/')[0]}:{link.port}")
-            self._abort_if_unique_id_configured()
+            await flow.async_set_unique_id(unique_id(link))
+            flow._abort_if_unique_id_configured()
             self._bacnet = link
             self._devices = {}
-            self._discovery_status = {"done": "0", "total": "1", "found": "0"}
+            self._progress.status = {"done": "0", "total": "1", "found": "0"}
             return await self.async_step_bacnet_scan()
         given = str((user_input or {}).get(CONF_INTERFACE, "")).strip().split("/")[0]
         kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
-        return self.async_show_form(
+        return flow.async_show_form(
             step_id=LINK_BACNET_IP,
-            data_schema=bacnet_schema(user_input or {}, await async_interface_options(self.hass)),
+            data_schema=ha_schema(bacnet_schema(user_input or {}, await async_interface_options(flow.hass))),
             errors=errors,
             description_placeholders={"kernel": kernel},
         )
 
     async def async_step_bacnet_scan(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Progress step: Who-Is and identification."""
-        if self._discovery is None:
-            self._discovery = self.hass.async_create_task(self._async_discover(), "submeter bacnet discovery")
-        if not self._discovery.done():
-            return self.async_show_progress(
-                step_id="bacnet_scan",
-                progress_action="bacnet_scan",
-                description_placeholders=dict(self._discovery_status),
-                progress_task=self._discovery,
-            )
-        task, self._discovery = self._discovery, None
-        try:
-            task.result()
-        except LinkError as err:
-            self._discovery_error = error_key(err)
-            return self.async_show_progress_done(next_step_id="bacnet_failed")
-        return self.async_show_progress_done(next_step_id="bacnet_meters")
+        return self._progress.async_step(self._async_discover)
 
     async def async_step_bacnet_failed(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return self.async_abort(reason=self._discovery_error or "cannot_connect")
+        return self._progress.async_abort()
 
     async def _async_discover(self) -> None:
-        profiles = await async_get_profiles(self.hass)
-        network = BacnetNetwork(self._bacnet)
-
-        refreshed = 0.0
+        profiles = await async_get_profiles(self._flow.hass)
+        network = BacnetNetwork(self._link)
 
         def progress(done: int, total: int, found: int) -> None:
-            nonlocal refreshed
-            self._discovery_status = {"done": str(done), "total": str(total), "found": str(found)}
-            refreshed = refresh_dialog(self, done / total if total else 1.0, refreshed)
+            status = {"done": str(done), "total": str(total), "found": str(found)}
+            self._progress.progress(done / total if total else 1.0, status)
 
         try:
             await network.async_start()
-            found = await async_discover(network, profiles, networks=self._bacnet.networks, progress=progress)
+            found = await async_discover(network, profiles, networks=self._link.networks, progress=progress)
         finally:
             await network.async_close()
         self._devices = {device.instance: device for device in found}
 
     async def async_step_bacnet_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Tick the meters to add."""
+        link = self._link
         if user_input is not None:
             chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
-            return self.async_create_entry(
-                title=self._bacnet.name,
-                data=self._bacnet.as_dict(),
+            return self._flow.async_create_entry(
+                title=link.name,
+                data=link.as_dict(),
                 subentries=[
                     ConfigSubentryData(
                         data=meter["data"],
@@ -269,8 +281,84 @@ class BacnetSteps(ConfigFlow):
                 )
             }
         )
-        return self.async_show_form(
+        return self._flow.async_show_form(
             step_id="bacnet_meters",
-            data_schema=schema,
-            description_placeholders={"found": str(len(self._devices)), "network": self._bacnet.name},
+            data_schema=ha_schema(schema),
+            description_placeholders={"found": str(len(self._devices)), "network": link.name},
         )
+
+
+async def async_reconfigure(
+    flow: ConfigFlow, entry: ConfigEntry, user_input: dict[str, Any] | None
+) -> ConfigFlowResult:
+    """New interface, port, BBMD or remote networks; the reload that follows joins the network again.
+
+    The entry's own station holds the UDP port while it runs, so the flow cannot
+    open a second one to test: a failing reload shows the translated reason.
+    """
+    errors: dict[str, str] = {}
+    local = await flow.hass.async_add_executor_job(local_ipv4)
+    if user_input is not None and (link := bacnet_link(user_input, errors, local)) is not None:
+        new_id = unique_id(link)
+        if new_id != entry.unique_id:
+            await flow.async_set_unique_id(new_id)
+            flow._abort_if_unique_id_configured()
+        return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
+    defaults = user_input or dict(entry.data)
+    given = str(defaults.get(CONF_INTERFACE, "")).strip().split("/")[0]
+    kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
+    return flow.async_show_form(
+        step_id="reconfigure",
+        data_schema=ha_schema(bacnet_schema(defaults)),
+        errors=errors,
+        description_placeholders={"kernel": kernel},
+    )
+
+
+class BacnetFind:
+    """Step ``bacnet_find`` of the meter subentry flow: Who-Is on the bus' running network."""
+
+    def __init__(self, flow: ConfigSubentryFlow, add_meters: AddMeters[SubentryFlowResult]) -> None:
+        self._flow = flow
+        self._add_meters = add_meters
+        self._found: dict[int, BacnetDevice] = {}
+
+    def step(self, step_id: str) -> StepHandler[SubentryFlowResult] | None:
+        return self.async_step_bacnet_find if step_id == "bacnet_find" else None
+
+    async def async_step_bacnet_find(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Tick the devices not set up yet."""
+        flow = self._flow
+        entry = flow._get_entry()
+        if user_input is not None:
+            chosen = [self._found[int(i)] for i in user_input.get(CONF_DEVICES, [])]
+            return await self._add_meters([device_subentry(d) for d in chosen])
+        if entry.state is not ConfigEntryState.LOADED:
+            return flow.async_abort(reason="bus_not_loaded")
+        network = entry.runtime_data.bus
+        assert isinstance(network, BacnetNetwork)  # a BACnet/IP entry's bus
+        try:
+            found = await async_discover(
+                network,
+                await async_get_profiles(flow.hass),
+                networks=network.link.networks,
+                skip=meter_addresses(entry),
+            )
+        except LinkError as err:
+            return flow.async_abort(reason=error_key(err))
+        if not found:
+            return flow.async_abort(reason="no_new_meters")
+        self._found = {d.instance: d for d in found}
+        options = [selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in found]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_DEVICES, default=[str(d.instance) for d in found if d.recognised]): (
+                    selector.SelectSelector(
+                        selector.SelectSelectorConfig(
+                            options=options, multiple=True, mode=selector.SelectSelectorMode.LIST
+                        )
+                    )
+                )
+            }
+        )
+        return flow.async_show_form(step_id="bacnet_find", data_schema=ha_schema(schema))

@@ -14,13 +14,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, ConfigSubentryData
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.helpers import selector
 
-from .const import CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
-from .flow_schemas import (
-    HDLC_ADDRESSES,
+from ..bus_kinds.kind import StepHandler
+from ..compat import ha_schema
+from ..const import CONF_LINK, CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
+from ..pysubmeter.dlms.bus import DlmsBus
+from ..pysubmeter.dlms.kind import HDLC_ADDRESSES, unique_id
+from ..pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
+from .schemas import (
     error_key,
     integer_errors,
     list_serial_ports,
@@ -28,10 +34,6 @@ from .flow_schemas import (
     port_selector,
     stable_port_path,
 )
-from .profiles import async_get_profiles
-from .pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
-from .pysubmeter.dlms.bus import DlmsBus
-from .pysubmeter.dlms.link import DEFAULT_BAUDRATE, DEFAULT_TCP_PORT, DlmsLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -124,12 +126,6 @@ def dlms_link(kind: str, user_input: Mapping[str, Any], errors: dict[str, str], 
     )
 
 
-def dlms_unique_id(link: DlmsLink) -> str:
-    """One entry per port or endpoint."""
-    where = link.port if link.kind == LINK_DLMS_SERIAL else f"{link.host}:{link.tcp_port}"
-    return f"{link.kind}:{where}"
-
-
 def dlms_profile(profiles: Mapping[str, Profile], flag: str | None) -> Profile:
     """The DLMS profile for a meter's maker flag: a user or built-in one naming it, else the standard one."""
     dlms = sorted((p for p in profiles.values() if p.dlms is not None), key=lambda p: (not p.user, p.id))
@@ -149,31 +145,40 @@ async def async_identify(link: DlmsLink, address: int, profile: Profile) -> Mete
         await bus.async_close()
 
 
-class DlmsSteps(ConfigFlow):
-    """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow."""
+class DlmsSteps:
+    """The ``dlms_serial`` and ``dlms_tcp`` steps of the bus flow holding it."""
 
-    async def async_step_dlms_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return await self._async_dlms_step(LINK_DLMS_SERIAL, user_input)
+    def __init__(self, flow: ConfigFlow, kind: str) -> None:
+        self._flow = flow
+        self._kind = kind
 
-    async def async_step_dlms_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return await self._async_dlms_step(LINK_DLMS_TCP, user_input)
+    def step(self, step_id: str) -> StepHandler[ConfigFlowResult] | None:
+        if step_id != self._kind:
+            return None
 
-    async def _async_dlms_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+        async def async_step(user_input: dict[str, Any] | None) -> ConfigFlowResult:
+            return await self.async_step(self._kind, user_input)
+
+        return async_step
+
+    async def async_step(self, kind: str, user_input: dict[str, Any] | None) -> ConfigFlowResult:
+        """The link and first meter of a DLMS bus; the entry is made once the meter answers."""
+        flow = self._flow
         errors: dict[str, str] = {}
         if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
             port = ""
             if kind == LINK_DLMS_SERIAL:
-                port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+                port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
             link = dlms_link(kind, user_input, errors, port)
             if link is not None:
-                await self.async_set_unique_id(dlms_unique_id(link))
-                self._abort_if_unique_id_configured()
+                await flow.async_set_unique_id(unique_id(link))
+                flow._abort_if_unique_id_configured()
                 address = int(user_input[CONF_UNIT_ADDRESS])
                 result = await self.async_check_dlms(link, address, errors)
                 if result is not None:
                     profile, info = result
                     title = " ".join(filter(None, (info.manufacturer, info.model, info.serial_number)))
-                    return self.async_create_entry(
+                    return flow.async_create_entry(
                         title=link.name,
                         data=link.as_dict(),
                         subentries=[
@@ -185,14 +190,16 @@ class DlmsSteps(ConfigFlow):
                             )
                         ],
                     )
-        ports = await self.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
-        return self.async_show_form(step_id=kind, data_schema=dlms_schema(kind, user_input or {}, ports), errors=errors)
+        ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
+        return flow.async_show_form(
+            step_id=kind, data_schema=ha_schema(dlms_schema(kind, user_input or {}, ports)), errors=errors
+        )
 
     async def async_check_dlms(
         self, link: DlmsLink, address: int, errors: dict[str, str]
     ) -> tuple[Profile, MeterInfo] | None:
         """Associate with the meter; its profile and identity, or ``None`` with ``errors`` set."""
-        profiles = await async_get_profiles(self.hass)
+        profiles = await async_get_profiles(self._flow.hass)
         try:
             profile = dlms_profile(profiles, None)
             info = await async_identify(link, address, profile)
@@ -207,3 +214,30 @@ class DlmsSteps(ConfigFlow):
             errors["base"] = "bad_frame"
             return None
         return dlms_profile(profiles, info.manufacturer), info
+
+
+async def async_reconfigure(
+    flow: ConfigFlow, entry: ConfigEntry, user_input: dict[str, Any] | None
+) -> ConfigFlowResult:
+    """New port, endpoint, addresses or password; the reload that follows associates again.
+
+    The entry holds the port (and many meters take one TCP client only), so
+    the flow does not open a second link to test: a failing reload shows the
+    translated reason, and the meter keeps its history.
+    """
+    kind = entry.data[CONF_LINK]
+    errors: dict[str, str] = {}
+    if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
+        port = ""
+        if kind == LINK_DLMS_SERIAL:
+            port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
+        if (link := dlms_link(kind, user_input, errors, port)) is not None:
+            new_id = unique_id(link)
+            if new_id != entry.unique_id:
+                await flow.async_set_unique_id(new_id)
+                flow._abort_if_unique_id_configured()
+            return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
+    defaults = user_input or dict(entry.data)
+    ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
+    schema = dlms_schema(kind, defaults, ports, address=False)
+    return flow.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)

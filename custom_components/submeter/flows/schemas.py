@@ -4,32 +4,41 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT, CONF_SCAN_INTERVAL
 from homeassistant.helpers import selector
 
-from .const import (
+from ..const import (
     CONF_BAUDRATE,
+    CONF_IMPORT_LOAD_PROFILE,
+    CONF_MESSAGE_SPACING,
     CONF_PARITY,
     CONF_PROFILE,
     CONF_STOPBITS,
+    CONF_SYNC_CLOCK,
+    CONF_TIMEOUT,
     CONF_UNIT_ADDRESS,
+    DEFAULT_BACNET_TIMEOUT,
+    DEFAULT_DLMS_TIMEOUT,
+    DEFAULT_MESSAGE_SPACING,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_TIMEOUT,
+    SUBENTRY_METER,
 )
-from .pysubmeter import LinkError, Profile
-from .pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
+from ..pysubmeter import LinkError, Profile
+from ..pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
+from ..pysubmeter.modbus.kind import ADDRESSES
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
 
 BAUDRATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 BY_ID_DIR = "/dev/serial/by-id"
-MAX_ADDRESS = 247
-# Address ranges of a meter, by protocol.
-MODBUS_ADDRESSES = range(1, MAX_ADDRESS + 1)  # unit ids; 0 is broadcast
-BACNET_INSTANCES = range(0, 4194303)  # device instances 0-4194302 (4194303 is the wildcard)
-HDLC_ADDRESSES = range(0, 0x3FFF + 1)  # HDLC physical address, 14 bits; 0: logical device only
+MAX_ADDRESS = 247  # the highest Modbus unit id
 
 # Link failures with their own message; anything else is "cannot_connect".
 LINK_ERRORS = {
@@ -142,10 +151,13 @@ def network_link(kind: str, user_input: Mapping[str, Any]) -> ModbusLink:
     return link_type(host=str(user_input[CONF_HOST]).strip(), port=int(user_input[CONF_PORT]))
 
 
-def link_unique_id(link: ModbusLink) -> str:
-    """One entry per port or gateway endpoint."""
-    where = link.port if isinstance(link, SerialLink) else f"{link.host}:{link.port}"
-    return f"{link.kind}:{where}"
+def meter_addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
+    """Addresses of the bus' meters, except the subentry ``but``."""
+    return {
+        int(sub.data[CONF_UNIT_ADDRESS])
+        for sub in entry.subentries.values()
+        if sub.subentry_type == SUBENTRY_METER and sub.subentry_id != but
+    }
 
 
 def profile_options(profiles: Mapping[str, Profile], protocol: str = "modbus") -> list[selector.SelectOptionDict]:
@@ -163,7 +175,7 @@ def meter_schema(
     *,
     address: bool = True,
     protocol: str = "modbus",
-    addresses: range = MODBUS_ADDRESSES,
+    addresses: range = ADDRESSES,
 ) -> vol.Schema:
     """Address (optional, within ``addresses``), profile of ``protocol``, name and poll interval of one meter."""
     options = profile_options(profiles, protocol)
@@ -213,3 +225,41 @@ def parse_addresses(text: str) -> list[int] | None:
             return None
         addresses.extend(a for a in range(low, high + 1) if a not in addresses)
     return addresses
+
+
+def timeout_and_switch(
+    timeout: float, longest: float, switch: str, *, on: bool
+) -> Callable[[Mapping[str, Any]], vol.Schema]:
+    """Options of a BACnet or DLMS bus: a response timeout and one on/off feature."""
+
+    def schema(options: Mapping[str, Any]) -> vol.Schema:
+        return vol.Schema(
+            {
+                vol.Required(CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, timeout)): selector.NumberSelector(
+                    selector.NumberSelectorConfig(min=0.5, max=longest, step=0.5, unit_of_measurement="s")
+                ),
+                vol.Required(switch, default=options.get(switch, on)): selector.BooleanSelector(),
+            }
+        )
+
+    return schema
+
+
+bacnet_options = timeout_and_switch(DEFAULT_BACNET_TIMEOUT, 30, CONF_SYNC_CLOCK, on=False)
+dlms_options = timeout_and_switch(DEFAULT_DLMS_TIMEOUT, 60, CONF_IMPORT_LOAD_PROFILE, on=True)
+
+
+def modbus_options(options: Mapping[str, Any]) -> vol.Schema:
+    """Timing of a Modbus line: response timeout and quiet time between messages."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_TIMEOUT, default=options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT)): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=0.05, max=10, step=0.05, unit_of_measurement="s")
+            ),
+            vol.Required(
+                CONF_MESSAGE_SPACING, default=options.get(CONF_MESSAGE_SPACING, DEFAULT_MESSAGE_SPACING)
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(min=0, max=1, step=0.005, unit_of_measurement="s")
+            ),
+        }
+    )

@@ -1,0 +1,25 @@
+"""Types that differ across the supported Home Assistant range (2025.4 to 2026.x), in one place.
+
+Home Assistant 2026 types its form and service schemas as probatio's and takes
+voluptuous schemas as well; 2025.4 types them as voluptuous'. Home Assistant 2026
+runs on Python 3.14 only, so the type checker tells the two apart by the Python
+version. Nothing here changes what runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import voluptuous as vol
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 14):
+        from probatio import Schema as HaSchema
+    else:
+        from voluptuous import Schema as HaSchema
+
+
+def ha_schema(schema: vol.Schema) -> HaSchema:
+    """A voluptuous schema, typed as the installed Home Assistant types form and service schemas."""
+    return schema  # type: ignore[return-value, unused-ignore]

@@ -1,0 +1,193 @@
+"""Modbus scan steps, held by the bus flow and by the add-meter flow.
+
+The scan runs as the flow's progress task: the dialog shows the address being
+probed and how many meters answered so far, and closing it cancels the task,
+which releases the link. Quick scan first (every profile's factory address,
+plus what the user typed), the full range 1-247 on request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+from homeassistant.const import CONF_NAME, CONF_SCAN_INTERVAL
+from homeassistant.data_entry_flow import FlowHandler, FlowResult
+from homeassistant.helpers import selector
+
+from ..compat import ha_schema
+from ..connection import async_probe_meter, async_temporary_bus
+from ..const import CONF_PROFILE
+from ..profiles import async_get_profiles
+from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
+from ..pysubmeter.modbus.scan import ALL_ADDRESSES, ProbeTimer, Responder, async_scan
+from .progress import ProgressStep
+from .schemas import error_key, meter_data, meter_schema, parse_addresses
+
+if TYPE_CHECKING:
+    from ..pysubmeter.modbus import ModbusLink
+
+CONF_METERS = "meters"
+CONF_FULL_SCAN = "full_scan"
+CONF_ADDRESSES = "addresses"
+# Factory addresses of meters without a built-in profile: Measurlogic DTS 307 (its map is not public).
+KNOWN_FACTORY_ADDRESSES = (100,)
+
+
+def default_addresses(profiles: dict[str, Profile]) -> list[int]:
+    """Factory addresses of every known meter, the quick scan."""
+    addresses = {p.defaults.address for p in profiles.values()} | set(KNOWN_FACTORY_ADDRESSES)
+    return sorted(a for a in addresses if a in ALL_ADDRESSES)
+
+
+def responder_title(responder: Responder, profiles: dict[str, Profile]) -> str:
+    """``maker model @ address``, from what the meter said or its profile."""
+    profile = profiles.get(responder.profile_id or "")
+    maker = responder.manufacturer or (profile.manufacturer if profile else None)
+    model = responder.model or (profile.model if profile else None)
+    name = " ".join(part for part in (maker, model) if part)
+    if profile is None:  # unrecognised: "?" and whatever the meter said about itself
+        name = f"? {name}".strip()
+    return f"{name} @ {responder.address}"
+
+
+class ModbusScan[ResultT: FlowResult[Any, Any]]:
+    """Steps ``scan``, ``scan_failed``, ``meters`` and ``identify`` of the flow holding it.
+
+    The flow hands those steps to this object; the meters chosen go to ``add_meters``.
+    """
+
+    def __init__(
+        self,
+        flow: FlowHandler[Any, ResultT, Any],
+        link: ModbusLink,
+        options: dict[str, Any],
+        taken: set[int],
+        add_meters: Callable[[list[dict[str, Any]]], Awaitable[ResultT]],
+    ) -> None:
+        self._flow = flow
+        self._link, self._options, self._taken = link, options, taken  # taken: addresses already on the bus
+        self._add_meters = add_meters
+        self._timer: ProbeTimer | None = None
+        self._found: dict[int, Responder] = {}
+        self._scan_addresses: list[int] = []
+        self._progress = ProgressStep(flow, "scan", done_step="meters", failed_step="scan_failed", name="submeter scan")
+        self._selected: list[dict[str, Any]] = []
+        self._unknown: list[Responder] = []
+
+    async def async_start(self, addresses: list[int]) -> ResultT:
+        """Probe ``addresses`` (those not on the bus or found already)."""
+        self._scan_addresses = [a for a in addresses if a not in self._taken and a not in self._found]
+        self._progress.status = {
+            "address": "-",
+            "probed": "0",
+            "total": str(len(self._scan_addresses)),
+            "found": "0",
+        }
+        return await self.async_step_scan()
+
+    async def async_step_scan(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        """Progress step: probe and identify, then show what answered."""
+        return self._progress.async_step(self._async_scan)
+
+    async def async_step_scan_failed(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        return self._progress.async_abort()
+
+    async def _async_scan(self) -> None:
+        hass = self._flow.hass
+        profiles = await async_get_profiles(hass)
+        total = len(self._scan_addresses)
+        async with async_temporary_bus(hass, self._link, self._options) as bus:
+            if self._timer is None:
+                self._timer = ProbeTimer.for_link(bus.link)
+
+            def progress(address: int, probed: int, found: int) -> None:
+                status = {"address": str(address), "probed": str(probed), "total": str(total), "found": str(found)}
+                self._progress.progress(probed / total if total else 1.0, status)
+
+            found = await async_scan(bus, self._scan_addresses, profiles, self._timer, progress)
+        self._found.update((responder.address, responder) for responder in found)
+
+    async def async_step_meters(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        """Tick the meters to add; or scan more addresses."""
+        profiles = await async_get_profiles(self._flow.hass)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            typed = parse_addresses(user_input.get(CONF_ADDRESSES, ""))
+            if typed is None:
+                errors[CONF_ADDRESSES] = "invalid_addresses"
+            elif user_input.get(CONF_FULL_SCAN) or typed:
+                return await self.async_start(list(ALL_ADDRESSES) if user_input.get(CONF_FULL_SCAN) else typed)
+            else:
+                chosen = [self._found[int(a)] for a in user_input.get(CONF_METERS, [])]
+                self._selected = [_subentry(r, profiles) for r in chosen if r.profile_id is not None]
+                self._unknown = [r for r in chosen if r.profile_id is None]
+                return await self.async_step_identify()
+        options = [
+            selector.SelectOptionDict(value=str(r.address), label=responder_title(r, profiles))
+            for r in sorted(self._found.values(), key=lambda r: r.address)
+        ]
+        recognised = [str(r.address) for r in self._found.values() if r.profile_id is not None]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_METERS, default=recognised): selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
+                ),
+                vol.Optional(CONF_FULL_SCAN, default=False): selector.BooleanSelector(),
+                vol.Optional(CONF_ADDRESSES, default=""): selector.TextSelector(),
+            }
+        )
+        unknown = sum(1 for r in self._found.values() if r.profile_id is None)
+        return self._flow.async_show_form(
+            step_id="meters",
+            data_schema=ha_schema(schema),
+            errors=errors,
+            description_placeholders={"found": str(len(self._found)), "unknown": str(unknown)},
+        )
+
+    async def async_step_identify(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        """One unrecognised meter at a time: which profile reads it."""
+        if not self._unknown:
+            return await self._add_meters(self._selected)
+        profiles = await async_get_profiles(self._flow.hass)
+        responder = self._unknown[0]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            profile = profiles[user_input[CONF_PROFILE]]
+            try:
+                await async_probe_meter(self._flow.hass, self._link, responder.address, profile, self._options)
+            except MeterTimeoutError:
+                errors["base"] = "no_response"
+            except MeterResponseError:
+                errors["base"] = "wrong_profile"
+            except LinkError as err:
+                errors["base"] = error_key(err)
+            else:
+                self._unknown.pop(0)
+                chosen = Responder(responder.address, profile.id, responder.manufacturer, responder.model)
+                self._selected.append(
+                    _subentry(chosen, profiles, user_input.get(CONF_NAME), user_input[CONF_SCAN_INTERVAL])
+                )
+                return await self.async_step_identify()
+        seen = " ".join(part for part in (responder.manufacturer, responder.model) if part) or "?"
+        return self._flow.async_show_form(
+            step_id="identify",
+            data_schema=ha_schema(meter_schema(profiles, user_input or {}, address=False)),
+            errors=errors,
+            description_placeholders={"address": str(responder.address), "seen": seen},
+        )
+
+
+def _subentry(
+    responder: Responder,
+    profiles: dict[str, Profile],
+    name: str | None = None,
+    interval: float | None = None,
+) -> dict[str, Any]:
+    assert responder.profile_id is not None
+    return {
+        "title": name or responder_title(responder, profiles),
+        "data": meter_data(responder.address, responder.profile_id, interval),
+        "unique_id": str(responder.address),
+    }

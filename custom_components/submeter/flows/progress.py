@@ -1,0 +1,80 @@
+"""The progress step of a flow, written once: a discovery task runs while the dialog shows how far it got.
+
+Closing the dialog cancels the task, which releases the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED, FlowHandler, FlowResult
+
+from ..pysubmeter import LinkError
+from .schemas import error_key
+
+REFRESH_INTERVAL = 0.5  # s between progress refreshes of the dialog
+
+
+def refresh_dialog(flow: FlowHandler[Any, Any, Any], fraction: float, refreshed: float) -> float:
+    """Move a progress dialog's bar and let it show new numbers, at most twice a second.
+
+    Returns when the dialog was last told to reload (``refreshed`` if not now).
+    """
+    update_progress = getattr(flow, "async_update_progress", None)
+    if update_progress is not None:  # Home Assistant 2024.12+: the progress bar
+        update_progress(fraction)
+    now = time.monotonic()
+    if now - refreshed < REFRESH_INTERVAL:
+        return refreshed
+    flow.hass.bus.async_fire_internal(
+        EVENT_DATA_ENTRY_FLOW_PROGRESSED, {"handler": flow.handler, "flow_id": flow.flow_id, "refresh": True}
+    )
+    return now
+
+
+class ProgressStep[ResultT: FlowResult[Any, Any]]:
+    """Step ``step_id``: run a task, then go on to ``done_step``, or to ``failed_step`` if the link fails."""
+
+    def __init__(
+        self, flow: FlowHandler[Any, ResultT, Any], step_id: str, *, done_step: str, failed_step: str, name: str
+    ) -> None:
+        self._flow = flow
+        self._step_id = step_id
+        self._done_step = done_step
+        self._failed_step = failed_step
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+        self._refreshed = 0.0
+        self.status: dict[str, str] = {}
+        self.error: str | None = None
+
+    def progress(self, fraction: float, status: dict[str, str]) -> None:
+        """What the dialog shows while the task runs."""
+        self.status = status
+        self._refreshed = refresh_dialog(self._flow, fraction, self._refreshed)
+
+    def async_step(self, work: Callable[[], Coroutine[Any, Any, None]]) -> ResultT:
+        """Start ``work`` on the first call; show progress until it is done, then where it leads."""
+        if self._task is None:
+            self._task = self._flow.hass.async_create_task(work(), self._name)
+        if not self._task.done():
+            return self._flow.async_show_progress(
+                step_id=self._step_id,
+                progress_action=self._step_id,
+                description_placeholders=dict(self.status),
+                progress_task=self._task,
+            )
+        task, self._task = self._task, None
+        try:
+            task.result()
+        except LinkError as err:
+            self.error = error_key(err)
+            return self._flow.async_show_progress_done(next_step_id=self._failed_step)
+        return self._flow.async_show_progress_done(next_step_id=self._done_step)
+
+    def async_abort(self) -> ResultT:
+        """The failed step: the link's reason."""
+        return self._flow.async_abort(reason=self.error or "cannot_connect")
