@@ -193,7 +193,7 @@ class Run:
             self.check_screen(f"waiting for {label!r}", dialog=True)
             raise BrowserTestError(f"the flow ended instead of showing {label!r}: {self.dialog_text()}")
 
-    def watch_progress(self, where: str, label: str) -> None:
+    def watch_progress(self, where: str, label: str, *expected: str) -> None:
         """While the progress dialog is up, what it says is checked (it may be too quick to see)."""
         progress = self.dialog.get_by_text(label).filter(visible=True).first
         try:
@@ -203,7 +203,7 @@ class Run:
             return
         self.shot(f"progress-{where}")
         self.log(f"{where} progress: {progress.inner_text()!r}")
-        self.check_screen(f"{where} progress", dialog=True)
+        self.check_screen(f"{where} progress", *expected, dialog=True)
 
     def finish(self) -> None:
         """The success step of a new entry: its devices are listed, then the dialog is closed."""
@@ -245,7 +245,7 @@ def add_tcp_bus(run: Run, port: int) -> None:
     # A range rather than all 247 addresses: each silent address costs the scan its timeout.
     run.fill("Also try these addresses", "2-12")
     run.submit()
-    run.watch_progress("Modbus TCP scan", "Probing address")
+    run.watch_progress("Modbus TCP scan", "Probing address", "Scanning the bus", "1 meter found so far")
     run.wait_for_step("Meters to add")
     text = run.check_screen("Modbus TCP scan result", "Leviton", "Socomec", dialog=True)
     run.shot("tcp-scan-result")
@@ -285,7 +285,7 @@ def add_bacnet_bus(run: Run, port: int) -> None:
     run.fill("BBMD to register with (optional)", f"127.0.0.1:{port + 1}")
     run.fill("Remote networks to search (optional)", "2")
     run.submit()
-    run.watch_progress("BACnet search", "Who-Is")
+    run.watch_progress("BACnet search", "Who-Is", "Searching the network")
     run.wait_for_step("Meters to add")
     run.shot("bacnet-found")
     run.check_screen("BACnet meters found", "Leviton", "DTS 307", dialog=True)
@@ -393,12 +393,14 @@ def options(run: Run, tcp_title: str) -> None:
     run.log("options opened and saved")
 
 
-def reconfigure(run: Run, title: str, expected: tuple[str, ...]) -> None:
+def reconfigure(run: Run, title: str, heading: str, expected: tuple[str, ...], absent: tuple[str, ...]) -> None:
     """A bus' reconfigure form shows the labels of its own kind and saves unchanged."""
     entry_menu(run, title, "reconfigure")
-    run.wait_for_step("Change the bus link", TIMEOUT_MS)
+    run.wait_for_step(heading, TIMEOUT_MS)
     run.shot(f"reconfigure-{title[:12]}")
-    run.check_screen(f"reconfigure {title}", *expected, dialog=True)
+    text = run.check_screen(f"reconfigure {title}", *expected, dialog=True)
+    if wrong := [label for label in absent if label in run.dialog_text()]:
+        raise BrowserTestError(f"reconfigure {title}: another bus kind's wording {wrong} in:\n{text[-1500:]}")
     run.submit()
     run.dialog.locator("step-flow-abort").wait_for()
     run.check_screen(f"reconfigured {title}", "The bus link was changed.", dialog=True)
@@ -406,11 +408,37 @@ def reconfigure(run: Run, title: str, expected: tuple[str, ...]) -> None:
     run.log(f"reconfigured {title}")
 
 
+BACNET = ("UDP port", "47808", "BACnet")
+
+
+def start_add_meters(run: Run, title: str) -> None:
+    """"Add meters" of a bus entry: a button on newer releases, an item of the entry's menu on 2025.4."""
+    integration_page(run)
+    button = run.entry_row(title).get_by_role("button", name=re.compile(r"^add meters$", re.IGNORECASE))
+    try:
+        button.first.click(timeout=3_000)
+    except PlaywrightTimeout:
+        entry_menu(run, title, "add meters")
+
+
+def no_new_meters(run: Run, title: str) -> None:
+    """Add meters -> Scan on a bus whose meters are all added says so, and how to look further."""
+    start_add_meters(run, title)
+    run.wait_for_step("Scan the bus", TIMEOUT_MS)
+    run.dialog.get_by_text("Scan the bus", exact=True).click()
+    run.wait_for_step("No new meters found")
+    run.shot("no-new-meters")
+    run.check_screen("no new meters", "127.0.0.1", "Scan all addresses (1–247)", dialog=True)
+    run.submit()
+    run.dialog.locator("step-flow-abort").wait_for()
+    run.check_screen("no new meters, left", "No meter answered that is not set up already.", dialog=True)
+    run.page.keyboard.press("Escape")
+    run.log("Add meters -> Scan on a bus with every meter added: 'No new meters found'")
+
+
 def add_meter(run: Run, title: str) -> None:
     """The Socomec at address 2 on the serial bus, by its address."""
-    integration_page(run)
-    entry = run.entry_row(title)
-    entry.get_by_role("button", name=re.compile(r"add meters", re.IGNORECASE)).first.click()
+    start_add_meters(run, title)
     run.wait_for_step("Enter an address", TIMEOUT_MS)
     run.check_screen("add-meter menu", "Scan the bus", dialog=True)
     run.dialog.get_by_text("Enter an address", exact=True).click()
@@ -463,10 +491,14 @@ def main() -> int:
             device_page(run)
             change_tariff(run)
             energy_config(run)
-            options(run, f"127.0.0.1:{args.tcp_port}")
-            reconfigure(run, f"127.0.0.1:{args.tcp_port}", ("Host", "Port"))
-            add_meter(run, "ttySUBMETER0")
-            delete_entry(run, "DLMS")
+            options(run, f"Modbus TCP 127.0.0.1:{args.tcp_port}")
+            reconfigure(
+                run, f"Modbus TCP 127.0.0.1:{args.tcp_port}", "Change the Modbus TCP gateway", ("Host", "Port"), BACNET
+            )
+            reconfigure(run, "Modbus RTU ttySUBMETER0", "Change the serial port", ("Baud rate",), BACNET)
+            no_new_meters(run, f"Modbus TCP 127.0.0.1:{args.tcp_port}")
+            add_meter(run, "Modbus RTU ttySUBMETER0")
+            delete_entry(run, "DLMS/COSEM")
             problems = hass_log_problems(args.hass_log, log_start)
             if problems:
                 raise BrowserTestError("Home Assistant logged errors of the integration:\n" + "\n".join(problems))

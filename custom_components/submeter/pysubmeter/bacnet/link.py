@@ -41,8 +41,7 @@ class BacnetIpLink:
 
     @property
     def name(self) -> str:
-        via = f" via BBMD {self.bbmd}" if self.bbmd else ""
-        return f"BACnet/IP {self.interface}:{self.port}{via}"
+        return f"BACnet/IP {self.interface.split('/')[0]}:{self.port}"
 
     @property
     def bac0_address(self) -> str:

@@ -13,6 +13,7 @@ import errno
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from modbus_connection import (
@@ -45,7 +46,10 @@ class SerialLink:
 
     @property
     def name(self) -> str:
-        return f"{self.port} ({self.baudrate} {self.bytesize}{self.parity}{self.stopbits})"
+        # The entry's title: the bus kind, then the port's last name (a by-id name says which adapter).
+        return (
+            f"Modbus RTU {PurePosixPath(self.port).name} ({self.baudrate} {self.bytesize}{self.parity}{self.stopbits})"
+        )
 
     def params(self) -> Params:
         return ModbusSerialParams(
@@ -78,7 +82,7 @@ class TcpLink:
 
     @property
     def name(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"Modbus TCP {self.host}:{self.port}"
 
     def params(self) -> Params:
         return ModbusTcpParams(host=self.host, port=self.port)
@@ -98,7 +102,7 @@ class RtuOverTcpLink:
 
     @property
     def name(self) -> str:
-        return f"{self.host}:{self.port} (RTU over TCP)"
+        return f"Modbus RTU over TCP {self.host}:{self.port}"
 
     def params(self) -> Params:
         host = f"[{self.host}]" if ":" in self.host else self.host
