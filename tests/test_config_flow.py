@@ -189,7 +189,7 @@ async def test_unknown_meter_gets_a_profile_choice(hass: HomeAssistant, user_pro
         assert found(result) == {"100": "? Pymodbus @ 100"}
         placeholders = result["description_placeholders"]
         assert placeholders == {"found": "1", "unknown": "1", "link": ANY, "full_scan": "offered"}
-        assert placeholders["link"].startswith("127.0.0.1:")  # the result says which link was scanned
+        assert placeholders["link"].startswith("Modbus TCP 127.0.0.1:")  # the result says which link was scanned
         result = await hass.config_entries.flow.async_configure(flow_id, {"meters": ["100"]})
         assert result["step_id"] == "identify"
         assert result["description_placeholders"] == {"address": "100", "seen": "Pymodbus"}
