@@ -84,7 +84,8 @@ async def test_countis_totals_cannot_be_reset(hass: HomeAssistant, tcp_bus: Simu
         await call(hass, "reset_energy", COUNTIS)
     assert caught.value.translation_key == "totals_not_resettable"
     assert caught.value.translation_placeholders["meter"] == "Meter 2"
-    assert "reset_partial_energy" in str(caught.value)
+    assert caught.value.translation_placeholders["action"] == "Reset energy"  # the name, not the id reset_energy
+    assert "“Reset partial energy” action" in str(caught.value)
     assert "MID meter" in str(caught.value)
     assert tcp_bus.meters[COUNTIS].writes == []
 
@@ -94,7 +95,7 @@ async def test_unsupported_action_names_meter_and_action(hass: HomeAssistant, tc
     with pytest.raises(ServiceValidationError) as caught:
         await call(hass, "reset_demand", [LEVITON, COUNTIS])
     assert caught.value.translation_key == "action_not_supported"
-    assert str(caught.value).startswith("Meter Meter 2 does not support the action reset_demand")
+    assert str(caught.value).startswith("Meter Meter 2 does not support the action “Reset demand”")
     # A mixed call is refused whole: the meter that supports it was not reset either.
     assert tcp_bus.meters[LEVITON].writes == []
     with pytest.raises(ServiceValidationError) as caught:
@@ -122,7 +123,7 @@ async def test_exception_reply_is_a_clear_error(hass: HomeAssistant, tcp_bus: Si
         await call(hass, "reset_pulse_counters", LEVITON)
     assert not isinstance(caught.value, ServiceValidationError)
     assert caught.value.translation_key == "action_refused"
-    assert str(caught.value).startswith("Meter Meter 1 refused reset_pulse_counters:")
+    assert str(caught.value).startswith("Meter Meter 1 refused “Reset pulse counters”:")
     assert "refused the request" in str(caught.value)
 
 
