@@ -370,6 +370,9 @@ def energy_config(run: Run) -> None:
     run.shot("energy-picker")
     text = run.check_screen("Energy picker", "Energy import")
     dlms_rows = [line for line in text.splitlines() if "load profile" in line.lower()]
+    # The meter's load profile, named after the meter and the value as its sensor is.
+    if any(not re.search(r" Energy import \(load profile\)$", row) for row in dlms_rows):
+        raise BrowserTestError(f"Energy picker: the load profile statistics read {dlms_rows}")
     run.page.get_by_role("option", name=re.compile("Leviton E51.*Energy import")).first.click()
     dialog.get_by_role("button", name=re.compile(r"^save$", re.IGNORECASE)).click()
     run.page.wait_for_timeout(500)
