@@ -8,6 +8,7 @@ import pytest
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockUser
 
 from custom_components.submeter.const import DOMAIN
@@ -227,7 +228,7 @@ async def test_resets_are_for_administrators_only(
 
 
 async def test_buttons_follow_the_profile(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
-    await setup_bus(hass, bus_entry(tcp_bus.link))
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
     registry_ids = {
         (address, key): entity_id(hass, "button", address, key)
         for address in (LEVITON, COUNTIS)
@@ -241,6 +242,13 @@ async def test_buttons_follow_the_profile(hass: HomeAssistant, tcp_bus: Simulate
     }
     countis = tcp_bus.meters[COUNTIS]
     button = registry_ids[(COUNTIS, "reset_partial_energy")]
+    # Disabled by default like the partial counters it resets: pressed, it would change nothing in view.
+    registry = er.async_get(hass)
+    assert registry.async_get(button).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert registry.async_get(registry_ids[(LEVITON, "reset_energy")]).disabled_by is None
+    registry.async_update_entity(button, disabled_by=None)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
     await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)  # no user: automation
     assert countis.writes == [(0xE222, [0x001F])]
     assert countis.state["partial_energy_import"] == 0

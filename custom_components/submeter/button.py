@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .entity import SubmeterEntity
 from .pysubmeter.actions import ACTIONS, ActionKind
+from .pysubmeter.measurements import MEASUREMENTS
 
 PARALLEL_UPDATES = 1  # one command at a time per platform: the bus is shared
 
@@ -22,7 +23,13 @@ def _buttons(coordinator: MeterCoordinator) -> list[ActionButton]:
     for key, spec in coordinator.meter.profile.actions.items():
         kind = ACTIONS[key]
         if not kind.takes_option or kind.button_option in spec.options:
-            buttons.append(ActionButton(coordinator, kind))
+            button = ActionButton(coordinator, kind)
+            # A reset of counters whose sensors are disabled by default (the partial ones) starts
+            # disabled too: pressing it would change nothing the user can see.
+            resets = spec.resets_for(kind.button_option)
+            if resets and not any(MEASUREMENTS[key].common for key in resets if key in MEASUREMENTS):
+                button._attr_entity_registry_enabled_default = False
+            buttons.append(button)
     return buttons
 
 
