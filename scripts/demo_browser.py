@@ -177,7 +177,7 @@ class Run:
 
     def field(self, label: str) -> Locator:
         """The text or number box labelled ``label`` (a required one has a star)."""
-        name = re.compile("^" + re.escape(label) + r"\*?$")
+        name = re.compile("^" + re.escape(label) + r" ?\*?$")
         boxes = [self.dialog.get_by_role(role, name=name) for role in ("textbox", "spinbutton", "combobox")]
         return boxes[0].or_(boxes[1]).or_(boxes[2]).first
 
