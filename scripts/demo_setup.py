@@ -4,7 +4,7 @@ Runs with the demo virtualenv's Python and needs only the standard library, so
 it works before and after Home Assistant's own packages are importable.
 
     demo_setup.py free-port START [--strict]
-    demo_setup.py requirements
+    demo_setup.py requirements | requirements-key
     demo_setup.py ready --url URL --token-file FILE --deadline EPOCH --onboarded-marker FILE
                         [--watch NAME=PID ...]
     demo_setup.py tidy --url URL --token-file FILE
@@ -15,15 +15,18 @@ it works before and after Home Assistant's own packages are importable.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -179,16 +182,62 @@ def free_port(start: int, strict: bool) -> int:
     raise DemoError(f"port {start} is in use" if strict else f"no free port in {start}-{start + 99}")
 
 
-def requirements() -> list[str]:
-    """Packages Home Assistant would pip-install at run time, which the demo installs up front."""
+# Integrations configuration.yaml (written by scripts/demo) names, besides the ones Home Assistant
+# always sets up (bootstrap's DEFAULT_INTEGRATIONS: on 2026 releases conversation, tts, camera ...).
+CONFIGURED_DOMAINS = ("frontend", "config", "history", "energy", "http", "logger")
+
+
+def _distribution(requirement: str) -> str:
+    """The distribution name of a requirement line, normalised as pip compares names."""
+    name = re.split(r"[\[<>=!~;\s]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements_key() -> str:
+    """What ``requirements`` depends on, hashed: Home Assistant's bootstrap, our manifest, this file."""
     spec = importlib.util.find_spec("homeassistant")  # located, not imported: that is slow
     if spec is None or not spec.submodule_search_locations:
         raise DemoError("Home Assistant is not installed in this Python")
-    frontend = Path(spec.submodule_search_locations[0]) / "components" / "frontend" / "manifest.json"
-    needed: list[str] = json.loads(frontend.read_text())["requirements"]
-    manifest = ROOT / "custom_components" / "submeter" / "manifest.json"
-    needed += json.loads(manifest.read_text()).get("requirements", [])
-    return list(needed)
+    package = Path(spec.submodule_search_locations[0])
+    digest = hashlib.sha256()
+    for path in (package / "const.py", package / "bootstrap.py", ROOT / "custom_components/submeter/manifest.json"):
+        digest.update(path.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def requirements() -> list[str]:
+    """Packages Home Assistant would pip-install at run time, which the demo installs up front.
+
+    Those of every integration the demo's Home Assistant sets up (with their dependencies), so
+    that the frontend loads: on Home Assistant 2026 a default integration that failed to import
+    (conversation without hassil) makes the frontend's get_services call fail, and the page
+    stays at "Loading..." for ever. A package already installed is left as it is: the test
+    stack in the same virtualenv pins its own versions.
+    """
+    try:
+        from homeassistant import bootstrap  # slow: only when the stamp changed
+    except ImportError:
+        raise DemoError("Home Assistant is not installed in this Python") from None
+    components = Path(bootstrap.__file__).parent / "components"
+    todo = sorted({*bootstrap.CORE_INTEGRATIONS, *bootstrap.DEFAULT_INTEGRATIONS, *CONFIGURED_DOMAINS})
+    seen: set[str] = set()
+    needed: list[str] = []
+    while todo:
+        domain = todo.pop()
+        manifest_file = components / domain / "manifest.json"
+        if domain in seen or not manifest_file.exists():
+            continue
+        seen.add(domain)
+        manifest = json.loads(manifest_file.read_text())
+        todo += manifest.get("dependencies", [])
+        needed += manifest.get("requirements", [])
+    needed += json.loads((ROOT / "custom_components" / "submeter" / "manifest.json").read_text()).get(
+        "requirements", []
+    )
+    installed = {_distribution(dist.metadata["Name"]) for dist in metadata.distributions()}
+    missing = {_distribution(line): line for line in needed if _distribution(line) not in installed}
+    return sorted(missing.values())
 
 
 def ready(api: Api, token_file: Path, marker: Path, deadline: float, pids: dict[str, int]) -> None:
@@ -385,6 +434,65 @@ def check(
     for device, (entity, state, unit) in sorted(readings.items()):
         print(f"check: {entity} = {state} {unit or ''} ({device})", flush=True)
     print(f"check: {len(rows)} submeter entities", flush=True)
+    frontend(api)
+
+
+# What the frontend asks over the websocket before it draws its first page; any error here
+# leaves the browser at "Loading..." (get_services did, on Home Assistant 2026 without hassil).
+FRONTEND_COMMANDS: tuple[dict[str, Any], ...] = (
+    {"type": "auth/current_user"},
+    {"type": "get_config"},
+    {"type": "get_services"},
+    {"type": "get_panels"},
+    {"type": "get_states"},
+    {"type": "frontend/get_themes"},
+    {"type": "frontend/get_translations", "language": "en", "category": "entity", "integration": ["submeter"]},
+    {"type": "frontend/get_translations", "language": "en", "category": "services", "integration": ["submeter"]},
+    {"type": "config/entity_registry/list_for_display"},
+    {"type": "config/device_registry/list"},
+    {"type": "config/area_registry/list"},
+    {"type": "manifest/list"},
+)
+
+
+async def _frontend(url: str, token: str) -> list[str]:
+    import aiohttp  # Home Assistant's; the rest needs only the stdlib
+
+    problems: list[str] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async with session.get(url + "/") as response:
+            page = await response.text()
+        scripts = re.findall(r'src="(/frontend_latest/[^"]+\.js)"', page) + re.findall(
+            r'import\("(/frontend_latest/[^"]+\.js)"\)', page
+        )
+        if response.status != 200 or not scripts:
+            problems.append(f"/ answered {response.status} without the frontend's scripts")
+        for script in sorted(set(scripts)):
+            async with session.get(url + script) as response:
+                if response.status != 200:
+                    problems.append(f"{script}: HTTP {response.status}")
+        async with session.ws_connect(url + "/api/websocket") as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": token})
+            if (reply := await ws.receive_json())["type"] != "auth_ok":
+                return [*problems, f"websocket auth: {reply}"]
+            for number, command in enumerate(FRONTEND_COMMANDS, start=1):
+                await ws.send_json({"id": number, **command})
+                while (reply := await ws.receive_json()).get("id") != number:
+                    pass
+                if not reply.get("success"):
+                    problems.append(f"{command['type']}: {reply.get('error')}")
+    return problems
+
+
+def frontend(api: Api) -> None:
+    """Load the frontend as a browser does on its first page: the page, its scripts, its websocket calls."""
+    import asyncio
+
+    assert api.token
+    if problems := asyncio.run(_frontend(api.url, api.token)):
+        raise DemoError("the frontend does not load: " + "; ".join(problems))
+    print(f"check: the frontend loads (page, scripts, {len(FRONTEND_COMMANDS)} websocket calls)", flush=True)
 
 
 def main() -> int:
@@ -395,6 +503,7 @@ def main() -> int:
     port.add_argument("start", type=int)
     port.add_argument("--strict", action="store_true")
     commands.add_parser("requirements")
+    commands.add_parser("requirements-key")
     for name in ("ready", "tidy", "check"):
         sub = commands.add_parser(name)
         sub.add_argument("--url", required=True)
@@ -415,6 +524,8 @@ def main() -> int:
             print(free_port(args.start, args.strict))
         elif args.command == "requirements":
             print("\n".join(requirements()))
+        elif args.command == "requirements-key":
+            print(requirements_key())
         else:
             pids = _watch(args.watch)
             api = Api(args.url, deadline=args.deadline)

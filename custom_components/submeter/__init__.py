@@ -16,6 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
 
 from . import bus_health
@@ -35,6 +36,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the meter actions once, whether or not a bus is set up yet."""
     async_setup_services(hass)
+    # The actions' names, for errors that name the action as the actions list does.
+    await async_get_translations(hass, hass.config.language, "services", {DOMAIN})
     return True
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.translation import async_get_cached_translations
 
 from .const import DOMAIN
 from .pysubmeter.actions import RESET_ENERGY, RESET_PARTIAL_ENERGY, SET_TARIFF
@@ -26,11 +28,29 @@ if TYPE_CHECKING:
     from .pysubmeter import Profile
 
 
+def action_name(hass: HomeAssistant, action: str) -> str:
+    """The action's name as the actions list shows it ("Synchronise clock"), in Home Assistant's language.
+
+    The names come from the services translations, loaded when the integration is set up; the id is
+    the last resort.
+    """
+    key = f"component.{DOMAIN}.services.{action}.name"
+    for language in dict.fromkeys((hass.config.language, "en")):
+        if name := async_get_cached_translations(hass, language, "services", DOMAIN).get(key):
+            return str(name)
+    return action
+
+
 def translated_action_error(
-    err: SubmeterError, meter: str, profile: Profile, action: str, option: str | None
+    err: SubmeterError,
+    meter: str,
+    profile: Profile,
+    action: str,
+    option: str | None,
+    name: str | None = None,
 ) -> HomeAssistantError:
     """The error to raise for ``err``, naming the meter (its title) and the action."""
-    placeholders = {"meter": meter, "action": action, "error": str(err)}
+    placeholders = {"meter": meter, "action": name or action, "error": str(err)}
     actions = profile.actions
     if isinstance(err, ActionNotSupportedError):
         dlms = profile.dlms

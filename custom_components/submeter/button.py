@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
 from .entity import SubmeterEntity
 from .pysubmeter.actions import ACTIONS, ActionKind
+from .pysubmeter.measurements import MEASUREMENTS
 
 PARALLEL_UPDATES = 1  # one command at a time per platform: the bus is shared
 
@@ -22,7 +23,11 @@ def _buttons(coordinator: MeterCoordinator) -> list[ActionButton]:
     for key, spec in coordinator.meter.profile.actions.items():
         kind = ACTIONS[key]
         if not kind.takes_option or kind.button_option in spec.options:
-            buttons.append(ActionButton(coordinator, kind))
+            # A reset of counters whose sensors are disabled by default (the partial ones) starts
+            # disabled too: pressing it would change nothing the user can see.
+            resets = spec.resets_for(kind.button_option)
+            visible = not resets or any(MEASUREMENTS[key].common for key in resets if key in MEASUREMENTS)
+            buttons.append(ActionButton(coordinator, kind, enabled_default=visible))
     return buttons
 
 
@@ -55,11 +60,12 @@ class ActionButton(SubmeterEntity, ButtonEntity):
 
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, coordinator: MeterCoordinator, kind: ActionKind) -> None:
+    def __init__(self, coordinator: MeterCoordinator, kind: ActionKind, *, enabled_default: bool = True) -> None:
         """One button per profile action; its key is also its translation key."""
         super().__init__(coordinator, kind.key)
         self._kind = kind
         self._attr_translation_key = kind.key
+        self._attr_entity_registry_enabled_default = enabled_default
 
     async def async_press(self) -> None:
         """Run the action; a destructive one needs an administrator."""

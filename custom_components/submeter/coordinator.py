@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.components.sensor import SensorExtraStoredData
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.restore_state import RestoreStateData, StoredState
@@ -20,7 +20,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from . import bus_health
-from .action_errors import translated_action_error
+from .action_errors import action_name, translated_action_error
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
 from .load_profile import IntervalSource, LoadProfileImporter
 from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
@@ -321,19 +321,23 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                     self.corrections.add(entity_id, event, MEASUREMENTS[event.key].unit)
         return Reading(values=values, alerts=reading.alerts, phases=reading.phases, extras=reading.extras)
 
+    def _action_error(self, err: SubmeterError, action: str, option: str | None) -> HomeAssistantError:
+        name = action_name(self.hass, action)
+        return translated_action_error(err, self.subentry.title, self.meter.profile, action, option, name)
+
     def check_action(self, action: str, option: str | None = None) -> None:
         """Raise the translated error a call of ``action`` would meet before anything is sent."""
         try:
             self.runner.check(action, option)
         except SubmeterError as err:
-            raise translated_action_error(err, self.subentry.title, self.meter.profile, action, option) from err
+            raise self._action_error(err, action, option) from err
 
     async def async_run_action(self, action: str, option: str | None = None) -> None:
         """Send a command, then show its effect at once; errors come translated for the user."""
         try:
             reading = await self.runner.async_run(action, option)
         except SubmeterError as err:
-            raise translated_action_error(err, self.subentry.title, self.meter.profile, action, option) from err
+            raise self._action_error(err, action, option) from err
         if resets := self.runner.spec(action).resets_for(option):
             self.guard.expect_reset(set(resets))  # the drop that follows is the reset, not a glitch
         if reading is not None:
@@ -346,7 +350,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         try:
             reading = await self.runner.async_verify(action, option)
         except SubmeterError as err:
-            raise translated_action_error(err, self.subentry.title, self.meter.profile, action, option) from err
+            raise self._action_error(err, action, option) from err
         self.async_set_updated_data(self._guarded(reading))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined, unused-ignore]
     BinarySensorDeviceClass,  # 2026 re-exports it from binary_sensor.const without saying so
@@ -186,6 +187,13 @@ def enum_description(description: MeterSensorDescription, options: Iterable[str]
     )
 
 
+# Alerts that stay with the measurements on the device page: a lost phase stops a motor or a
+# heat pump and is what automations act on (as is "exporting", below). The other alerts say
+# something about the meter or its wiring (ranges, tamper, pulse output, clock): diagnostics, so
+# the device page leads with what is measured.
+PRIMARY_ALERTS: Final = frozenset({"alert_phase_loss_phase"})
+
+
 def alert_description(key: str) -> MeterBinarySensorDescription:
     """How Home Assistant shows one alert key."""
     translation_key, placeholders = family(key)
@@ -193,6 +201,7 @@ def alert_description(key: str) -> MeterBinarySensorDescription:
         key=key,
         translation_key=translation_key,
         placeholders=placeholders,
+        entity_category=None if translation_key in PRIMARY_ALERTS else EntityCategory.DIAGNOSTIC,
         device_class=BinarySensorDeviceClass.PROBLEM if ALERTS[key].problem else None,
         value_fn=alerted(key),
         exists_fn=wired(key),
@@ -236,5 +245,9 @@ def generic_sensor_description(key: str, name: str, unit: str | None) -> MeterSe
 def generic_alert_description(key: str, name: str) -> MeterBinarySensorDescription:
     """A binary input of a generic meter that no alert key names, under the meter's own name."""
     return MeterBinarySensorDescription(
-        key=key, name=name, device_class=BinarySensorDeviceClass.PROBLEM, value_fn=extra(key)
+        key=key,
+        name=name,
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=extra(key),
     )

@@ -27,7 +27,7 @@ class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
             name=subentry.title,
             manufacturer=info.manufacturer,
             model=info.model,
-            model_id=coordinator.meter.profile.id,
+            model_id=None,  # not the profile id: the device page shows it after the model
             serial_number=info.serial_number,
             sw_version=info.firmware,
         )

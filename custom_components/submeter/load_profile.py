@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from homeassistant.components.recorder.models import StatisticData, StatisticMeanType, StatisticMetaData
 from homeassistant.components.recorder.statistics import async_add_external_statistics, get_last_statistics
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.translation import async_get_cached_translations
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
@@ -57,11 +58,23 @@ def statistic_id(subentry: ConfigSubentry, key: str) -> str:
     return f"{DOMAIN}:{meter}_{key}"
 
 
-def _metadata(subentry: ConfigSubentry, key: str) -> StatisticMetaData:
+def statistic_name(hass: HomeAssistant, subentry: ConfigSubentry, key: str) -> str:
+    """The meter's name and the value's, as its sensor is named: "<meter> Energy import (load profile)".
+
+    The Energy picker lists it beside the sensor of the same value; the suffix tells the two apart.
+    """
+    label = f"component.{DOMAIN}.entity.sensor.{key}.name"
+    for language in dict.fromkeys((hass.config.language, "en")):
+        if name := async_get_cached_translations(hass, language, "entity", DOMAIN).get(label):
+            return f"{subentry.title} {name} (load profile)"
+    return f"{subentry.title} {key.replace('_', ' ').capitalize()} (load profile)"
+
+
+def _metadata(hass: HomeAssistant, subentry: ConfigSubentry, key: str) -> StatisticMetaData:
     metadata: dict[str, Any] = {
         "mean_type": StatisticMeanType.NONE,
         "has_sum": True,
-        "name": f"{subentry.title} {key.replace('_', ' ')} (meter load profile)",
+        "name": statistic_name(hass, subentry, key),
         "source": DOMAIN,
         "statistic_id": statistic_id(subentry, key),
         "unit_of_measurement": MEASUREMENTS[key].unit,
@@ -141,7 +154,7 @@ class LoadProfileImporter:
             for key in keys:
                 statistics = [s for s in hourly(rows, key) if s["start"] >= since]
                 if statistics:
-                    async_add_external_statistics(self.hass, _metadata(self._subentry, key), statistics)
+                    async_add_external_statistics(self.hass, _metadata(self.hass, self._subentry, key), statistics)
                     added += len(statistics)
                     end = statistics[-1]["start"] + HOUR
                     newest = end if newest is None else min(newest, end)

@@ -19,6 +19,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_register_admin_service
 
+from .action_errors import action_name
 from .compat import ha_schema
 from .const import DOMAIN
 from .coordinator import MeterCoordinator, SubmeterConfigEntry
@@ -107,6 +108,7 @@ async def _async_broadcast(
 ) -> None:
     """Send ``action`` once per bus to every meter on it, then read each meter that takes it back."""
     buses = {entry.entry_id: (entry, coordinator) for entry, coordinator in meters}
+    hass = meters[0][1].hass
     failures: list[str] = []
     for entry, target in buses.values():
         profile = target.meter.profile
@@ -114,7 +116,7 @@ async def _async_broadcast(
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="broadcast_not_supported",
-                translation_placeholders={"meter": target.subentry.title, "action": action},
+                translation_placeholders={"meter": target.subentry.title, "action": action_name(hass, action)},
             )
         try:
             await entry.runtime_data.bus.async_broadcast_action(profile, action, option)
@@ -122,7 +124,7 @@ async def _async_broadcast(
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="broadcast_failed",
-                translation_placeholders={"bus": entry.title, "action": action, "error": str(err)},
+                translation_placeholders={"bus": entry.title, "action": action_name(hass, action), "error": str(err)},
             ) from err
         for coordinator in entry.runtime_data.coordinators.values():
             spec = coordinator.meter.profile.actions.get(action)
@@ -136,5 +138,9 @@ async def _async_broadcast(
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="broadcast_not_followed",
-            translation_placeholders={"meters": ", ".join(failures), "action": action, "option": str(option)},
+            translation_placeholders={
+                "meters": ", ".join(failures),
+                "action": action_name(hass, action),
+                "option": str(option),
+            },
         )

@@ -8,6 +8,7 @@ import pytest
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockUser
 
 from custom_components.submeter.const import DOMAIN
@@ -87,7 +88,8 @@ async def test_countis_totals_cannot_be_reset(hass: HomeAssistant, tcp_bus: Simu
         await call(hass, "reset_energy", COUNTIS)
     assert caught.value.translation_key == "totals_not_resettable"
     assert caught.value.translation_placeholders["meter"] == "Meter 2"
-    assert "reset_partial_energy" in str(caught.value)
+    assert caught.value.translation_placeholders["action"] == "Reset energy"  # the name, not the id reset_energy
+    assert "“Reset partial energy” action" in str(caught.value)
     assert "MID meter" in str(caught.value)
     assert tcp_bus.meters[COUNTIS].writes == []
 
@@ -97,7 +99,7 @@ async def test_unsupported_action_names_meter_and_action(hass: HomeAssistant, tc
     with pytest.raises(ServiceValidationError) as caught:
         await call(hass, "reset_demand", [LEVITON, COUNTIS])
     assert caught.value.translation_key == "action_not_supported"
-    assert str(caught.value).startswith("Meter Meter 2 does not support the action reset_demand")
+    assert str(caught.value).startswith("Meter Meter 2 does not support the action “Reset demand”")
     # A mixed call is refused whole: the meter that supports it was not reset either.
     assert tcp_bus.meters[LEVITON].writes == []
     with pytest.raises(ServiceValidationError) as caught:
@@ -125,7 +127,7 @@ async def test_exception_reply_is_a_clear_error(hass: HomeAssistant, tcp_bus: Si
         await call(hass, "reset_pulse_counters", LEVITON)
     assert not isinstance(caught.value, ServiceValidationError)
     assert caught.value.translation_key == "action_refused"
-    assert str(caught.value).startswith("Meter Meter 1 refused reset_pulse_counters:")
+    assert str(caught.value).startswith("Meter Meter 1 refused “Reset pulse counters”:")
     assert "refused the request" in str(caught.value)
 
 
@@ -229,7 +231,7 @@ async def test_resets_are_for_administrators_only(
 
 
 async def test_buttons_follow_the_profile(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
-    await setup_bus(hass, bus_entry(tcp_bus.link))
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
     registry_ids = {
         (address, key): entity_id(hass, "button", address, key)
         for address in (LEVITON, COUNTIS)
@@ -243,6 +245,13 @@ async def test_buttons_follow_the_profile(hass: HomeAssistant, tcp_bus: Simulate
     }
     countis = tcp_bus.meters[COUNTIS]
     button = registry_ids[(COUNTIS, "reset_partial_energy")]
+    # Disabled by default like the partial counters it resets: pressed, it would change nothing in view.
+    registry = er.async_get(hass)
+    assert registry.async_get(button).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert registry.async_get(registry_ids[(LEVITON, "reset_energy")]).disabled_by is None
+    registry.async_update_entity(button, disabled_by=None)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
     await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)  # no user: automation
     assert countis.writes == [(0xE222, [0x001F])]
     assert countis.state["partial_energy_import"] == 0

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import yaml
@@ -169,7 +170,9 @@ async def test_unknown_meter_gets_a_profile_choice(hass: HomeAssistant, user_pro
         result = await finish_scan(hass, hass.config_entries.flow, result)
         # pymodbus' server answers Read Device Identification with its own vendor name.
         assert found(result) == {"100": "? Pymodbus @ 100"}
-        assert result["description_placeholders"] == {"found": "1", "unknown": "1"}
+        placeholders = result["description_placeholders"]
+        assert placeholders == {"found": "1", "unknown": "1", "link": ANY, "full_scan": "offered"}
+        assert placeholders["link"].startswith("Modbus TCP 127.0.0.1:")  # the result says which link was scanned
         result = await hass.config_entries.flow.async_configure(flow_id, {"meters": ["100"]})
         assert result["step_id"] == "identify"
         assert result["description_placeholders"] == {"address": "100", "seen": "Pymodbus"}
@@ -321,14 +324,17 @@ async def test_add_meters_by_scan(hass: HomeAssistant, tcp_bus: SimulatedBus) ->
     assert sorted(s.unique_id for s in entry.subentries.values()) == ["1", "2"]
     assert len(entry.runtime_data.coordinators) == 2
 
-    # A second scan skips the meters already on the bus and finds nothing new.
+    # A second scan skips the meters already on the bus and finds nothing new: a result that says
+    # so on which link and offers to look further, not an empty list; leaving it says why.
     result = await manager.async_init((entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_USER})
     result = await manager.async_configure(result["flow_id"], {"next_step_id": "find"})
     result = await finish_scan(hass, manager, result)
-    assert found(result) == {}
+    assert result["step_id"] == "no_meters"
+    assert [str(key) for key in result["data_schema"].schema] == ["full_scan", "addresses"]
+    assert result["description_placeholders"]["link"] == entry.runtime_data.bus.link.name
     result = await manager.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "no_meters_selected"
+    assert result["reason"] == "no_new_meters"
 
 
 async def reconfigure_meter(hass: HomeAssistant, entry: Any, subentry_id: str, user_input: dict) -> dict:
@@ -411,7 +417,7 @@ async def test_whole_numbers_only(hass: HomeAssistant, tcp_bus: SimulatedBus) ->
 
 async def reconfigure_bus(hass: HomeAssistant, entry: Any, user_input: dict) -> dict:
     result = await entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "reconfigure"
+    assert result["step_id"] == f"reconfigure_{entry.data['link']}"  # each bus kind has its own wording
     return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
 
 

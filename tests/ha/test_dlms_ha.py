@@ -234,7 +234,7 @@ async def test_options_and_reconfigure(hass: HomeAssistant, sim: DlmsSimServer) 
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
     )
-    assert result["step_id"] == "reconfigure"
+    assert result["step_id"] == "reconfigure_dlms_tcp"
     changed = {k: v for k, v in tcp_input(sim).items() if k != "address"} | {"security": "lls"}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
     assert result["errors"] == {"password": "password_required"}

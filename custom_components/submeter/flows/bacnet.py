@@ -311,7 +311,7 @@ async def async_reconfigure(
     given = str(defaults.get(CONF_INTERFACE, "")).strip().split("/")[0]
     kernel = ", ".join(i.with_prefixlen for i in local if str(i.ip) == given) or "-"
     return flow.async_show_form(
-        step_id="reconfigure",
+        step_id=f"reconfigure_{LINK_BACNET_IP}",
         data_schema=ha_schema(bacnet_schema(defaults)),
         errors=errors,
         description_placeholders={"kernel": kernel},

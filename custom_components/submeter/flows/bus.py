@@ -58,6 +58,8 @@ class SubmeterConfigFlow(ConfigFlow, domain=DOMAIN):
         step_id = name.removeprefix("async_step_")
         if step_id == name or name.startswith("_"):
             raise AttributeError(name)
+        if step_id.startswith("reconfigure_"):  # the form of each bus kind has its own step and wording
+            return self.async_step_reconfigure
         if step_id in BUS_KINDS and self.__dict__.get("_kind") != step_id:
             self._kind = step_id
             self._steps = BUS_KINDS[step_id].bus_steps(self)

@@ -296,4 +296,6 @@ async def async_reconfigure(
     defaults = user_input or dict(entry.data)
     ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
     schema = dlms_schema(kind, defaults, ports, address=False)
-    return flow.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)
+    return flow.async_show_form(
+        step_id=f"reconfigure_{entry.data[CONF_LINK]}", data_schema=ha_schema(schema), errors=errors
+    )

@@ -22,7 +22,7 @@ from homeassistant.core import HomeAssistant
 from ..bus_kinds.kind import AddMeters, StepHandler, named_steps
 from ..compat import ha_schema
 from ..connection import async_check_link, async_probe_meter
-from ..const import CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
+from ..const import CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, SubmeterError
 from ..pysubmeter.modbus import ModbusLink, link_from_dict
@@ -42,7 +42,7 @@ from .schemas import (
 
 _LOGGER = logging.getLogger(__name__)
 
-SCAN_STEPS = ("scan", "scan_failed", "meters", "identify")
+SCAN_STEPS = ("scan", "scan_failed", "meters", "no_meters", "identify")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,7 +159,9 @@ def reconfigure(
             else:
                 return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
         schema = await form.schema(flow.hass, user_input or entry.data)
-        return flow.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)
+        return flow.async_show_form(
+            step_id=f"reconfigure_{entry.data[CONF_LINK]}", data_schema=ha_schema(schema), errors=errors
+        )
 
     return async_step
 

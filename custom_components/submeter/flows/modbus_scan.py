@@ -73,6 +73,7 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         self._timer: ProbeTimer | None = None
         self._found: dict[int, Responder] = {}
         self._scan_addresses: list[int] = []
+        self._full_scan_done = False  # then the result no longer offers it
         self._progress = ProgressStep(flow, "scan", done_step="meters", failed_step="scan_failed", name="submeter scan")
         self._selected: list[dict[str, Any]] = []
         self._unknown: list[Responder] = []
@@ -80,11 +81,12 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
     async def async_start(self, addresses: list[int]) -> ResultT:
         """Probe ``addresses`` (those not on the bus or found already)."""
         self._scan_addresses = [a for a in addresses if a not in self._taken and a not in self._found]
+        self._full_scan_done |= len(addresses) == len(ALL_ADDRESSES)
         self._progress.status = {
             "address": "-",
             "probed": "0",
             "total": str(len(self._scan_addresses)),
-            "found": "0",
+            "found": str(len(self._found)),  # the count goes on from what an earlier scan found
         }
         return await self.async_step_scan()
 
@@ -100,12 +102,18 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         hass = self._flow.hass
         profiles = await async_get_profiles(hass)
         total = len(self._scan_addresses)
+        before = len(self._found)
         async with async_temporary_bus(hass, self._link, self._options) as bus:
             if self._timer is None:
                 self._timer = ProbeTimer.for_link(bus.link)
 
             def progress(address: int, probed: int, found: int) -> None:
-                status = {"address": str(address), "probed": str(probed), "total": str(total), "found": str(found)}
+                status = {
+                    "address": str(address),
+                    "probed": str(probed),
+                    "total": str(total),
+                    "found": str(before + found),
+                }
                 self._progress.progress(probed / total if total else 1.0, status)
 
             found = await async_scan(bus, self._scan_addresses, profiles, self._timer, progress)
@@ -121,6 +129,8 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
                 errors[CONF_ADDRESSES] = "invalid_addresses"
             elif user_input.get(CONF_FULL_SCAN) or typed:
                 return await self.async_start(list(ALL_ADDRESSES) if user_input.get(CONF_FULL_SCAN) else typed)
+            elif not self._found:
+                return self._flow.async_abort(reason="no_new_meters")
             else:
                 chosen = [self._found[int(a)] for a in user_input.get(CONF_METERS, [])]
                 self._selected = [_subentry(r, profiles) for r in chosen if r.profile_id is not None]
@@ -131,22 +141,31 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
             for r in sorted(self._found.values(), key=lambda r: r.address)
         ]
         recognised = [str(r.address) for r in self._found.values() if r.profile_id is not None]
-        schema = vol.Schema(
-            {
-                vol.Optional(CONF_METERS, default=recognised): selector.SelectSelector(
-                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
-                ),
-                vol.Optional(CONF_FULL_SCAN, default=False): selector.BooleanSelector(),
-                vol.Optional(CONF_ADDRESSES, default=""): selector.TextSelector(),
-            }
-        )
+        fields: dict[Any, Any] = {}
+        if options:
+            fields[vol.Optional(CONF_METERS, default=recognised)] = selector.SelectSelector(
+                selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
+            )
+        if not self._full_scan_done:
+            fields[vol.Optional(CONF_FULL_SCAN, default=False)] = selector.BooleanSelector()
+        fields[vol.Optional(CONF_ADDRESSES, default="")] = selector.TextSelector()
         unknown = sum(1 for r in self._found.values() if r.profile_id is None)
+        # Nothing new answered (every meter there is set up already): say so, and how to look further.
         return self._flow.async_show_form(
-            step_id="meters",
-            data_schema=ha_schema(schema),
+            step_id="meters" if options else "no_meters",
+            data_schema=ha_schema(vol.Schema(fields)),
             errors=errors,
-            description_placeholders={"found": str(len(self._found)), "unknown": str(unknown)},
+            description_placeholders={
+                "found": str(len(self._found)),
+                "unknown": str(unknown),
+                "link": self._link.name,
+                "full_scan": "done" if self._full_scan_done else "offered",
+            },
         )
+
+    async def async_step_no_meters(self, user_input: dict[str, Any] | None = None) -> ResultT:
+        """The result form when no new meter answered: scan further, or leave."""
+        return await self.async_step_meters(user_input)
 
     async def async_step_identify(self, user_input: dict[str, Any] | None = None) -> ResultT:
         """One unrecognised meter at a time: which profile reads it."""

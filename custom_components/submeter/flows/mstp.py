@@ -230,7 +230,7 @@ async def async_reconfigure(
                 return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
     ports = await hass.async_add_executor_job(list_serial_ports)
     return flow.async_show_form(
-        step_id="reconfigure",
+        step_id=f"reconfigure_{BACNET_MSTP}",
         data_schema=ha_schema(mstp_schema(ports, user_input or dict(entry.data))),
         errors=errors,
         description_placeholders=placeholders,

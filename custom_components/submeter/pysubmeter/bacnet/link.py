@@ -42,9 +42,8 @@ class BacnetIpLink:
 
     @property
     def name(self) -> str:
-        """The title of a bus entry, naming the BBMD when it has one."""
-        via = f" via BBMD {self.bbmd}" if self.bbmd else ""
-        return f"BACnet/IP {self.interface}:{self.port}{via}"
+        """The title of a bus entry: the kind, this host's address and the UDP port."""
+        return f"BACnet/IP {self.interface.split('/')[0]}:{self.port}"
 
     @property
     def bac0_address(self) -> str:

@@ -10,6 +10,7 @@ own HDLC physical address (the IP wrapper reaches one meter per endpoint).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any, ClassVar, Final, Literal
 
 from .ciphering import SecureContext
@@ -76,8 +77,8 @@ class DlmsLink:
     def name(self) -> str:
         """The title of a bus entry."""
         if self.kind == DLMS_SERIAL:
-            return f"DLMS {'optical ' if self.optical else ''}{self.port}"
-        return f"DLMS {self.host}:{self.tcp_port}{'' if self.wrapper else ' (HDLC)'}"
+            return f"DLMS/COSEM {PurePosixPath(self.port).name}{' (optical probe)' if self.optical else ''}"
+        return f"DLMS/COSEM {self.host}:{self.tcp_port}{'' if self.wrapper else ' (HDLC)'}"
 
     def as_dict(self) -> dict[str, Any]:
         """The entry data of this link."""

@@ -13,6 +13,7 @@ import errno
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from modbus_connection import (
@@ -45,8 +46,10 @@ class SerialLink:
 
     @property
     def name(self) -> str:
-        """The title of a bus entry: port and its framing."""
-        return f"{self.port} ({self.baudrate} {self.bytesize}{self.parity}{self.stopbits})"
+        """The title of a bus entry: the kind, the port's last name (a by-id name says which adapter), framing."""
+        return (
+            f"Modbus RTU {PurePosixPath(self.port).name} ({self.baudrate} {self.bytesize}{self.parity}{self.stopbits})"
+        )
 
     def params(self) -> Params:
         """The connection parameters, in the form core's modbus shares connections by."""
@@ -81,8 +84,8 @@ class TcpLink:
 
     @property
     def name(self) -> str:
-        """The title of a bus entry."""
-        return f"{self.host}:{self.port}"
+        """The title of a bus entry: the kind and the endpoint."""
+        return f"Modbus TCP {self.host}:{self.port}"
 
     def params(self) -> Params:
         """The connection parameters, in the form core's modbus shares connections by."""
@@ -104,8 +107,8 @@ class RtuOverTcpLink:
 
     @property
     def name(self) -> str:
-        """The title of a bus entry."""
-        return f"{self.host}:{self.port} (RTU over TCP)"
+        """The title of a bus entry: the kind and the endpoint."""
+        return f"Modbus RTU over TCP {self.host}:{self.port}"
 
     def params(self) -> Params:
         """The connection parameters: a serial device on a socket, as core's modbus spells it."""
