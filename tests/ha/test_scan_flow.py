@@ -40,9 +40,8 @@ async def test_tcp_gateway_scan_finds_every_meter(hass: HomeAssistant, memory_bu
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert len(entry.runtime_data.coordinators) == 2
-    # Every address was probed. A full scan asks a silent address again only when its wait was shorter than
-    # the slowest answer seen (the second pass): in memory every answer is instant, so most were asked once
-    # (the quick scan's factory addresses had their two probes before).
+    # Every address was probed (how often a silent one is asked again depends on the answer times, see
+    # sim/test_scan.py, and on the retries of core's shared unit on Home Assistant 2026).
     probes = Counter(
         unit_id
         for connection in memory_bus.lines.opened
@@ -50,7 +49,6 @@ async def test_tcp_gateway_scan_finds_every_meter(hass: HomeAssistant, memory_bu
         for _ in unit.read_events
     )
     assert set(probes) == set(range(1, 248))
-    assert sum(count == 1 for count in probes.values()) > 200, probes
 
     flow_id = await start(hass, "tcp")
     result = await hass.config_entries.flow.async_configure(flow_id, link)
