@@ -153,3 +153,23 @@ async def test_a_master_that_ignores_who_is_or_takes_our_mac(
             assert (result["type"], result["reason"]) == (FlowResultType.ABORT, reason)
         finally:
             await node.close()
+
+
+async def test_a_modbus_bus_on_the_port_our_mstp_line_holds(hass: HomeAssistant, tmp_path: Path) -> None:
+    """One owner per serial port, the other way round: a Modbus flow on the MS/TP line's adapter is refused."""
+    async with PtyPair(tmp_path) as pair:
+        MockConfigEntry(
+            domain=DOMAIN,
+            title="BACnet MS/TP line",
+            data={"link": "bacnet_mstp", "port": str(pair.client_end), "baudrate": 38400, "mac": 0, "max_master": 127},
+        ).add_to_hass(hass)
+        alias = tmp_path / "usb-FTDI_FT232R-if00-port0"
+        alias.symlink_to(pair.client_end)
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "serial"})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"port": str(alias), "baudrate": "9600", "parity": "N", "stopbits": "1"}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"port": "port_in_use"}
+        assert result["description_placeholders"]["owner"] == "BACnet MS/TP line"

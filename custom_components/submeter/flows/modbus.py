@@ -22,10 +22,10 @@ from homeassistant.core import HomeAssistant
 from ..bus_kinds.kind import AddMeters, StepHandler, named_steps
 from ..compat import ha_schema
 from ..connection import async_check_link, async_probe_meter
-from ..const import CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
+from ..const import CONF_LINK, CONF_PROFILE, CONF_UNIT_ADDRESS, DOMAIN, SUBENTRY_METER
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, SubmeterError
-from ..pysubmeter.modbus import ModbusLink, link_from_dict
+from ..pysubmeter.modbus import ModbusLink, SerialLink, link_from_dict
 from ..pysubmeter.modbus.kind import unique_id
 from .modbus_scan import ModbusScan, default_addresses
 from .schemas import (
@@ -35,6 +35,7 @@ from .schemas import (
     meter_addresses,
     network_link,
     network_schema,
+    port_owner,
     serial_link,
     serial_schema,
     stable_port_path,
@@ -101,20 +102,33 @@ class ModbusBusSteps:
         """Ask for the link; it is tried before anything is saved, so a wrong port is an error in the form."""
         flow = self._flow
         errors: dict[str, str] = {}
+        placeholders = {"owner": "-"}
         if (
             user_input is not None
             and not (errors := integer_errors(user_input, self._form.integers))
-            and (result := await self._async_use_link(await self._form.link(flow.hass, user_input), errors))
+            and (
+                result := await self._async_use_link(await self._form.link(flow.hass, user_input), errors, placeholders)
+            )
         ):
             return result
         schema = await self._form.schema(flow.hass, user_input or {})
-        return flow.async_show_form(step_id=self._kind, data_schema=ha_schema(schema), errors=errors)
+        return flow.async_show_form(
+            step_id=self._kind, data_schema=ha_schema(schema), errors=errors, description_placeholders=placeholders
+        )
 
-    async def _async_use_link(self, link: ModbusLink, errors: dict[str, str]) -> ConfigFlowResult | None:
+    async def _async_use_link(
+        self, link: ModbusLink, errors: dict[str, str], placeholders: dict[str, str]
+    ) -> ConfigFlowResult | None:
         """Test the link, then scan it; ``None`` (with ``errors`` set) if it does not work."""
         flow = self._flow
         await flow.async_set_unique_id(unique_id(link))
         flow._abort_if_unique_id_configured()
+        if isinstance(link, SerialLink):  # one owner per serial port: an MS/TP or DLMS bus of ours may hold it
+            entries = flow.hass.config_entries.async_entries(DOMAIN)
+            if (owner := await flow.hass.async_add_executor_job(port_owner, entries, link.port)) is not None:
+                errors[CONF_PORT] = "port_in_use"
+                placeholders["owner"] = owner.title
+                return None
         try:
             await async_check_link(flow.hass, link, address=1)
         except LinkError as err:

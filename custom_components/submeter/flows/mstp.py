@@ -24,11 +24,11 @@ from ..pysubmeter import LinkError
 from ..pysubmeter.bacnet import BacnetDevice, async_discover
 from ..pysubmeter.bacnet.mstp import BAUDRATES, DEFAULT_BAUDRATE, BacnetMstpLink, MstpNetwork
 from ..pysubmeter.bacnet.mstp.kind import unique_id
-from ..pysubmeter.bacnet.mstp.port import SerialPort, same_port
+from ..pysubmeter.bacnet.mstp.port import SerialPort
 from ..pysubmeter.bacnet.mstp.settings import BACNET_MSTP, DEFAULT_MAC, DEFAULT_MAX_MASTER
 from .bacnet import CONF_DEVICES, device_subentry, device_title
 from .progress import ProgressStep
-from .schemas import error_key, integer_errors, list_serial_ports, port_selector, stable_port_path
+from .schemas import error_key, integer_errors, list_serial_ports, port_owner, port_selector, stable_port_path
 
 CONF_MAC = "mac"
 CONF_MAX_MASTER = "max_master"
@@ -68,15 +68,6 @@ def mstp_link(user_input: dict[str, Any], port: str, errors: dict[str, str]) -> 
         errors[CONF_MAX_MASTER] = "max_master_below_mac"
         return None
     return BacnetMstpLink(port=port, baudrate=int(user_input[CONF_BAUDRATE]), mac=mac, max_master=max_master)
-
-
-def port_owner(entries: list[ConfigEntry], port: str, but: str | None = None) -> ConfigEntry | None:
-    """Another bus entry of ours on the same serial port (by-id links resolved), if any (blocking)."""
-    for entry in entries:
-        other = entry.data.get(CONF_PORT)
-        if entry.entry_id != but and isinstance(other, str) and other.startswith("/") and same_port(other, port):
-            return entry
-    return None
 
 
 def try_open(link: BacnetMstpLink) -> None:

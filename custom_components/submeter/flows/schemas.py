@@ -30,6 +30,7 @@ from ..const import (
     SUBENTRY_METER,
 )
 from ..pysubmeter import LinkError, Profile
+from ..pysubmeter.bacnet.mstp.port import same_port
 from ..pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
 from ..pysubmeter.modbus.kind import ADDRESSES
 
@@ -269,3 +270,12 @@ def modbus_options(options: Mapping[str, Any]) -> vol.Schema:
             ),
         }
     )
+
+
+def port_owner(entries: list[ConfigEntry], port: str, but: str | None = None) -> ConfigEntry | None:
+    """Another bus entry of ours on the same serial port (by-id links resolved), if any (blocking)."""
+    for entry in entries:
+        other = entry.data.get(CONF_PORT)
+        if entry.entry_id != but and isinstance(other, str) and other.startswith("/") and same_port(other, port):
+            return entry
+    return None
