@@ -72,7 +72,7 @@ def health(hass: HomeAssistant, entry_id: str) -> BusHealth:
 def forget(hass: HomeAssistant, entry_id: str, subentry_ids: Iterable[str] = ()) -> None:
     """The entry was deleted: drop its record, its issues and its meters' issues."""
     hass.data.get(DATA_HEALTH, {}).pop(entry_id, None)
-    issue_ids = [bus_issue_id(entry_id), port_issue_id(entry_id)]
+    issue_ids = [bus_issue_id(entry_id), port_issue_id(entry_id), f"line_over_capacity_{entry_id}"]
     for subentry_id in subentry_ids:
         issue_ids += [profile_issue_id(subentry_id), f"missing_profile_{subentry_id}"]
     for issue_id in issue_ids:

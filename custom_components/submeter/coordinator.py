@@ -202,6 +202,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             async with self._holding_line():
                 reading, guarded = await self._async_read()
         except SubmeterError as err:
+            self._polled(started, err)
             if isinstance(err, LinkError) and err.reason in CREDENTIAL_FAILURES:
                 # New secrets are needed, not another poll: Home Assistant starts the reauth flow.
                 raise ConfigEntryAuthFailed(
@@ -209,7 +210,6 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                     translation_key="credentials_refused",
                     translation_placeholders={"bus": self.config_entry.title, "error": str(err)},
                 ) from err
-            self._polled(started, err)
             self.schedule.failed()
             self._failures += 1
             if self.data is not None and self._failures < FAILURES_BEFORE_UNAVAILABLE:

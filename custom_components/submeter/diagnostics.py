@@ -9,7 +9,7 @@ answers with what they decoded to. The raw part is what ``python -m submeter_sim
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -46,12 +46,14 @@ def redacted_entry_data(data: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
-def _redact_title(title: str, data: dict[str, Any]) -> str:
+def redacted_title(title: str, data: dict[str, Any]) -> str:
     """A bus title is made from its link: the port path or host it names is redacted there too."""
     for key in (*TO_REDACT, "port"):
         value = data.get(key)
         if isinstance(value, str) and len(value) > 2:
             title = title.replace(value, REDACTED)
+            if key == "port" and len(name := PurePosixPath(value).name) > 2:  # titles name the port by its last name
+                title = title.replace(name, REDACTED)
     return title
 
 
@@ -129,7 +131,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: Submete
         "format": DUMP_FORMAT,
         "integration_version": str(integration.version),
         "entry": {
-            "title": _redact_title(entry.title, dict(entry.data)),
+            "title": redacted_title(entry.title, dict(entry.data)),
             "data": redacted_entry_data(dict(entry.data)),
             "options": dict(entry.options),
         },

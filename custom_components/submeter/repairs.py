@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult
 
 from .bus_kinds.registry import bus_kind
-from .flows.schemas import list_serial_ports, port_selector, stable_port_path
+from .flows.schemas import list_serial_ports, port_owner, port_selector, stable_port_path
 
 CONF_PORT = "port"
 
@@ -34,6 +34,7 @@ class SerialPortRepairFlow(RepairsFlow):
             return self.async_abort(reason="entry_removed")
         old = str(entry.data.get(CONF_PORT, ""))
         errors: dict[str, str] = {}
+        placeholders = {"bus": entry.title, "port": old, "owner": "-"}
         if user_input is not None:
             port = await self.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
             data = {**entry.data, CONF_PORT: port}
@@ -43,8 +44,13 @@ class SerialPortRepairFlow(RepairsFlow):
                 other.unique_id == unique_id and other.entry_id != entry.entry_id
                 for other in self.hass.config_entries.async_entries(entry.domain)
             )
+            entries = self.hass.config_entries.async_entries(entry.domain)
+            owner = await self.hass.async_add_executor_job(port_owner, entries, port, entry.entry_id)
             if taken:
                 errors[CONF_PORT] = "already_configured"
+            elif owner is not None:  # one owner per serial port: a bus of another kind holds it
+                errors[CONF_PORT] = "port_in_use"
+                placeholders["owner"] = owner.title
             elif not await self.hass.async_add_executor_job(os.path.exists, port):
                 errors[CONF_PORT] = "port_not_found"
             elif (error := await self._async_check(data)) is not None:
@@ -64,7 +70,7 @@ class SerialPortRepairFlow(RepairsFlow):
             step_id="port",
             data_schema=schema,
             errors=errors,
-            description_placeholders={"bus": entry.title, "port": old},
+            description_placeholders=placeholders,
         )
 
     async def _async_check(self, data: dict[str, Any]) -> str | None:

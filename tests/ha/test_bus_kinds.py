@@ -208,3 +208,20 @@ async def test_options_form_is_the_kinds(
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == user_input
+
+
+@pytest.mark.parametrize(
+    ("data", "port"),
+    [
+        ({"link": "serial", "port": "/dev/ttyUSB0"}, "/dev/ttyUSB0"),
+        ({"link": "dlms_serial", "port": "/dev/ttyUSB1"}, "/dev/ttyUSB1"),
+        ({"link": "bacnet_mstp", "port": "/dev/ttyUSB2"}, "/dev/ttyUSB2"),
+        ({"link": "tcp", "host": "gw", "port": 502}, None),
+        ({"link": "rtu_over_tcp", "host": "gw", "port": 4001}, None),
+        ({"link": "bacnet_ip", "port": 47808}, None),
+        ({"link": "dlms_tcp", "host": "meter", "tcp_port": 4059}, None),
+    ],
+)
+def test_every_kind_on_a_local_port_says_which(data: dict[str, Any], port: str | None) -> None:
+    """The set-up's vanished-port repair and the one-owner-per-port rule need each serial kind's port."""
+    assert bus_kind(data).link.serial_port(data) == port

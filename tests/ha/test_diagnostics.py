@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
-from custom_components.submeter.diagnostics import REDACTED, redacted_entry_data
+from custom_components.submeter.diagnostics import REDACTED, redacted_entry_data, redacted_title
 from custom_components.submeter.pysubmeter import load_builtin_profiles
 from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
 from custom_components.submeter.pysubmeter.dlms.link import DLMS_TCP, DlmsLink
@@ -281,3 +281,11 @@ def test_every_secret_of_an_hls_link_is_redacted() -> None:
         secret_fields = {name for name in stored if name in {"password", "host"} or name.endswith(("key", "title"))}
         assert secret_fields, stored
         assert all(redacted[name] == REDACTED for name in secret_fields), redacted
+
+
+def test_a_title_naming_the_port_by_its_last_name_is_redacted() -> None:
+    """Titles name a serial port by its last name, and a by-id name carries the adapter's serial number."""
+    port = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K5XYZ-if00-port0"
+    title = redacted_title("Modbus RTU usb-FTDI_FT232R_USB_UART_A10K5XYZ-if00-port0 (9600 8N1)", {"port": port})
+    assert "A10K5XYZ" not in title
+    assert title == f"Modbus RTU {REDACTED} (9600 8N1)"

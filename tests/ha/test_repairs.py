@@ -110,7 +110,7 @@ async def test_a_vanished_serial_port_is_fixed_by_picking_the_new_one(hass: Home
         flows = hass.data[REPAIRS]["flow_manager"]
         result = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
         assert result["type"] is FlowResultType.FORM
-        assert result["description_placeholders"] == {"bus": "bus", "port": str(gone)}
+        assert result["description_placeholders"] == {"bus": "bus", "port": str(gone), "owner": "-"}
         result = await flows.async_configure(result["flow_id"], {"port": str(tmp_path / "still-gone")})
         assert result["errors"] == {"port": "port_not_found"}
         result = await flows.async_configure(result["flow_id"], {"port": str(pty.client_end)})

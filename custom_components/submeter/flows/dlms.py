@@ -21,7 +21,7 @@ from homeassistant.helpers import selector
 
 from ..bus_kinds.kind import StepHandler
 from ..compat import ha_schema
-from ..const import CONF_LINK, CONF_UNIT_ADDRESS, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
+from ..const import CONF_LINK, CONF_UNIT_ADDRESS, DOMAIN, LINK_DLMS_SERIAL, LINK_DLMS_TCP, SUBENTRY_METER
 from ..dlms_counters import async_counter_store
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterInfo, MeterTimeoutError, Profile, SubmeterError
@@ -35,6 +35,7 @@ from .schemas import (
     integer_errors,
     list_serial_ports,
     meter_data,
+    port_owner,
     port_selector,
     stable_port_path,
 )
@@ -221,12 +222,17 @@ class DlmsSteps:
         """The link and first meter of a DLMS bus; the entry is made once the meter answers."""
         flow = self._flow
         errors: dict[str, str] = {}
+        placeholders = {"owner": "-"}
         if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
             port = ""
             if kind == LINK_DLMS_SERIAL:
                 port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
             link = dlms_link(kind, user_input, errors, port)
-            if link is not None:
+            entries = flow.hass.config_entries.async_entries(DOMAIN)
+            if port and (owner := await flow.hass.async_add_executor_job(port_owner, entries, port)) is not None:
+                errors[CONF_PORT] = "port_in_use"  # one owner per serial port
+                placeholders["owner"] = owner.title
+            elif link is not None:
                 await flow.async_set_unique_id(unique_id(link))
                 flow._abort_if_unique_id_configured()
                 address = int(user_input[CONF_UNIT_ADDRESS])
@@ -248,7 +254,10 @@ class DlmsSteps:
                     )
         ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
         return flow.async_show_form(
-            step_id=kind, data_schema=ha_schema(dlms_schema(kind, user_input or {}, ports)), errors=errors
+            step_id=kind,
+            data_schema=ha_schema(dlms_schema(kind, user_input or {}, ports)),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_check_dlms(

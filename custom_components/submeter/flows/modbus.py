@@ -158,23 +158,36 @@ def reconfigure(
 
     async def async_step(flow: ConfigFlow, entry: ConfigEntry, user_input: dict[str, Any] | None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
+        placeholders = {"owner": "-"}
         if user_input is not None and not (errors := integer_errors(user_input, form.integers)):
             link = await form.link(flow.hass, user_input)
             new_id = unique_id(link)
             if new_id != entry.unique_id:
                 await flow.async_set_unique_id(new_id)
                 flow._abort_if_unique_id_configured()
-            try:
-                await _async_check_meters(flow.hass, entry, link)
-            except LinkError as err:
-                errors["base"] = error_key(err)
-            except SubmeterError:
-                errors["base"] = "meters_silent"
+            entries = flow.hass.config_entries.async_entries(DOMAIN)
+            if isinstance(link, SerialLink) and (
+                owner := await flow.hass.async_add_executor_job(port_owner, entries, link.port, entry.entry_id)
+            ):
+                errors[CONF_PORT] = "port_in_use"  # one owner per serial port
+                placeholders["owner"] = owner.title
             else:
-                return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
+                try:
+                    await _async_check_meters(flow.hass, entry, link)
+                except LinkError as err:
+                    errors["base"] = error_key(err)
+                except SubmeterError:
+                    errors["base"] = "meters_silent"
+                else:
+                    return flow.async_update_reload_and_abort(
+                        entry, unique_id=new_id, title=link.name, data=link.as_dict()
+                    )
         schema = await form.schema(flow.hass, user_input or entry.data)
         return flow.async_show_form(
-            step_id=f"reconfigure_{entry.data[CONF_LINK]}", data_schema=ha_schema(schema), errors=errors
+            step_id=f"reconfigure_{entry.data[CONF_LINK]}",
+            data_schema=ha_schema(schema),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     return async_step

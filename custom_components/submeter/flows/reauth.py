@@ -48,7 +48,7 @@ class ReauthSteps:
         if user_input is not None:
             found = dlms_secrets(security, user_input, errors)
             if not errors:
-                link = DlmsLink.from_dict(dict(entry.data) | found)
+                link = DlmsLink.from_dict(dict(entry.data) | found | _cleared(security, found))  # what is saved
                 steps = DlmsSteps(flow, str(entry.data[CONF_LINK]))
                 if await steps.async_check_dlms(link, _first_address(entry, link), errors) is not None:
                     return flow.async_update_reload_and_abort(entry, data_updates=found | _cleared(security, found))

@@ -26,4 +26,5 @@ MSTP = LinkKind(
     discovery=Discovery.WHO_IS,
     from_dict=_from_dict,
     unique_id=unique_id,
+    serial_port=lambda data: str(data.get("port", "")),
 )
