@@ -1,7 +1,8 @@
 """Types that differ across the supported Home Assistant range (2025.4 to 2026.x), in one place.
 
 Home Assistant 2026 types its form and service schemas as probatio's and takes
-voluptuous schemas as well; 2025.4 types them as voluptuous'. Home Assistant 2026
+voluptuous schemas as well; 2025.4 types them as voluptuous'. Its repair flows
+return their own result type from 2026 on. Home Assistant 2026
 runs on Python 3.14 only, so the type checker tells the two apart by the Python
 version. Nothing here changes what runs.
 """
@@ -15,9 +16,15 @@ import voluptuous as vol
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 14):
+        from homeassistant.components.repairs import RepairsFlowResult
         from probatio import Schema as HaSchema
+
+        RepairsResult = RepairsFlowResult  # what a repair flow's steps return
     else:
+        from homeassistant.data_entry_flow import FlowResult
         from voluptuous import Schema as HaSchema
+
+        RepairsResult = FlowResult
 
 
 def ha_schema(schema: vol.Schema) -> HaSchema:

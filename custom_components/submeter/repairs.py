@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult
 
 from .bus_kinds.registry import bus_kind
+from .compat import ha_schema
 from .flows.schemas import list_serial_ports, port_owner, port_selector, stable_port_path
+
+if TYPE_CHECKING:
+    from .compat import RepairsResult
 
 CONF_PORT = "port"
 
@@ -23,11 +26,11 @@ class SerialPortRepairFlow(RepairsFlow):
         """The entry whose port the issue is about."""
         self._entry_id = entry_id
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsResult:
         """The flow starts with the issue's own data, not a form's: show the form."""
         return await self.async_step_port()
 
-    async def async_step_port(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_port(self, user_input: dict[str, Any] | None = None) -> RepairsResult:
         """Take a new port, open it once, then save it and set the bus up again."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None:
@@ -68,7 +71,7 @@ class SerialPortRepairFlow(RepairsFlow):
         )
         return self.async_show_form(
             step_id="port",
-            data_schema=schema,
+            data_schema=ha_schema(schema),
             errors=errors,
             description_placeholders=placeholders,
         )

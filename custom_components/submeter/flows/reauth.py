@@ -15,6 +15,7 @@ import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 
 from ..bus_kinds.registry import bus_kind
+from ..compat import ha_schema
 from ..const import CONF_LINK, CONF_UNIT_ADDRESS, SUBENTRY_METER
 from ..pysubmeter.dlms.link import DlmsLink
 from .dlms import CONF_SECURITY, DEFAULT_PHYSICAL, DlmsSteps, dlms_secrets, secret_fields
@@ -54,7 +55,7 @@ class ReauthSteps:
                     return flow.async_update_reload_and_abort(entry, data_updates=found | _cleared(security, found))
         return flow.async_show_form(
             step_id="reauth_confirm",
-            data_schema=vol.Schema(secret_fields(security, {})),
+            data_schema=ha_schema(vol.Schema(secret_fields(security, {}))),
             errors=errors,
             description_placeholders={"bus": entry.title},
         )
