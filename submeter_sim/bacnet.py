@@ -15,6 +15,7 @@ meter (no segmentation) does.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -310,6 +311,9 @@ def _virtual_port(mac: int, vlan: str, number: int, network: int = 0) -> Any:
     )
 
 
+_VLANS = itertools.count()  # bacpypes3 keeps every virtual network by name for the life of the process
+
+
 class BacnetSite:
     """Meters on loopback UDP ports next to ``base``, where the integration's own station belongs.
 
@@ -339,7 +343,7 @@ class BacnetSite:
 
     def start(self) -> None:
         peers = [self.base + 1, self.base + 2, self.base + 3]
-        vlan = f"mstp{self.base}"
+        vlan = f"mstp{self.base}-{next(_VLANS)}"  # a later site may reuse this base port
         VirtualNetwork(vlan)
         self._apps.append(self.leviton.build([_ip_port(self.base + 1, peers)]))
         self._apps.append(self.dts.build([_ip_port(self.base + 2, peers)]))

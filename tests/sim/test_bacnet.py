@@ -11,6 +11,7 @@ from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNet
 from custom_components.submeter.pysubmeter.bacnet.discovery import GENERIC_PROFILE
 from custom_components.submeter.pysubmeter.bacnet.meter import POLLED
 from custom_components.submeter.pysubmeter.profile import BacnetObject
+from submeter_sim.bacnet import BacnetSite
 
 from ..meters import PROFILES
 from .bacnet_site import free_base, joined, running_site
@@ -195,3 +196,12 @@ async def test_a_bbmd_that_does_not_answer_is_reported() -> None:
         await network.async_start()
     assert err.value.reason == "bbmd_no_answer"
     await network.async_close()
+
+
+async def test_a_site_may_reuse_the_ports_of_a_closed_one() -> None:
+    """Sites take random free ports, so a later one can land on an earlier one's base (CI once did)."""
+    base = free_base()
+    for _ in range(2):
+        site = BacnetSite(base)
+        site.start()
+        site.close()
