@@ -101,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the DLMS meter's management client (1) uses HLS-GMAC with the DLMS Green Book's example keys "
         "(printed at start), not the LLS password",
     )
+    parser.add_argument(
+        "--dlms-profile-period",
+        type=int,
+        default=15,
+        choices=range(1, 61),
+        metavar="MINUTES",
+        help="the DLMS meter's load profile capture period, 1-60 minutes (default 15)",
+    )
     parser.add_argument("--profiles-dir", type=Path, metavar="DIR", help="folder with extra (user) profiles")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS", help="update period, 0 freezes values")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (meter n uses N+n)")
@@ -207,14 +215,18 @@ async def _bacnet_replay(base: int, dump: Any) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _dlms_meter(port: int, tick: float, seed: int, hls: bool = False) -> AsyncIterator[None]:
+async def _dlms_meter(
+    port: int, tick: float, seed: int, hls: bool = False, profile_minutes: int = 15
+) -> AsyncIterator[None]:
     """An SM307 on the DLMS IP wrapper whose clock follows wall time, advanced every ``tick``."""
     from .dlms import DlmsSimServer
     from .dlms_objects import Sm307
     from .dlms_secure import MeterSecurity
 
     security = MeterSecurity() if hls else None
-    meter = Sm307(datetime.now(UTC).replace(microsecond=0), seed=seed)
+    meter = Sm307(
+        datetime.now(UTC).replace(microsecond=0), seed=seed, profile_period=timedelta(minutes=profile_minutes)
+    )
     meter.vary_load = True
 
     async def follow() -> None:
@@ -255,7 +267,9 @@ async def _serve(args: argparse.Namespace, meters: list[Any]) -> None:
         if _modbus_endpoints(args):
             await _serve_modbus(args, meters, stack)
         if args.dlms_tcp is not None:
-            await stack.enter_async_context(_dlms_meter(args.dlms_tcp, args.tick, args.seed, args.dlms_hls))
+            await stack.enter_async_context(
+                _dlms_meter(args.dlms_tcp, args.tick, args.seed, args.dlms_hls, args.dlms_profile_period)
+            )
         if args.bacnet_site is not None and getattr(args, "replay_bacnet", None) is not None:
             await stack.enter_async_context(_bacnet_replay(args.bacnet_site, args.replay_bacnet))
         elif args.bacnet_site is not None:

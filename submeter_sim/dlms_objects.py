@@ -66,6 +66,45 @@ def _next_boundary(moment: datetime) -> datetime:
     return floor + PERIOD
 
 
+# --- billing profile, cumulative demand, load profile period (issue 20) ---
+
+BILLING_ENTRIES = 12  # "Storage of up to 12 months of billing data"
+
+
+def _next_capture(moment: datetime, period: timedelta) -> datetime:
+    """The first multiple of ``period`` (counted from midnight UTC) strictly after ``moment``."""
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    done = (moment - midnight) // period
+    return min(midnight + (done + 1) * period, midnight + timedelta(days=1))
+
+
+def _next_month(moment: datetime) -> datetime:
+    """00:00:00 on the 1st of the month after ``moment`` (the automatic billing reset)."""
+    return datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def _month_back(moment: datetime, months: int) -> datetime:
+    """The 1st of the month ``months`` before ``moment``'s month."""
+    index = moment.year * 12 + moment.month - 1 - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class BillingRow:
+    """One billing reset: the closing registers (raw) and the period's maximum demands."""
+
+    time: datetime
+    plus_a: int
+    minus_a: int
+    plus_r: int
+    minus_r: int
+    demand_plus: Demand
+    demand_minus: Demand
+
+
+# --- end billing ---
+
+
 @dataclass
 class Phase:
     """One phase at the VT/CT secondary; ``angle`` is that of I against U, in degrees."""
@@ -127,6 +166,7 @@ class Sm307:
         variant: Variant = "full",
         history_start: datetime | None = None,
         seed: int = 0,
+        profile_period: timedelta = PERIOD,
     ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
@@ -144,12 +184,20 @@ class Sm307:
         self.counters = dict.fromkeys(EVENTS.values(), 0) | {"power_failures": 2}
         self.billing_periods = 12
         self.profile: deque[ProfileRow] = deque(maxlen=PROFILE_ENTRIES)
+        if not timedelta(minutes=1) <= profile_period <= timedelta(minutes=60) or profile_period % timedelta(minutes=1):
+            raise ValueError("the load profile period is 1 to 60 whole minutes")
+        self.profile_period = profile_period  # "Configurable load profile intervals from 1 to 60 minutes"
+        self.has_billing = variant == "datasheet"  # billing profile and cumulative demand registers
+        self.billing: deque[BillingRow] = deque(maxlen=BILLING_ENTRIES)
+        self.cumulative_demand = {"+A": 0.0, "-A": 0.0}
         self._powered = True
         self._rng = random.Random(seed)
         self._slot = {"+A": 0.0, "-A": 0.0}  # energy of the running demand period
         self.now = (history_start or start - timedelta(days=2)).astimezone(UTC)
         if self.now > start:
             raise ValueError("history_start is after start")
+        if self.has_billing:
+            self._billing_history(seed)
         self.vary_load = True  # pick a new seeded load at every 15-minute boundary
         self._pick_load()
         self.advance(start.astimezone(UTC) - self.now)
@@ -200,11 +248,17 @@ class Sm307:
         end = self.now + delta
         while self.now < end:
             boundary = _next_boundary(self.now)
-            step = min(boundary, end)
+            capture = _next_capture(self.now, self.profile_period)
+            month = _next_month(self.now) if self.has_billing else end
+            step = min(boundary, capture, month, end)
             self._integrate((step - self.now).total_seconds() / 3600)
             self.now = step
             if step == boundary:
                 self._close_period()
+            if step == capture and self._powered:
+                self.profile.append(ProfileRow(self.now, *(self.energy_raw(q) for q in QUANTITIES)))
+            if step == month and self.has_billing:
+                self._close_billing()
 
     def set_clock(self, moment: datetime) -> None:
         """Set the time (a clock write): no energy, no profile rows for the jump."""
@@ -220,9 +274,48 @@ class Sm307:
 
     def mdi_reset(self) -> None:
         """End of billing: maximum demands restart from 0 now, one more billing period."""
+        if self.has_billing:
+            self._capture_billing()
         for demand in self.max_demand.values():
             demand.value, demand.time = 0.0, self.now
         self.billing_periods = (self.billing_periods + 1) % 256
+
+    # --- billing (issue 20) ---
+
+    def _capture_billing(self) -> None:
+        """One billing row of the registers now; the period's maxima added to the cumulative demands."""
+        peaks = self.max_demand
+        self.billing.append(
+            BillingRow(
+                self.now,
+                *(self.energy_raw(q) for q in QUANTITIES),
+                Demand(peaks["+A"].value, peaks["+A"].time),
+                Demand(peaks["-A"].value, peaks["-A"].time),
+            )
+        )
+        for quantity, peak in peaks.items():
+            self.cumulative_demand[quantity] += peak.value
+
+    def _close_billing(self) -> None:
+        """The automatic monthly billing reset (00:00 on the 1st): capture, then the MDI reset."""
+        self.mdi_reset()
+
+    def _billing_history(self, seed: int) -> None:
+        """Seeded closed periods before the simulated history: 12 month ends, readings below today's."""
+        rng = random.Random(f"billing-{seed}")  # its own stream: the load's sequence stays as it was
+        months = [_month_back(self.now, back) for back in range(BILLING_ENTRIES - 1, -1, -1)]
+        months = [m for m in months if m < self.now]
+        used = {q: self.energy[(q, 0)] * rng.uniform(0.03, 0.05) for q in QUANTITIES}
+        for index, moment in enumerate(months):
+            left = len(months) - index
+            raw = [math.floor((self.energy[(q, 0)] - used[q] * left) / 10**self.ENERGY_SCALER) for q in QUANTITIES]
+            plus = Demand(round(rng.uniform(400.0, 600.0)), moment - timedelta(days=12, hours=5))
+            minus = Demand(round(rng.uniform(50.0, 150.0)), moment - timedelta(days=9, hours=13))
+            self.billing.append(BillingRow(moment, *raw, plus, minus))
+            self.cumulative_demand["+A"] += plus.value
+            self.cumulative_demand["-A"] += minus.value
+
+    # --- end billing ---
 
     def _integrate(self, hours: float) -> None:
         if not self._powered or hours <= 0:
@@ -242,7 +335,6 @@ class Sm307:
                 demand = energy / PERIOD.total_seconds() * 3600
                 if demand > self.max_demand[quantity].value:
                     self.max_demand[quantity] = Demand(demand, self.now)
-            self.profile.append(ProfileRow(self.now, *(self.energy_raw(q) for q in QUANTITIES)))
         self._slot = dict.fromkeys(self._slot, 0.0)
         if self.vary_load:
             self._pick_load()
@@ -300,6 +392,10 @@ def _registers(variant: Variant) -> dict[str, Quantity]:
     if variant == "datasheet":  # "kWh/kvarh (import, export, and absolute)"; the map has the active one
         absolute: Reader = lambda m: m.energy[("+A", 0)] + m.energy[("-A", 0)]  # noqa: E731
         out["1.0.15.8.0.255"] = Quantity(i, 1, Unit.ACTIVE_ENERGY, absolute, floor=True)
+        # "Cumulative kW/kvar demand (import, export)": the active ones (C.2.0), in W (issue 20).
+        for c, quantity in ((1, "+A"), (2, "-A")):
+            cumulative: Reader = lambda m, q=quantity: m.cumulative_demand[q]  # noqa: E731
+            out[f"1.0.{c}.2.0.255"] = Quantity(i, 0, Unit.ACTIVE_POWER, cumulative)
     s16, s32, w, var = DataType.INT16, DataType.INT32, Unit.ACTIVE_POWER, Unit.REACTIVE_POWER
     phases = ((32, 31, 21, 23, 33), (52, 51, 41, 43, 53), (72, 71, 61, 63, 73))  # C of U, I, P, Q, PF
     for n, (volts, amps, watts, vars_, pf) in enumerate(phases):
@@ -372,7 +468,7 @@ class LoadProfile(GXDLMSProfileGeneric):
     def __init__(self, meter: Sm307, select: Callable[[int, Any], list[ProfileRow]]) -> None:
         super().__init__(PROFILE)
         self._meter, self._select = meter, select
-        self.capturePeriod = int(PERIOD.total_seconds())
+        self.capturePeriod = int(meter.profile_period.total_seconds())
         self.sortMethod = SortMethod.FIFO
         self.profileEntries = PROFILE_ENTRIES
 
@@ -385,6 +481,55 @@ class LoadProfile(GXDLMSProfileGeneric):
         table = [[gx_time(r.time), r.plus_a, r.minus_a, r.plus_r, r.minus_r] for r in rows]
         e.selector, e.parameters = 0, None
         return self.getData(settings, e, table, None)
+
+
+# --- billing profile (issue 20) ---
+
+BILLING = "0.0.98.1.0.255"
+
+
+class BillingProfile(GXDLMSProfileGeneric):
+    """Data of billing periods, scheme 1: the model's billing rows, by entry (selector 2) or all."""
+
+    def __init__(self, meter: Sm307) -> None:
+        super().__init__(BILLING)
+        self._meter = meter
+        self.capturePeriod = 0  # captured by the billing reset, not by time
+        self.sortMethod = SortMethod.FIFO
+        self.profileEntries = BILLING_ENTRIES
+        self.entry_reads: list[tuple[int, int] | None] = []  # what each buffer read asked for (None: all)
+
+    def getValue(self, settings: Any, e: Any) -> Any:
+        if e.index == 7:
+            return len(self._meter.billing)
+        if e.index != 2:
+            return super().getValue(settings, e)
+        rows = list(self._meter.billing)
+        if e.selector == 2:
+            first, last = max(int(e.parameters[0]), 1), int(e.parameters[1]) or len(rows)
+            self.entry_reads.append((first, last))
+            rows = rows[first - 1 : last]
+        else:
+            self.entry_reads.append(None)
+        table = [
+            [
+                gx_time(r.time),
+                r.plus_a,
+                r.minus_a,
+                r.plus_r,
+                r.minus_r,
+                round(r.demand_plus.value),
+                gx_time(r.demand_plus.time),
+                round(r.demand_minus.value),
+                gx_time(r.demand_minus.time),
+            ]
+            for r in rows
+        ]
+        e.selector, e.parameters = 0, None
+        return self.getData(settings, e, table, None)
+
+
+# --- end billing profile ---
 
 
 class CosemObjects:
@@ -420,6 +565,16 @@ class CosemObjects:
                 source = self.clock if ln == CLOCK else self.registers[ln]
                 self.profile.addCaptureObject(source, 2, 0)
             objects += [*self.demands.values(), self.script_table, self.profile]
+        self.billing: BillingProfile | None = None
+        if meter.has_billing:  # issue 20
+            self.billing = BillingProfile(meter)
+            self.billing.addCaptureObject(self.clock, 2, 0)
+            for c in (1, 2, 3, 4):
+                self.billing.addCaptureObject(self.registers[f"1.0.{c}.8.0.255"], 2, 0)
+            for demand in self.demands.values():
+                self.billing.addCaptureObject(demand, 2, 0)
+                self.billing.addCaptureObject(demand, 5, 0)
+            objects.append(self.billing)
         self.association = GXDLMSAssociationLogicalName(ASSOCIATION)
         self.association.xDLMSContextInfo.cypheringInfo = bytearray()  # Gurux: None cannot be encoded
         self.objects = [*objects, self.association]

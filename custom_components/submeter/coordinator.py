@@ -21,6 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from . import bus_health
 from .action_errors import action_name, translated_action_error
+from .billing import BillingSource, BillingTracker
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
 from .load_profile import IntervalSource, LoadProfileImporter
 from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
@@ -108,6 +109,11 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             and "recorder" in hass.config.components
         ):
             self.importer = LoadProfileImporter(hass, intervals, subentry, self.name)
+        # The billing profile (DLMS): read when it may have changed, not every poll (issue 20).
+        self.billing: BillingTracker | None = None
+        source: object = intervals  # the same meter, if its kind has a billing profile too
+        if isinstance(source, BillingSource):
+            self.billing = BillingTracker(hass, source, subentry, self.name)
 
     async def async_config_entry_first_refresh(self) -> None:
         """The first poll, which the platforms' entities are made from, whether or not the meter answered."""
@@ -236,6 +242,11 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 await self.importer.async_import()
             except SubmeterError as err:
                 _LOGGER.debug("%s: load profile not imported this time (%s)", self.name, err)
+        if self.billing is not None:
+            try:
+                await self.billing.async_update(reading)
+            except SubmeterError as err:
+                _LOGGER.debug("%s: billing profile not read this time (%s)", self.name, err)
         return guarded
 
     def _holding_line(self) -> contextlib.AbstractAsyncContextManager[None]:

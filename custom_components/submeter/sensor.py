@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from .billing_sensor import billing_sensors
 from .coordinator import READ_AT, SubmeterConfigEntry
 from .descriptions import SENSORS, MeterSensorDescription, enum_description, generic_sensor_description
 from .entity import ReadingEntity
@@ -39,6 +40,7 @@ async def async_setup_entry(
             for key, point in profile.extras.items()
             if not point.binary
         ]
+        entities += billing_sensors(coordinator)  # DLMS billing profile (issue 20)
         async_add_entities(entities, config_subentry_id=subentry_id)
 
 

@@ -178,6 +178,10 @@ def _vocabulary() -> dict[str, Measurement]:  # noqa: PLR0915 - one table, read 
             add(f"{prefix}_{phase}", quantity, k.MEASUREMENT, phase=phase, common=main)
         for suffix in ("demand", "demand_max_import", "demand_max_export"):
             add(f"{prefix}_{suffix}", quantity, k.MEASUREMENT, common=main and suffix == "demand")
+    # Cumulative maximum demand (OBIS C.2.0): the sum of every closed billing period's maximum (issue 20).
+    for prefix, quantity, _ in powers:
+        add(f"{prefix}_demand_cumulative_import", quantity, k.MEASUREMENT, common=False)
+        add(f"{prefix}_demand_cumulative_export", quantity, k.MEASUREMENT, common=False)
 
     add("power_factor", q.POWER_FACTOR, k.MEASUREMENT)
     for phase in PHASES:

@@ -344,6 +344,24 @@ class DlmsLoadProfile:
     columns: dict[str, Obis]  # measurement key -> the register captured in that column
 
 
+# --- billing profile (issue 20) ---
+
+
+@dataclass(frozen=True, slots=True)
+class DlmsBillingProfile:
+    """A profile generic captured at each billing reset (scheme 1: monthly): totals and maximum demands.
+
+    ``columns`` are energy totals (imported as monthly statistics) and maximum
+    demands (shown as the last closed period's), each the register captured.
+    """
+
+    obis: Obis
+    columns: dict[str, Obis]  # measurement key -> the register captured in that column
+
+
+# --- end billing profile ---
+
+
 @dataclass(frozen=True, slots=True)
 class DlmsMap:
     """How a DLMS/COSEM meter's objects map onto the vocabulary.
@@ -358,6 +376,7 @@ class DlmsMap:
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     meter_schedules_tariffs: bool = False  # TOU in the meter: tariffs cannot be switched over the bus
     load_profile: DlmsLoadProfile | None = None
+    billing_profile: DlmsBillingProfile | None = None
     phase_loss_below: float | None = None  # a phase voltage under this share of the highest is lost
 
 

@@ -39,6 +39,7 @@ from .profile import (
     BacnetWrite,
     DataType,
     DeviceIdRule,
+    DlmsBillingProfile,
     DlmsLoadProfile,
     DlmsMap,
     DlmsScript,
@@ -784,7 +785,17 @@ def _dlms_source(r: _Reader, value: object, path: str) -> DlmsSource:
 def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
     doc = r.mapping(value, path)
     r.only(
-        doc, path, ("flags", "measurements", "actions", "meter_schedules_tariffs", "load_profile", "phase_loss_below")
+        doc,
+        path,
+        (
+            "flags",
+            "measurements",
+            "actions",
+            "meter_schedules_tariffs",
+            "load_profile",
+            "phase_loss_below",
+            "billing_profile",
+        ),
     )
     measurements: dict[str, tuple[DlmsSource, ...]] = {}
     for key, spec in r.mapping(r.get(doc, path, "measurements", r.mapping), f"{path}.measurements").items():
@@ -831,8 +842,35 @@ def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
         actions=actions,
         meter_schedules_tariffs=r.get(doc, path, "meter_schedules_tariffs", r.flag, False, required=False),
         load_profile=load_profile,
+        billing_profile=_dlms_billing_profile(r, doc, path),
         phase_loss_below=below,
     )
+
+
+# --- billing profile (issue 20) ---
+
+
+def _dlms_billing_profile(r: _Reader, doc: Mapping[str, Any], path: str) -> DlmsBillingProfile | None:
+    """``billing_profile: {obis, columns: {key: register}}``: energy totals and maximum demands."""
+    if "billing_profile" not in doc:
+        return None
+    where = f"{path}.billing_profile"
+    item = r.mapping(doc["billing_profile"], where)
+    r.only(item, where, ("obis", "columns"))
+    columns: dict[str, Obis] = {}
+    for key, code in r.mapping(r.get(item, where, "columns", r.mapping), f"{where}.columns").items():
+        measurement = MEASUREMENTS.get(key)
+        if measurement is None or not (
+            measurement.kind is Kind.TOTAL or (measurement.kind is Kind.MEASUREMENT and "_demand_max_" in key)
+        ):
+            raise r.fail(f"{where}.columns.{key}", "must be an energy total or a maximum demand of the vocabulary")
+        columns[key] = _obis(r, code, f"{where}.columns.{key}")
+    if not columns:
+        raise r.fail(f"{where}.columns", "must list at least one column")
+    return DlmsBillingProfile(r.get(item, where, "obis", lambda v, p: _obis(r, v, p)), columns)
+
+
+# --- end billing profile ---
 
 
 class _ProfileYamlLoader(yaml.SafeLoader):

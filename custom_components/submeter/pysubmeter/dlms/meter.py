@@ -19,8 +19,8 @@ from ..client import MeterInfo, Reading
 from ..exceptions import ActionNotSupportedError, MalformedDataError, MeterResponseError
 from ..json_values import as_json
 from ..measurements import MEASUREMENTS, PHASES, UNIT_FACTORS, Quantity
-from ..profile import DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, Profile
-from . import apdu, axdr
+from ..profile import DlmsBillingProfile, DlmsLoadProfile, DlmsMap, DlmsScript, DlmsSource, Profile
+from . import apdu, axdr, billing
 from .apdu import AccessError, AttributeRef
 from .cosem import (
     CLOCK,
@@ -110,6 +110,10 @@ class DlmsMeter:
         self._map: DlmsMap = profile.dlms
         self._learned: _Learned | None = None
         self._unknown = replace(profile, dlms=replace(profile.dlms, measurements={}, actions={}, load_profile=None))
+        self._unknown = replace(
+            self._unknown, dlms=replace(self._map, measurements={}, actions={}, load_profile=None, billing_profile=None)
+        )
+        self._billing_columns: list[billing.Column] | None = None  # billing profile: index, key, factor
         self._columns: list[tuple[int, str | None, float]] | None = None  # load profile: index, key, factor
         self._capture_period = 900
         self._last_raw: dict[AttributeRef, axdr.Value | AccessError] = {}  # the last poll's answers (diagnostics)
@@ -160,6 +164,8 @@ class DlmsMeter:
             scaled = sorted(
                 {*scaled, *(o for o in lp.columns.values() if o in objects and objects[o].class_id in SCALED_CLASSES)}
             )
+        if (bp := billing.narrow(self._map.billing_profile, objects)) is not None:  # billing profile columns
+            scaled = sorted({*scaled, *(o for o in bp.columns.values() if objects[o].class_id in SCALED_CLASSES)})
         answers = await session.get_many([AttributeRef(objects[o].class_id, o, 3) for o in scaled])
         scalers: dict[Obis, ScalerUnit] = {}
         for obis, answer in zip(scaled, answers, strict=True):
@@ -240,6 +246,7 @@ class DlmsMeter:
             load_profile = None
         measurements = {key: self._map.measurements[key] for key in terms}
         dlms = replace(self._map, measurements=measurements, actions=actions, load_profile=load_profile)
+        dlms = replace(dlms, billing_profile=billing.narrow(self._map.billing_profile, objects))
         return replace(self._full, dlms=dlms)
 
     async def _read(self, session: DlmsSession) -> Reading:
@@ -381,6 +388,51 @@ class DlmsMeter:
             raise MeterResponseError("load profile has no clock column")
         self._columns = columns
         return columns
+
+    @property
+    def load_profile_period(self) -> int | None:
+        """The load profile's capture period in seconds (attribute 4), once read; ``None`` before."""
+        return self._capture_period if self._columns is not None else None
+
+    # --- billing profile (issue 20) ---
+
+    @property
+    def billing_profile(self) -> DlmsBillingProfile | None:
+        """The billing profile this meter has, once known."""
+        return self._learned.profile.dlms.billing_profile if self._learned and self._learned.profile.dlms else None
+
+    async def async_read_billing(self, entries: int = billing.BILLING_ENTRIES) -> list[billing.BillingPeriod]:
+        """The newest ``entries`` closed billing periods, oldest first; none when the meter has no billing profile.
+
+        Three requests the first time (capture_objects, entries_in_use, the
+        buffer by entry), two afterwards.
+        """
+
+        async def work(session: DlmsSession) -> list[billing.BillingPeriod]:
+            learned = await self._learn(session)
+            bp = self.billing_profile
+            if bp is None:
+                return []
+            if self._billing_columns is None:
+                captured = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, bp.obis, CAPTURE_OBJECTS))
+                self._billing_columns = billing.columns(
+                    captured,
+                    bp,
+                    lambda key, obis, entry: self._factor(key, obis, entry, learned.scalers),
+                    learned.objects,
+                )
+            in_use = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, bp.obis, billing.ENTRIES_IN_USE))
+            if not isinstance(in_use, int) or isinstance(in_use, bool) or in_use < 0:
+                raise MeterResponseError("billing profile entries_in_use is not a count")
+            if in_use == 0:
+                return []
+            access = apdu.entry_access(max(1, in_use - entries + 1), in_use)
+            buffer = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, bp.obis, 2), access)
+            return billing.periods(buffer, self._billing_columns)
+
+        return await self._bus.async_run(self._address, work)
+
+    # --- end billing profile ---
 
     def _rows(self, buffer: axdr.Value, columns: list[tuple[int, str | None, float]]) -> list[IntervalRow]:
         if not isinstance(buffer, list):
