@@ -1,12 +1,17 @@
 """Import a DLMS meter's own load profile into Home Assistant's long-term statistics.
 
-The meter records its energy registers every 15 minutes whether Home
-Assistant runs or not. Each complete hour becomes one external statistic row
+The meter records its energy registers at its capture period (1 to 60
+minutes; attribute 4, read from the meter) whether Home Assistant runs or not. Each complete hour becomes one external statistic row
 (``submeter:<meter>_<key>``) whose ``sum`` is the register itself at the end
 of that hour: an absolute value, so importing an hour twice writes the same
 row again (no duplicates) and the hours missed during a downtime are read
 from the meter afterwards (no gaps). Hours in which the meter itself was off
-have no row; the next hour's sum carries on from the register.
+have no row; the next hour's sum carries on from the register. Whatever the
+period, only the register at the end of each complete hour is written (the
+last capture inside it), so the captures of a sub-hour period add up to the
+hour without being summed by us, and a partial hour is never written: it is
+written once its last capture exists, as the same absolute value however
+often it is read.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ _LOGGER = logging.getLogger(__name__)
 
 FIRST_IMPORT = timedelta(days=7)  # history taken from a meter the first time it is set up
 WINDOW = timedelta(days=1)  # rows read per import; a longer backlog is caught up over several polls
-EVERY = timedelta(minutes=15)  # the meter's own interval: asking more often finds nothing new
+SETTLE = timedelta(minutes=1)  # after an hour ends, for the meter's capture at its end (clocks differ a little)
+# Per read: about a day of 15-minute rows at any period (96), at least three hours (an hour
+# before `since`, a complete one, and some), at most a day.
+ROWS_PER_WINDOW = 96
+MIN_WINDOW = timedelta(hours=3)
 MAX_WINDOWS = 8  # days read in one poll: the first import's week, plus one
 HOUR = timedelta(hours=1)
 
@@ -47,6 +56,10 @@ class IntervalSource(Protocol):
     @property
     def load_profile(self) -> DlmsLoadProfile | None:
         """What it records, if its profile says."""
+
+    @property
+    def load_profile_period(self) -> int | None:
+        """Its capture period in seconds, once read from the meter."""
 
     async def async_read_intervals(self, since: datetime, window: timedelta) -> list[IntervalRow]:
         """The rows recorded in ``window`` from ``since``."""
@@ -82,6 +95,18 @@ def _metadata(hass: HomeAssistant, subentry: ConfigSubentry, key: str) -> Statis
     if "unit_class" in StatisticMetaData.__annotations__:  # Home Assistant 2025.10+
         metadata["unit_class"] = "energy" if MEASUREMENTS[key].unit == "kWh" else None
     return metadata  # type: ignore[return-value]
+
+
+def window(period: int | None) -> timedelta:
+    """How much history one read asks for: ``ROWS_PER_WINDOW`` captures, between three hours and a day."""
+    if period is None or period <= 0:
+        return WINDOW
+    return min(WINDOW, max(MIN_WINDOW, timedelta(seconds=period * ROWS_PER_WINDOW)))
+
+
+def next_look(now: datetime) -> datetime:
+    """When a new complete hour can be there: just after the next hour ends, whatever the period."""
+    return now.replace(minute=0, second=0, microsecond=0) + HOUR + SETTLE
 
 
 def hourly(rows: list[IntervalRow], key: str) -> list[StatisticData]:
@@ -147,9 +172,10 @@ class LoadProfileImporter:
         keys = sorted(load_profile.columns)
         since = await self._async_since(keys)
         added = 0
+        caught_up = False
         for _ in range(MAX_WINDOWS):
             # Rows from the hour before `since` are needed to close the hour `since` starts.
-            rows = await meter.async_read_intervals(since - HOUR, WINDOW)
+            rows = await meter.async_read_intervals(since - HOUR, window(meter.load_profile_period))
             newest: datetime | None = None
             for key in keys:
                 statistics = [s for s in hourly(rows, key) if s["start"] >= since]
@@ -159,8 +185,10 @@ class LoadProfileImporter:
                     end = statistics[-1]["start"] + HOUR
                     newest = end if newest is None else min(newest, end)
             if newest is None:
+                caught_up = True
                 break
             since = self._since = newest
-        self._next = now + EVERY
+        if caught_up:  # a backlog left over goes on at the next poll
+            self._next = next_look(now)
         _LOGGER.debug("%s: %d hourly statistics imported up to %s", self._name, added, since)
         return added
