@@ -156,11 +156,25 @@ class LoadProfileImporter:
             ends.append(dt_util.utc_from_timestamp(rows[0]["start"]) + HOUR)
         return min(ends)
 
+    def _add(self, rows: list[IntervalRow], keys: list[str], since: datetime) -> tuple[datetime | None, int]:
+        """Add the complete hours from ``since`` on; the end of the newest one all keys have, and how many."""
+        newest: datetime | None = None
+        added = 0
+        for key in keys:
+            statistics = [s for s in hourly(rows, key) if s["start"] >= since]
+            if statistics:
+                async_add_external_statistics(self.hass, _metadata(self.hass, self._subentry, key), statistics)
+                added += len(statistics)
+                end = statistics[-1]["start"] + HOUR
+                newest = end if newest is None else min(newest, end)
+        return newest, added
+
     async def async_import(self) -> int:
         """Import what is due; the number of hourly rows added. Errors are the caller's to log.
 
-        A backlog (first set-up, a long downtime) is read a day at a time until
-        the meter's newest complete hour, at most ``MAX_WINDOWS`` days per poll.
+        A backlog (first set-up, a long downtime) is read a window at a time until
+        the meter's newest complete hour, at most ``MAX_WINDOWS`` reads per poll.
+        An hour cut short by an outage is completed by the rows after the gap.
         """
         meter = self._meter
         now = dt_util.utcnow()
@@ -173,21 +187,31 @@ class LoadProfileImporter:
         since = await self._async_since(keys)
         added = 0
         caught_up = False
+        pending: list[IntervalRow] | None = None  # rows read up to the end of the meter's data, or up to a gap
         for _ in range(MAX_WINDOWS):
-            # Rows from the hour before `since` are needed to close the hour `since` starts.
-            rows = await meter.async_read_intervals(since - HOUR, window(meter.load_profile_period))
-            newest: datetime | None = None
-            for key in keys:
-                statistics = [s for s in hourly(rows, key) if s["start"] >= since]
-                if statistics:
-                    async_add_external_statistics(self.hass, _metadata(self.hass, self._subentry, key), statistics)
-                    added += len(statistics)
-                    end = statistics[-1]["start"] + HOUR
-                    newest = end if newest is None else min(newest, end)
-            if newest is None:
+            size = window(meter.load_profile_period)
+            if pending is None:
+                # Rows from the hour before `since` are needed to close the hour `since` starts.
+                start = since - HOUR
+                rows = await meter.async_read_intervals(start, size)
+            else:
+                # The hour the rows end in completes with the meter's next rows, after a gap if it was off.
+                start = max(row.end for row in pending)
+                more = await meter.async_read_intervals(start, size)
+                if not more:
+                    caught_up = True
+                    break
+                rows = pending + more
+            newest, count = self._add(rows, keys, since)
+            added += count
+            tail = max((row.end for row in rows), default=None)
+            if tail is None:
                 caught_up = True
                 break
-            since = self._since = newest
+            if newest is not None:
+                since = self._since = newest
+            # A read that ended before its window did reached the meter's newest row or a gap: look past it.
+            pending = rows if newest is None or tail < start + size else None
         if caught_up:  # a backlog left over goes on at the next poll
             self._next = next_look(now)
         _LOGGER.debug("%s: %d hourly statistics imported up to %s", self._name, added, since)

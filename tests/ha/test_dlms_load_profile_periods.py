@@ -70,3 +70,37 @@ async def test_the_importer_looks_once_an_hour(hass: HomeAssistant, sim: DlmsSim
     for _ in range(3):
         await refresh(hass, entry)
     assert len(sim.profile_reads) == reads
+
+
+async def test_an_hour_cut_short_by_an_outage_is_completed_after_it(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    """The meter goes off 35 minutes into an hour for longer than a read's window: the import goes on after the gap.
+
+    The hour the outage cut holds the register as it stopped (a 60-minute meter has no row in it, so no
+    such hour); no hour of the outage has a row.
+    """
+    entry = await add_meter(hass, sim)
+    await import_all(hass, entry)
+    subentry = next(iter(entry.subentries.values()))
+    statistic = f"{DOMAIN}:{subentry.subentry_id.lower()}_energy_import"
+    first = await hourly_sums(hass, statistic)
+    meter = sim.meter
+    meter.advance(timedelta(minutes=40))  # the open hour ends
+    cut = meter.now
+    meter.advance(timedelta(minutes=35))
+    meter.powered = False
+    meter.advance(timedelta(hours=30))  # longer than any read's window
+    meter.powered = True
+    meter.advance(timedelta(hours=2))
+    coordinator = next(iter(entry.runtime_data.coordinators.values()))
+    coordinator.importer._next = None
+    await import_all(hass, entry)
+    after = await hourly_sums(hass, statistic)
+    assert after == pytest.approx(profile_sums(sim))
+    assert {hour: after[hour] for hour in first} == pytest.approx(first)
+    inside = [r for r in meter.profile if cut < r.time < cut + timedelta(hours=1)]
+    assert (cut in after) == bool(inside)  # the hour the outage cut short, completed by the rows after it
+    if inside:
+        assert after[cut] == pytest.approx(inside[-1].plus_a / 100)
+    assert len(after) == len(first) + 1 + bool(inside) + 2  # the open hour, the cut one, two after the outage
+    sums = [after[hour] for hour in sorted(after)]
+    assert sums == sorted(sums)
