@@ -15,7 +15,9 @@ from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
+from custom_components.submeter.billing import monthly
 from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.pysubmeter.dlms.billing import BillingPeriod
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 
@@ -163,3 +165,21 @@ async def test_no_billing_profile_no_billing_entities(hass: HomeAssistant, full:
     for key in ("billing_energy_import", "billing_power_demand_max_import", "power_demand_cumulative_import"):
         assert entity(hass, entry, key) is None
     assert billing_id(entry, "energy_import") not in await statistic_ids(hass)
+
+
+def test_monthly_rows_sit_in_each_periods_last_hour_and_never_drop() -> None:
+    """A closing reading below the one before (a replaced meter) is left out; sums start at the baseline."""
+    ends = [datetime(2026, m, 1, tzinfo=UTC) for m in (8, 9, 10, 11)]
+    readings = [100.0, 130.0, 5.0, 170.0]
+    periods = [BillingPeriod(end, {"energy_import": r}) for end, r in zip(ends, readings, strict=True)]
+    rows = monthly(periods, "energy_import", None)
+    assert [(r["start"], r["state"], r["sum"]) for r in rows] == [
+        (ends[0] - timedelta(hours=1), 100.0, 0.0),
+        (ends[1] - timedelta(hours=1), 130.0, 30.0),
+        (ends[3] - timedelta(hours=1), 170.0, 70.0),
+    ]
+    # A later import with the baseline kept in the statistics writes the same sums.
+    assert monthly(periods[1:], "energy_import", 100.0) == rows[1:]
+    # A reset by the button at 14:23 belongs to the hour 14:00-15:00.
+    manual = BillingPeriod(datetime(2026, 11, 12, 14, 23, tzinfo=UTC), {"energy_import": 180.0})
+    assert monthly([manual], "energy_import", 100.0)[0]["start"] == datetime(2026, 11, 12, 14, tzinfo=UTC)
