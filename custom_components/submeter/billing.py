@@ -151,20 +151,22 @@ class BillingTracker:
         """The period before the last closed one (its closing totals start the last one)."""
         return self.periods[-2] if len(self.periods) >= 2 else None  # noqa: PLR2004 - the last two periods
 
-    def _due(self, reading: Reading | None) -> bool:
-        count = None if reading is None else reading.values.get(COUNTER)
+    def _due(self, count: float | None) -> bool:
         changed = count is not None and self._count is not None and count != self._count
-        if count is not None:
-            self._count = count
         return changed or self._next is None or dt_util.utcnow() >= self._next
 
     async def async_update(self, reading: Reading | None) -> bool:
-        """Read the billing profile if it may have changed; whether it was read. Errors are the caller's."""
-        if self._meter.billing_profile is None or not self._due(reading):
+        """Read the billing profile if it may have changed; whether it was read. Errors are the caller's.
+
+        The counter is taken as seen only once the read succeeded, so a failed read is tried again at the next poll.
+        """
+        count = None if reading is None else reading.values.get(COUNTER)
+        if self._meter.billing_profile is None or not self._due(count):
             return False
         periods = await self._meter.async_read_billing()
         self.reads += 1
         self._next = dt_util.utcnow() + EVERY
+        self._count = count if count is not None else self._count
         self.periods = periods
         if self.statistics and periods:
             await self._async_import(periods)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.components.recorder.statistics import list_statistic_ids, statistics_during_period
@@ -17,7 +18,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import asy
 
 from custom_components.submeter.billing import monthly
 from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.pysubmeter import MeterTimeoutError
 from custom_components.submeter.pysubmeter.dlms.billing import BillingPeriod
+from custom_components.submeter.pysubmeter.dlms.meter import DlmsMeter
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 
@@ -137,6 +140,11 @@ async def test_a_billing_reset_is_read_once_and_imported_without_double_count(
     meter.advance(timedelta(minutes=40))
     closing_before = meter.billing[-1]
     meter.mdi_reset()  # the demand reset button closes a period
+    failed = MeterTimeoutError("no answer")
+    with patch.object(DlmsMeter, "async_read_billing", side_effect=failed):
+        await refresh(hass, entry)  # the billing read fails: the reading stands, the read is tried again
+    assert coordinator.last_update_success
+    assert coordinator.billing.reads == 1
     await refresh(hass, entry)
     assert coordinator.billing.reads == 2
     energy = hass.states.get(entity(hass, entry, "billing_energy_import"))
