@@ -784,18 +784,9 @@ def _dlms_source(r: _Reader, value: object, path: str) -> DlmsSource:
 
 def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
     doc = r.mapping(value, path)
+    doc, billing_profile = _without_billing_profile(r, doc, path)
     r.only(
-        doc,
-        path,
-        (
-            "flags",
-            "measurements",
-            "actions",
-            "meter_schedules_tariffs",
-            "load_profile",
-            "phase_loss_below",
-            "billing_profile",
-        ),
+        doc, path, ("flags", "measurements", "actions", "meter_schedules_tariffs", "load_profile", "phase_loss_below")
     )
     measurements: dict[str, tuple[DlmsSource, ...]] = {}
     for key, spec in r.mapping(r.get(doc, path, "measurements", r.mapping), f"{path}.measurements").items():
@@ -842,7 +833,7 @@ def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
         actions=actions,
         meter_schedules_tariffs=r.get(doc, path, "meter_schedules_tariffs", r.flag, False, required=False),
         load_profile=load_profile,
-        billing_profile=_dlms_billing_profile(r, doc, path),
+        billing_profile=billing_profile,
         phase_loss_below=below,
     )
 
@@ -850,10 +841,18 @@ def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
 # --- billing profile (issue 20) ---
 
 
-def _dlms_billing_profile(r: _Reader, doc: Mapping[str, Any], path: str) -> DlmsBillingProfile | None:
-    """``billing_profile: {obis, columns: {key: register}}``: energy totals and maximum demands."""
+def _without_billing_profile(
+    r: _Reader, doc: Mapping[str, Any], path: str
+) -> tuple[Mapping[str, Any], DlmsBillingProfile | None]:
+    """The dlms section less its ``billing_profile``, and that read."""
     if "billing_profile" not in doc:
-        return None
+        return doc, None
+    rest = {key: value for key, value in doc.items() if key != "billing_profile"}
+    return rest, _dlms_billing_profile(r, doc, path)
+
+
+def _dlms_billing_profile(r: _Reader, doc: Mapping[str, Any], path: str) -> DlmsBillingProfile:
+    """``billing_profile: {obis, columns: {key: register}}``: energy totals and maximum demands."""
     where = f"{path}.billing_profile"
     item = r.mapping(doc["billing_profile"], where)
     r.only(item, where, ("obis", "columns"))
