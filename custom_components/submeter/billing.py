@@ -6,7 +6,8 @@ profile changes once a month, so it is read at set-up, when the billing
 period counter (1.0.0.1.0.255, polled anyway) moves, and once a day
 otherwise; never on every poll.
 
-Each energy column becomes an external statistic of its own,
+Each energy column becomes an external statistic of its own (each maximum
+demand one of monthly maxima, in the same hours),
 ``submeter:<meter>_billing_<key>``: never the live sensors' ids nor the load
 profile's, so nothing is counted twice. Its one row per closed period sits in
 the period's last hour (the hour ending at the reset), so the hourly sum is
@@ -79,17 +80,23 @@ def _name(hass: HomeAssistant, subentry: ConfigSubentry, key: str) -> str:
     return f"{subentry.title} {key.replace('_', ' ').capitalize()} (billing)"
 
 
+def demand_columns(billing: DlmsBillingProfile) -> list[str]:
+    """The columns that are maximum demands (monthly maxima in the statistics)."""
+    return sorted(key for key in billing.columns if MEASUREMENTS[key].kind is not Kind.TOTAL)
+
+
 def _metadata(hass: HomeAssistant, subentry: ConfigSubentry, key: str) -> StatisticMetaData:
+    energy = MEASUREMENTS[key].kind is Kind.TOTAL
     metadata: dict[str, Any] = {
-        "mean_type": StatisticMeanType.NONE,
-        "has_sum": True,
+        "mean_type": StatisticMeanType.NONE if energy else StatisticMeanType.ARITHMETIC,
+        "has_sum": energy,
         "name": _name(hass, subentry, key),
         "source": DOMAIN,
         "statistic_id": billing_statistic_id(subentry, key),
         "unit_of_measurement": MEASUREMENTS[key].unit,
     }
     if "unit_class" in StatisticMetaData.__annotations__:  # Home Assistant 2025.10+
-        metadata["unit_class"] = "energy" if MEASUREMENTS[key].unit == "kWh" else None
+        metadata["unit_class"] = {"kWh": "energy", "W": "power"}.get(MEASUREMENTS[key].unit)
     return metadata  # type: ignore[return-value]
 
 
@@ -118,6 +125,16 @@ def monthly(periods: list[BillingPeriod], key: str, baseline: float | None) -> l
         previous = value
         start = closing_hour(period.end)
         rows[start] = StatisticData(start=start, state=value, sum=value - baseline)
+    return [rows[start] for start in sorted(rows)]
+
+
+def maxima(periods: list[BillingPeriod], key: str) -> list[StatisticData]:
+    """One row per closed period with its maximum demand (mean, min and max alike), in its closing hour."""
+    rows: dict[datetime, StatisticData] = {}
+    for period in periods:
+        if (value := period.values.get(key)) is not None:
+            start = closing_hour(period.end)
+            rows[start] = StatisticData(start=start, mean=value, min=value, max=value)
     return [rows[start] for start in sorted(rows)]
 
 
@@ -189,5 +206,8 @@ class BillingTracker:
                     baseline = state - total
             statistics = monthly(periods, key, baseline)
             if statistics:
+                async_add_external_statistics(self.hass, _metadata(self.hass, self._subentry, key), statistics)
+        for key in demand_columns(billing):
+            if statistics := maxima(periods, key):
                 async_add_external_statistics(self.hass, _metadata(self.hass, self._subentry, key), statistics)
         _LOGGER.debug("%s: %d billing periods imported", self._name, len(periods))

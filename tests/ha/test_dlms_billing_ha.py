@@ -60,7 +60,7 @@ async def compiled(hass: HomeAssistant, statistic: str, period: str) -> list[dic
         {statistic},
         period,
         None,
-        {"state", "sum", "change"},
+        {"state", "sum", "change", "max"},
     )
     return rows.get(statistic, [])
 
@@ -112,6 +112,10 @@ async def test_last_closed_period_sensors_and_monthly_statistics(hass: HomeAssis
     changes = {dt_util.utc_from_timestamp(r["start"]).strftime("%Y-%m"): r["change"] for r in monthly}
     expected = {(b.time - timedelta(hours=1)).strftime("%Y-%m"): kwh(b.plus_a - a.plus_a) for a, b in pairwise(rows)}
     assert changes == pytest.approx({(rows[0].time - timedelta(hours=1)).strftime("%Y-%m"): 0.0} | expected)
+
+    demands = await compiled(hass, billing_id(entry, "power_demand_max_import"), "month")
+    maxima = {dt_util.utc_from_timestamp(r["start"]).strftime("%Y-%m"): r["max"] for r in demands}
+    assert maxima == {(r.time - timedelta(hours=1)).strftime("%Y-%m"): round(r.demand_plus.value) for r in rows}
 
     # The billing statistics are apart from the live sensor's and the load profile's; the billing sensor has none.
     ids = await statistic_ids(hass)
