@@ -2,9 +2,11 @@
 
 The meter records its energy registers at its capture period (1 to 60
 minutes; attribute 4, read from the meter) whether Home Assistant runs or not. Each complete hour becomes one external statistic row
-(``submeter:<meter>_<key>``) whose ``sum`` is the register itself at the end
-of that hour: an absolute value, so importing an hour twice writes the same
-row again (no duplicates) and the hours missed during a downtime are read
+(``submeter:<meter>_<key>``) whose ``state`` is the register at the end of
+that hour and whose ``sum`` is that less the register at the end of the first
+hour ever imported (kept in the statistics as state minus sum): so importing
+an hour twice writes the same row again (no duplicates), and the first hour
+adds nothing rather than the whole register and the hours missed during a downtime are read
 from the meter afterwards (no gaps). Hours in which the meter itself was off
 have no row; the next hour's sum carries on from the register. Whatever the
 period, only the register at the end of each complete hour is written (the
@@ -139,6 +141,9 @@ class LoadProfileImporter:
         self._name = name
         self._next: datetime | None = None
         self._since: datetime | None = None  # end of the last hour imported
+        # Per key, the register value the sums count from: the first hour ever imported, so the Energy
+        # dashboard's change of that hour is 0, not the whole register (it takes a missing sum before as 0).
+        self._baselines: dict[str, float] = {}
 
     async def _async_since(self, keys: list[str]) -> datetime:
         """Where to resume: the end of the oldest last-imported hour across keys, or a week back."""
@@ -146,14 +151,21 @@ class LoadProfileImporter:
             return self._since
         instance = get_instance(self.hass)
         ends: list[datetime] = []
+        first = False
         for key in keys:
             last = await instance.async_add_executor_job(
-                get_last_statistics, self.hass, 1, statistic_id(self._subentry, key), True, {"sum"}
+                get_last_statistics, self.hass, 1, statistic_id(self._subentry, key), True, {"state", "sum"}
             )
             rows = last.get(statistic_id(self._subentry, key))
             if not rows:
-                return dt_util.utcnow().replace(minute=0, second=0, microsecond=0) - FIRST_IMPORT
+                first = True
+                continue
             ends.append(dt_util.utc_from_timestamp(rows[0]["start"]) + HOUR)
+            state, total = rows[0].get("state"), rows[0].get("sum")
+            if state is not None and total is not None:
+                self._baselines[key] = state - total  # 0 for the absolute sums written before baselines
+        if first or not ends:
+            return dt_util.utcnow().replace(minute=0, second=0, microsecond=0) - FIRST_IMPORT
         return min(ends)
 
     def _add(self, rows: list[IntervalRow], keys: list[str], since: datetime) -> tuple[datetime | None, int]:
@@ -163,6 +175,9 @@ class LoadProfileImporter:
         for key in keys:
             statistics = [s for s in hourly(rows, key) if s["start"] >= since]
             if statistics:
+                baseline = self._baselines.setdefault(key, statistics[0].get("state") or 0.0)
+                for row in statistics:
+                    row["sum"] = (row.get("state") or 0.0) - baseline
                 async_add_external_statistics(self.hass, _metadata(self.hass, self._subentry, key), statistics)
                 added += len(statistics)
                 end = statistics[-1]["start"] + HOUR

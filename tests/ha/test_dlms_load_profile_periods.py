@@ -35,6 +35,11 @@ async def sim(request: pytest.FixtureRequest) -> AsyncIterator[DlmsSimServer]:
         yield server
 
 
+def first_hour_register(sim: DlmsSimServer, sums: dict[Any, float]) -> float:
+    """The +A register (kWh) at the end of the first imported hour: what the sums count from."""
+    return next(r.plus_a / 100 for r in sim.meter.profile if r.time >= min(sums) + timedelta(hours=1))
+
+
 async def test_any_period_gives_complete_hours_once(hass: HomeAssistant, sim: DlmsSimServer) -> None:
     """Each complete hour holds the register at its last capture; the partial hour waits, then comes once."""
     period = sim.meter.profile_period
@@ -45,6 +50,8 @@ async def test_any_period_gives_complete_hours_once(hass: HomeAssistant, sim: Dl
     subentry = next(iter(entry.subentries.values()))
     statistic = f"{DOMAIN}:{subentry.subentry_id.lower()}_energy_import"
     first = await hourly_sums(hass, statistic)
+    assert first[min(first)] == 0.0  # the first hour adds nothing, not the whole register
+    first_register = first_hour_register(sim, first)
     partial = (sim.meter.now - timedelta(seconds=1)).replace(minute=0, second=0)
     assert partial not in first  # only 20 minutes of it were recorded
     assert first == pytest.approx(profile_sums(sim))
@@ -56,7 +63,8 @@ async def test_any_period_gives_complete_hours_once(hass: HomeAssistant, sim: Dl
     after = await hourly_sums(hass, statistic)
     assert after == pytest.approx(profile_sums(sim))
     assert {hour: after[hour] for hour in first} == pytest.approx(first)  # nothing rewritten differently
-    assert after[partial] == pytest.approx(sim.meter.energy_raw("+A") / 100)  # the register at the hour's end
+    # The register at the hour's end, counted from the first hour's.
+    assert after[partial] - after[min(after)] == pytest.approx(sim.meter.energy_raw("+A") / 100 - first_register)
     sums = [after[hour] for hour in sorted(after)]
     assert sums == sorted(sums)
     assert len(after) == 49
@@ -100,7 +108,9 @@ async def test_an_hour_cut_short_by_an_outage_is_completed_after_it(hass: HomeAs
     inside = [r for r in meter.profile if cut < r.time < cut + timedelta(hours=1)]
     assert (cut in after) == bool(inside)  # the hour the outage cut short, completed by the rows after it
     if inside:
-        assert after[cut] == pytest.approx(inside[-1].plus_a / 100)
+        assert after[cut] - after[min(after)] == pytest.approx(
+            inside[-1].plus_a / 100 - first_hour_register(sim, first)
+        )
     assert len(after) == len(first) + 1 + bool(inside) + 2  # the open hour, the cut one, two after the outage
     sums = [after[hour] for hour in sorted(after)]
     assert sums == sorted(sums)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.components.recorder.models import StatisticData
+from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
+    get_metadata,
+    statistics_during_period,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
@@ -36,7 +42,8 @@ async def hourly_sums(hass: HomeAssistant, statistic: str) -> dict[datetime, flo
 
 
 def profile_sums(server: DlmsSimServer) -> dict[datetime, float]:
-    """What each complete hour must hold: the +A register (kWh) at the last capture of that hour."""
+    """What each complete hour must hold: the +A register (kWh) at the last capture of that hour,
+    less the register at the end of the first hour (the sums start at 0)."""
     sums: dict[datetime, float] = {}
     rows = list(server.meter.profile)
     newest = rows[-1].time
@@ -44,7 +51,8 @@ def profile_sums(server: DlmsSimServer) -> dict[datetime, float]:
         start = (row.time - timedelta(seconds=1)).replace(minute=0, second=0, microsecond=0)
         if start + timedelta(hours=1) <= newest:
             sums[start] = row.plus_a / 100
-    return sums
+    baseline = sums[min(sums)]
+    return {start: value - baseline for start, value in sums.items()}
 
 
 async def import_all(hass: HomeAssistant, entry) -> None:
@@ -92,3 +100,44 @@ async def test_load_profile_reaches_statistics_without_gaps_or_duplicates(
     # Only what was new was asked for: the reads start after the last imported hour.
     assert any(read.selector == 1 for read in sim.profile_reads)
     assert all(read.start > max(first) for read in sim.profile_reads if read.selector == 1)
+
+
+async def test_sums_written_absolute_before_go_on_absolute(hass: HomeAssistant, sim: DlmsSimServer) -> None:
+    """An installation whose statistics have the register itself as sum (before baselines) is continued so:
+    the baseline is read back as state minus sum (0), so no drop where the new rows begin."""
+    entry = await add_meter(hass, sim)
+    await import_all(hass, entry)
+    subentry = next(iter(entry.subentries.values()))
+    statistic = f"{DOMAIN}:{subentry.subentry_id.lower()}_energy_import"
+    await async_wait_recording_done(hass)
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period, hass, datetime(2000, 1, 1, tzinfo=UTC), None, {statistic}, "hour", None, {"state"}
+    )
+    old = [
+        StatisticData(start=dt_util.utc_from_timestamp(r["start"]), state=r["state"], sum=r["state"])
+        for r in rows[statistic]
+    ]
+    metadata = (
+        await get_instance(hass).async_add_executor_job(
+            functools.partial(get_metadata, hass, statistic_ids={statistic})
+        )
+    )[statistic][1]
+    async_add_external_statistics(hass, metadata, old)  # as an earlier version wrote them
+    await hass.config_entries.async_unload(entry.entry_id)
+    sim.meter.advance(timedelta(hours=2))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await import_all(hass, entry)
+    await async_wait_recording_done(hass)
+    after = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        datetime(2000, 1, 1, tzinfo=UTC),
+        None,
+        {statistic},
+        "hour",
+        None,
+        {"state", "sum"},
+    )
+    assert len(after[statistic]) == len(old) + 2
+    assert all(r["sum"] == pytest.approx(r["state"]) for r in after[statistic])
