@@ -22,6 +22,7 @@ from homeassistant.util import dt as dt_util
 from . import bus_health
 from .action_errors import action_name, translated_action_error
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
+from .dlms_side import DlmsSide
 from .load_profile import IntervalSource, LoadProfileImporter
 from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
@@ -108,6 +109,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
             and "recorder" in hass.config.components
         ):
             self.importer = LoadProfileImporter(hass, intervals, subentry, self.name)
+        # A DLMS meter's event logs, disconnect control and CT/VT ratios (dlms_side.py); None for others.
+        self.side = DlmsSide.for_meter(hass, subentry, meter)
 
     async def async_config_entry_first_refresh(self) -> None:
         """The first poll, which the platforms' entities are made from, whether or not the meter answered."""
@@ -120,6 +123,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
     async def _async_setup(self) -> None:
         """Start the guard from the totals shown before; read the meter's identity once."""
         self._seed_guard()
+        if self.side is not None:
+            await self.side.async_load()
         try:
             self.info = await self.meter.async_info()
         except SubmeterError as err:
@@ -221,6 +226,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._polled(started, None)
+        if self.side is not None:
+            await self.side.async_polled()
         self.schedule.answered()
         self._failures = 0
         self._check_capacity()
@@ -312,6 +319,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     def _guarded(self, reading: Reading) -> Reading:
         """A raw reading with its energy totals passed through the guard."""
+        if self.side is not None:
+            self.side.before_guard(self.guard)  # new CT/VT ratios: the totals start new series
         values = self.guard.filter(reading.values, dt_util.utcnow().timestamp())
         events = self.guard.take_events()
         if events and self.corrections is not None:

@@ -211,7 +211,7 @@ class EventsControl:
         self.option_ratios: Ratios | None = None  # the user's, for a meter that does not list its own
         self.ratios: Ratios | None = None  # in force since the last poll
         self.disconnect_state: DisconnectState | None = None
-        self.entries: list[LogEntry] = []  # new entries of the last poll
+        self.entries: list[LogEntry] = []  # new entries not yet taken (``take_entries``)
         self.requests = 0  # GET requests this side sent (a poll with nothing new costs one)
         self._learned = False
 
@@ -257,6 +257,11 @@ class EventsControl:
             return values
         return {key: None if v is None else v * ratios.factor(key) for key, v in values.items()}
 
+    def take_entries(self) -> list[LogEntry]:
+        """The new entries read since the last call, oldest first per log."""
+        entries, self.entries = self.entries, []
+        return entries
+
     def _refs(self) -> list[AttributeRef]:
         refs: list[AttributeRef] = []
         for log in self._logs.values():
@@ -270,7 +275,6 @@ class EventsControl:
 
     async def poll(self, session: DlmsSession) -> None:
         """One GET-with-list for every log's count and code, the disconnect state and the ratios; then new rows."""
-        self.entries = []
         refs = self._refs()
         if not refs:
             self.ratios = self.option_ratios
@@ -312,6 +316,8 @@ class EventsControl:
             scaler = (self._ratio_scalers or {}).get(entry.name)
             value = None if isinstance(raw, AccessError) else (scaler.apply(raw) if scaler else _float(raw))
             if value is None or value <= 0:
+                if self.ratios is None:  # never publish secondary values as the site's
+                    raise MeterResponseError(f"transformer ratio {entry.name} is {raw!r}")
                 _LOGGER.warning("transformer ratio %s (%s) is %r; the last ratios stay", role, entry.name, raw)
                 return self.ratios
             numbers[role] = value
