@@ -12,7 +12,6 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from custom_components.submeter.const import DOMAIN
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_events import EventLogState, MeterSide
 from submeter_sim.dlms_objects import Sm307
@@ -45,7 +44,8 @@ async def test_nothing_of_the_side_without_its_objects(hass: HomeAssistant) -> N
         assert not {k for k in keys if k.startswith("event_log_")}
         assert "disconnect_control" not in keys
         coordinator = next(iter(entry.runtime_data.coordinators.values()))
-        assert coordinator.side is not None and coordinator.side.events.requests == 0  # nothing extra on the wire
+        assert coordinator.side is not None
+        assert coordinator.side.events.requests == 0
         assert coordinator.data.values["voltage_l1_n"] == pytest.approx(63.51, abs=0.01)  # no ratios: secondary
 
 
@@ -116,15 +116,18 @@ async def test_disconnect_switch_is_admin_only_and_read_back(hass: HomeAssistant
             "switch", "turn_off", {"entity_id": switch}, blocking=True, context=Context(user_id=user.id)
         )
     assert err.value.translation_key == "disconnect_admin_only"
-    assert side.actions == [] and side.connected
+    assert side.actions == []
+    assert side.connected
 
     admin = Context(user_id=hass_admin_user.id)
     await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True, context=admin)
-    assert side.actions == ["disconnect"] and not side.connected
+    assert side.actions == ["disconnect"]
+    assert not side.connected
     assert hass.states.get(switch).state == "off"
     assert hass.states.get(switch).attributes["control_state"] == "disconnected"
     await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True, context=admin)
-    assert side.connected and hass.states.get(switch).state == "on"
+    assert side.connected
+    assert hass.states.get(switch).state == "on"
 
     side.refuse_switching = True  # the relay does not follow: the read-back says so
     with pytest.raises(HomeAssistantError) as err:
@@ -139,7 +142,8 @@ async def test_public_client_switching_is_refused_clearly(hass: HomeAssistant, f
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
     assert err.value.translation_key == "disconnect_failed"
-    assert full_side.meter.side.actions == [] and full_side.meter.side.connected
+    assert full_side.meter.side.actions == []
+    assert full_side.meter.side.connected
 
 
 async def test_meter_ratios_give_primary_values(hass: HomeAssistant) -> None:
