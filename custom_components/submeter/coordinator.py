@@ -122,9 +122,9 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     async def _async_setup(self) -> None:
         """Start the guard from the totals shown before; read the meter's identity once."""
-        self._seed_guard()
         if self.side is not None:
-            await self.side.async_load()
+            await self.side.async_load()  # also learns the meter's objects, so the guard below knows its totals
+        self._seed_guard()
         try:
             self.info = await self.meter.async_info()
         except SubmeterError as err:

@@ -20,7 +20,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
-from .pysubmeter import EnergyGuard, MeterClient
+from .pysubmeter import EnergyGuard, MeterClient, SubmeterError
 from .pysubmeter.dlms.events import EventsControl, LogEntry, LogMark, Ratios
 from .pysubmeter.dlms.meter import DlmsMeter
 from .pysubmeter.measurements import MEASUREMENTS, Kind
@@ -100,7 +100,15 @@ class DlmsSide:
         return cls(hass, subentry, meter) if isinstance(meter, DlmsMeter) else None
 
     async def async_load(self) -> None:
-        """Where each log stood and the ratios last applied, as stored."""
+        """Where each log stood and the ratios last applied, as stored; the meter's objects, where it answers.
+
+        A DLMS meter's totals are known only once its object list has been read: learning it
+        here lets the coordinator seed the energy guard with their restored values.
+        """
+        try:
+            await self.meter.async_learn()
+        except SubmeterError as err:
+            _LOGGER.debug("%s: object list not read before the first poll (%s)", self.meter.profile.id, err)
         stored = await _store(self._hass).async_get(self._subentry_id)
         marks = stored.get("marks", {})
         for log, data in marks.items() if isinstance(marks, dict) else ():
