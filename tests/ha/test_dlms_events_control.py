@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import SOURCE_RECONFIGURE
 from homeassistant.const import EntityCategory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -158,4 +159,57 @@ async def test_meter_ratios_give_primary_values(hass: HomeAssistant) -> None:
         assert values["power_l1"] == pytest.approx(meter.phases[0].active * 20_000, rel=2e-3)
         assert values["energy_import"] == pytest.approx(meter.energy_raw("+A") * 10 / 1000 * 20_000, rel=1e-6)
         assert values["frequency"] == pytest.approx(50.0)
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def reconfigure(hass: HomeAssistant, entry, **fields: Any) -> dict[str, Any]:
+    subentry = next(iter(entry.subentries.values()))
+    manager = hass.config_entries.subentries
+    result = await manager.async_init(
+        (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
+    )
+    assert {"ct_ratio", "vt_ratio"} <= {str(key) for key in result["data_schema"].schema}
+    base = {"address": 17, "profile": "dlms_standard", "scan_interval": 30}
+    result = await manager.async_configure(result["flow_id"], base | fields)
+    await hass.async_block_till_done()
+    return result
+
+
+@pytest.mark.parametrize("ratio", [0, -40, 2_000_000])
+async def test_ratio_options_are_validated(hass: HomeAssistant, ratio: float) -> None:
+    async with DlmsSimServer(Sm307(), "wrapper") as sim:
+        entry = await add_meter(hass, sim)
+        result = await reconfigure(hass, entry, ct_ratio=ratio)
+        assert result["errors"] == {"ct_ratio": "ratio_invalid"}
+        assert "ct_ratio" not in next(iter(entry.subentries.values())).data
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_ratio_options_give_primary_values_and_a_new_series(hass: HomeAssistant) -> None:
+    """A meter without ratio registers: the options scale it; the step is a new series, not consumption."""
+    async with DlmsSimServer(Sm307(), "wrapper") as sim:
+        entry = await add_meter(hass, sim)
+        before = next(iter(entry.runtime_data.coordinators.values())).data.values
+        assert before["voltage_l1_n"] == pytest.approx(63.51, abs=0.01)
+        result = await reconfigure(hass, entry, ct_ratio=40, vt_ratio=100)
+        assert result["reason"] == "reconfigure_successful"
+        coordinator = next(iter(entry.runtime_data.coordinators.values()))
+        values = coordinator.data.values
+        assert values["voltage_l1_n"] == pytest.approx(6351.0, abs=1)
+        assert values["current_l1"] == pytest.approx(sim.meter.phases[0].current * 40, rel=1e-3)
+        assert values["energy_import"] == pytest.approx(sim.meter.energy_raw("+A") * 10 / 1000 * 4000, rel=1e-6)
+        # The guard took the step as a new series carrying all of its value (nothing counted for it).
+        assert coordinator.guard.known("energy_import")[0] == pytest.approx(values["energy_import"])
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_meters_own_ratios_win_over_the_options(hass: HomeAssistant) -> None:
+    meter = side_meter(ratios={"ct": 200, "vt": 100})
+    async with DlmsSimServer(meter, "wrapper") as sim:
+        entry = await add_meter(hass, sim)
+        result = await reconfigure(hass, entry, ct_ratio=40, vt_ratio=1)
+        assert result["reason"] == "reconfigure_successful"
+        values = next(iter(entry.runtime_data.coordinators.values())).data.values
+        assert values["voltage_l1_n"] == pytest.approx(6351.0, abs=1)
+        assert values["current_l1"] == pytest.approx(meter.phases[0].current * 200, rel=1e-3)
         await hass.config_entries.async_unload(entry.entry_id)
