@@ -32,7 +32,7 @@ import yaml
 from ..exceptions import MeterResponseError
 from ..measurements import MEASUREMENTS, Quantity
 from . import apdu, axdr
-from .apdu import AccessError, AttributeRef
+from .apdu import AccessError, AttributeRef, GetResult
 from .cosem import CLOCK, SCALED_CLASSES, ClassId, Obis, ObjectEntry, ScalerUnit, decode_datetime
 
 if TYPE_CHECKING:
@@ -262,6 +262,10 @@ class EventsControl:
         entries, self.entries = self.entries, []
         return entries
 
+    def refs(self) -> list[AttributeRef]:
+        """What a poll asks of the side (the meter adds them to its own GET-with-list)."""
+        return self._refs()
+
     def _refs(self) -> list[AttributeRef]:
         refs: list[AttributeRef] = []
         for log in self._logs.values():
@@ -273,16 +277,19 @@ class EventsControl:
         refs += [AttributeRef(entry.class_id, entry.name, 2) for entry in self._transformer.values()]
         return refs
 
-    async def poll(self, session: DlmsSession) -> None:
-        """One GET-with-list for every log's count and code, the disconnect state and the ratios; then new rows."""
+    async def poll(self, session: DlmsSession, answers: dict[AttributeRef, GetResult] | None = None) -> None:
+        """Every log's count and code, the disconnect state and the ratios (``answers``, read with the meter's
+        registers, or one GET-with-list here); then the new rows of the logs that moved.
+        """
         refs = self._refs()
         if not refs:
             self.ratios = self.option_ratios
             return
         if self._transformer and self._ratio_scalers is None:
             self._ratio_scalers = await self._scalers(session)
-        self.requests += 1
-        answers = dict(zip(refs, await session.get_many(refs), strict=True))
+        if answers is None:
+            self.requests += 1
+            answers = dict(zip(refs, await session.get_many(refs), strict=True))
         for log in self._logs.values():
             entries = _int(answers[AttributeRef(ClassId.PROFILE_GENERIC, log.spec.obis, ENTRIES_IN_USE)])
             code = None
@@ -308,7 +315,7 @@ class EventsControl:
                 scalers[entry.name] = ScalerUnit.parse(answer)
         return scalers
 
-    def _ratios(self, answers: dict[AttributeRef, axdr.Value | AccessError]) -> Ratios | None:
+    def _ratios(self, answers: dict[AttributeRef, GetResult]) -> Ratios | None:
         """CT and VT as the meter holds them; ``None`` (the last ones stay) when one is unreadable or not positive."""
         numbers: dict[str, float] = {}
         for role, entry in self._transformer.items():

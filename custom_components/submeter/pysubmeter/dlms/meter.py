@@ -246,10 +246,12 @@ class DlmsMeter:
 
     async def _read(self, session: DlmsSession) -> Reading:
         learned = await self._learn(session)
-        raw = dict(zip(learned.refs, await session.get_many(learned.refs), strict=True))
-        self._last_raw = raw
         self.events.learn(learned.objects)
-        await self.events.poll(session)
+        side = self.events.refs()  # event log counts and codes, disconnect state, ratios: in the same request
+        answers = await session.get_many([*learned.refs, *side])
+        raw = dict(zip(learned.refs, answers[: len(learned.refs)], strict=True))
+        self._last_raw = raw
+        await self.events.poll(session, dict(zip(side, answers[len(learned.refs) :], strict=True)))
         values: dict[str, float | None] = {}
         for key, terms in learned.terms.items():
             numbers = [_number(key, raw[term.ref]) for term in terms]
