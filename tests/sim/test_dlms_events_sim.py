@@ -64,6 +64,7 @@ async def test_event_logs_roll_over_and_cost_one_request_when_quiet() -> None:
                 sm307.side.log(4, code, sm307.now + timedelta(minutes=minute))
             await meter.async_read()
             entries = meter.events.take_entries()
+            assert meter.diagnostics()["events_control"]["marks"]["power_quality"]["entries"] == 4
             assert [(e.code, e.event) for e in entries] == [
                 (79, "over_voltage_l1"),
                 (86, "voltage_normal_l2"),

@@ -257,6 +257,18 @@ class EventsControl:
             return values
         return {key: None if v is None else v * ratios.factor(key) for key, v in values.items()}
 
+    def diagnostics(self) -> dict[str, Any]:
+        """What the side found and where it stands: logs and their marks, the disconnect state, the ratios."""
+        state = self.disconnect_state
+        return {
+            "logs": {name: str(log.spec.obis) for name, log in self._logs.items()},
+            "marks": {name: mark.as_dict() for name, mark in self.marks.items()},
+            "disconnect": None if state is None else [state.output_state, state.control_state],
+            "ratios": None if self.ratios is None else [self.ratios.ct, self.ratios.vt],
+            "ratios_from_meter": self.meter_has_ratios,
+            "requests": self.requests,
+        }
+
     def take_entries(self) -> list[LogEntry]:
         """The new entries read since the last call, oldest first per log."""
         entries, self.entries = self.entries, []
@@ -278,8 +290,9 @@ class EventsControl:
         return refs
 
     async def poll(self, session: DlmsSession, answers: dict[AttributeRef, GetResult] | None = None) -> None:
-        """Every log's count and code, the disconnect state and the ratios (``answers``, read with the meter's
-        registers, or one GET-with-list here); then the new rows of the logs that moved.
+        """Every log's count and code, the disconnect state and the ratios; then the new rows of the logs that moved.
+
+        ``answers`` are those read with the meter's registers; without them one GET-with-list is sent here.
         """
         refs = self._refs()
         if not refs:

@@ -293,6 +293,7 @@ class DlmsMeter:
                 {"obis": str(ref.name), "class_id": ref.class_id, "attribute": ref.attribute, "value": as_json(value)}
                 for ref, value in self.last_raw.items()
             ],
+            "events_control": self.events.diagnostics(),
         }
 
     async def async_info(self) -> MeterInfo:
