@@ -91,8 +91,18 @@ class EventLogEvent(SubmeterEntity, EventEntity):
         self._attr_event_types = list(event_types)
         self._handled: object = None  # the poll's entries already fired
 
+    async def async_added_to_hass(self) -> None:
+        """Fire what the first poll found: entries the meter logged while Home Assistant was not running."""
+        await super().async_added_to_hass()
+        self._fire_fresh()
+
     @callback
     def _handle_coordinator_update(self) -> None:
+        self._fire_fresh()
+        super()._handle_coordinator_update()
+
+    @callback
+    def _fire_fresh(self) -> None:
         side = self.coordinator.side
         if side is not None and side.fresh is not self._handled:
             self._handled = side.fresh
@@ -104,4 +114,3 @@ class EventLogEvent(SubmeterEntity, EventEntity):
                     attributes["logged_at"] = entry.time.isoformat()
                 self._trigger_event(entry.event, attributes)
                 self.async_write_ha_state()
-        super()._handle_coordinator_update()
