@@ -56,6 +56,7 @@ from gurux_dlms.enums import (
 )
 from gurux_dlms.objects import GXDLMSData, GXDLMSHdlcSetup
 
+from .dlms_events import switch
 from .dlms_objects import MDI_RESET_SCRIPT, CosemObjects, ProfileRow, Sm307
 from .dlms_secure import MeterSecurity, SecureFront, plain_session, wrapper_front
 
@@ -288,11 +289,18 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         if arg.target is self.cosem.script_table and arg.index == 1 and self._client == MANAGEMENT_CLIENT:
             arg.__class__ = _ActionArgs
             return MethodAccessMode.ACCESS
+        if arg.target is self.cosem.side.disconnect and arg.target is not None and self._client == MANAGEMENT_CLIENT:
+            arg.__class__ = _ActionArgs  # remote_disconnect / remote_reconnect (dlms_events.py)
+            return MethodAccessMode.ACCESS
         return MethodAccessMode.NO_ACCESS
 
     def onPreAction(self, args: Any) -> None:
-        for e in args:  # only the script table's execute gets here
+        for e in args:  # the script table's execute and the disconnect control's methods get here
             e.handled, e.value = True, 0
+            if e.target is self.cosem.side.disconnect:
+                if not switch(self._sim.meter.side, e.index):
+                    e.error = ErrorCode.OTHER_REASON
+                continue
             if e.parameters == MDI_RESET_SCRIPT:
                 self._sim.meter.mdi_reset()
             else:

@@ -38,6 +38,8 @@ from gurux_dlms.objects import (
 )
 from gurux_dlms.objects.enums import ScriptActionType, SortMethod
 
+from .dlms_events import MeterSide, side_objects
+
 PERIOD = timedelta(minutes=15)
 PROFILE_ENTRIES = 9600  # 100 days of 15-minute rows
 # (first hour, tariff): 00-07 T3, 07-17 T1, 17-21 T2, 21-24 T4.
@@ -202,6 +204,7 @@ class Sm307:
         self._pick_load()
         self.advance(start.astimezone(UTC) - self.now)
         self.vary_load = False  # from here on the load is what the test sets (or the CLI varies)
+        self.side = MeterSide()  # event logs, disconnect control, CT/VT ratios: none unless a test sets them
 
     @property
     def identity(self) -> bytes:
@@ -575,6 +578,8 @@ class CosemObjects:
                 self.billing.addCaptureObject(demand, 2, 0)
                 self.billing.addCaptureObject(demand, 5, 0)
             objects.append(self.billing)
+        self.side = side_objects(meter.side, self.clock)  # events and control side (dlms_events.py)
+        objects += self.side.objects
         self.association = GXDLMSAssociationLogicalName(ASSOCIATION)
         self.association.xDLMSContextInfo.cypheringInfo = bytearray()  # Gurux: None cannot be encoded
         self.objects = [*objects, self.association]
@@ -612,6 +617,7 @@ class CosemObjects:
         for obj, read in self.data.values():
             obj.value = read(meter)
         self.clock.time = gx_time(meter.now)
+        self.side.sync()
         for ln, demand in self.demands.items():
             peak = meter.max_demand[DEMANDS[ln]]
             demand.value, demand.captureTime = round(peak.value), gx_time(peak.time)

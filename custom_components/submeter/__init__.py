@@ -19,7 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
 
-from . import bus_health
+from . import bus_health, dlms_side
 from .bus_kinds.registry import bus_kind
 from .const import CONF_PROFILE, CONF_UNIT_ADDRESS, DEFAULT_SCAN_INTERVAL, DOMAIN, SUBENTRY_METER
 from .coordinator import MeterCoordinator, SubmeterConfigEntry, SubmeterRuntime
@@ -29,7 +29,14 @@ from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SELECT, Platform.SENSOR]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,  # a DLMS meter's disconnect control (switch.py)
+]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -130,6 +137,7 @@ async def _async_reload(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None
 async def async_remove_entry(hass: HomeAssistant, entry: SubmeterConfigEntry) -> None:
     """Forget what the bus' meters refused, and its health record and issues."""
     bus_health.forget(hass, entry.entry_id, entry.subentries)
+    await dlms_side.async_forget(hass, set(entry.subentries))
     await RefusedRegisters(hass, entry.entry_id).async_remove()
 
 

@@ -23,6 +23,7 @@ from . import bus_health
 from .action_errors import action_name, translated_action_error
 from .billing import BillingSource, BillingTracker
 from .const import CONF_IMPORT_LOAD_PROFILE, CONF_SYNC_CLOCK, DOMAIN
+from .dlms_side import DlmsSide
 from .load_profile import IntervalSource, LoadProfileImporter
 from .pysubmeter import EnergyGuard, LinkError, MeterClient, MeterInfo, Reading, SubmeterError
 from .pysubmeter.action_runner import ActionRunner
@@ -114,6 +115,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         source: object = intervals  # the same meter, if its kind has a billing profile too
         if isinstance(source, BillingSource):
             self.billing = BillingTracker(hass, source, subentry, self.name)
+        # A DLMS meter's event logs, disconnect control and CT/VT ratios (dlms_side.py); None for others.
+        self.side = DlmsSide.for_meter(hass, subentry, meter)
 
     async def async_config_entry_first_refresh(self) -> None:
         """The first poll, which the platforms' entities are made from, whether or not the meter answered."""
@@ -125,6 +128,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     async def _async_setup(self) -> None:
         """Start the guard from the totals shown before; read the meter's identity once."""
+        if self.side is not None:
+            await self.side.async_load()  # also learns the meter's objects, so the guard below knows its totals
         self._seed_guard()
         try:
             self.info = await self.meter.async_info()
@@ -227,6 +232,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
         self._polled(started, None)
+        if self.side is not None:
+            await self.side.async_polled()
         self.schedule.answered()
         self._failures = 0
         self._check_capacity()
@@ -323,6 +330,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     def _guarded(self, reading: Reading) -> Reading:
         """A raw reading with its energy totals passed through the guard."""
+        if self.side is not None:
+            self.side.before_guard(self.guard)  # new CT/VT ratios: the totals start new series
         values = self.guard.filter(reading.values, dt_util.utcnow().timestamp())
         events = self.guard.take_events()
         if events and self.corrections is not None:

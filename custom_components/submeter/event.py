@@ -33,6 +33,11 @@ async def async_setup_entry(
             if MEASUREMENTS[key].kind is Kind.EVENT_COUNT and SENSORS[key].exists_fn(profile, coordinator.first_raw)
         )
         async_add_entities([MeterEvent(coordinator, key) for key in counters], config_subentry_id=subentry_id)
+        if coordinator.side is not None:  # a DLMS meter's event logs (0.0.99.98.x.255)
+            logs = coordinator.side.events.logs
+            async_add_entities(
+                [EventLogEvent(coordinator, log, types) for log, types in logs.items()], config_subentry_id=subentry_id
+            )
 
 
 class MeterEvent(SubmeterEntity, EventEntity):
@@ -66,3 +71,46 @@ class MeterEvent(SubmeterEntity, EventEntity):
                 self._trigger_event(EVENT_DETECTED, {"count": int(count), "new": int(count - self._seen)})
             self._seen = count
         super()._handle_coordinator_update()
+
+
+# --- a DLMS meter's event logs (issue 20): each new log entry fires its decoded event ---
+
+
+class EventLogEvent(SubmeterEntity, EventEntity):
+    """Fires the event of each new entry of one of the meter's event logs (decoded, or ``unknown_code``).
+
+    Only entries the meter logged after the last one seen are read (``dlms_side``
+    keeps where each log stood across restarts), so old entries are never fired again.
+    """
+
+    def __init__(self, coordinator: MeterCoordinator, log: str, event_types: tuple[str, ...]) -> None:
+        """The entity of log ``log``, whose table names ``event_types``."""
+        super().__init__(coordinator, f"event_log_{log}")
+        self._log = log
+        self._attr_translation_key = f"event_log_{log}"
+        self._attr_event_types = list(event_types)
+        self._handled: object = None  # the poll's entries already fired
+
+    async def async_added_to_hass(self) -> None:
+        """Fire what the first poll found: entries the meter logged while Home Assistant was not running."""
+        await super().async_added_to_hass()
+        self._fire_fresh()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._fire_fresh()
+        super()._handle_coordinator_update()
+
+    @callback
+    def _fire_fresh(self) -> None:
+        side = self.coordinator.side
+        if side is not None and side.fresh is not self._handled:
+            self._handled = side.fresh
+            for entry in side.fresh:
+                if entry.log != self._log:
+                    continue
+                attributes: dict[str, object] = {"code": entry.code}
+                if entry.time is not None:
+                    attributes["logged_at"] = entry.time.isoformat()
+                self._trigger_event(entry.event, attributes)
+                self.async_write_ha_state()

@@ -17,6 +17,7 @@ from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
 from ..pysubmeter.link_kind import Discovery
 from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_schema
+from .transformer import transformer_data, transformer_errors, transformer_fields
 
 
 class MeterSubentryFlow(ConfigSubentryFlow):
@@ -81,7 +82,11 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         kind = bus_kind(entry.data)
         profiles = await async_get_profiles(self.hass)
         errors: dict[str, str] = {}
-        if user_input is not None and not (errors := integer_errors(user_input, (CONF_UNIT_ADDRESS,))):
+        dlms = kind.protocol == "dlms"  # a CT/VT meter's ratios, where it does not list its own (transformer.py)
+        if user_input is not None and not (
+            errors := integer_errors(user_input, (CONF_UNIT_ADDRESS,))
+            | (transformer_errors(user_input) if dlms else {})
+        ):
             address = int(user_input[CONF_UNIT_ADDRESS])
             if address in meter_addresses(entry):
                 return self.async_abort(reason="already_configured")
@@ -110,7 +115,11 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         subentry = self._get_reconfigure_subentry()
         profiles = await async_get_profiles(self.hass)
         errors: dict[str, str] = {}
-        if user_input is not None and not (errors := integer_errors(user_input, (CONF_UNIT_ADDRESS,))):
+        dlms = kind.protocol == "dlms"  # a CT/VT meter's ratios, where it does not list its own (transformer.py)
+        if user_input is not None and not (
+            errors := integer_errors(user_input, (CONF_UNIT_ADDRESS,))
+            | (transformer_errors(user_input) if dlms else {})
+        ):
             address = int(user_input[CONF_UNIT_ADDRESS])
             profile = profiles[user_input[CONF_PROFILE]]
             if address in meter_addresses(entry, but=subentry.subentry_id):
@@ -124,11 +133,15 @@ class MeterSubentryFlow(ConfigSubentryFlow):
                         entry,
                         subentry,
                         title=user_input.get(CONF_NAME) or subentry.title,
-                        data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)) | extra,
+                        data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL))
+                        | extra
+                        | (transformer_data(user_input) if dlms else {}),
                         unique_id=str(address),
                     )
         defaults = user_input or {**subentry.data, CONF_NAME: subentry.title}
         schema = meter_schema(profiles, defaults, protocol=kind.protocol, addresses=kind.addresses)
+        if dlms:
+            schema = schema.extend(transformer_fields(defaults))
         return self.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)
 
     async def _async_probe(

@@ -98,6 +98,7 @@ class EnergyGuard:
     _fresh: dict[str, tuple[float, float]] = field(default_factory=dict)  # first readings with nothing to check
     _expect_reset: dict[str, int] = field(default_factory=dict)  # key -> polls the expectation lasts
     _power: tuple[float, float] | None = None  # (time, highest power magnitude) of the last reading
+    _rescaled: set[str] = field(default_factory=set)  # totals whose next reading starts a series counted as nothing
     events: list[GuardEvent] = field(default_factory=list)
 
     def seed(self, key: str, value: float, at: float) -> None:
@@ -145,6 +146,14 @@ class EnergyGuard:
         """
         for key in set(keys) if keys is not None else set(self._tracks) | set(self._fresh):
             self._expect_reset[key] = EXPECT_RESET_POLLS
+
+    def rescaled(self, keys: set[str] | frozenset[str]) -> None:
+        """The totals' scale changed (a CT/VT ratio): each one's next reading starts a new series.
+
+        Like a meter replaced by one that already counted, the step is no consumption:
+        the restart's event carries all of the new value, so the statistics add nothing for it.
+        """
+        self._rescaled |= set(keys)
 
     def filter(self, values: dict[str, float | None], now: float) -> dict[str, float | None]:
         """``values`` read at ``now`` (epoch seconds), with every total replaced by what may be shown."""
@@ -211,6 +220,11 @@ class EnergyGuard:
                 self._report(key, track, f"unreadable value {value!r}")
                 return track.good
             return None
+        if key in self._rescaled:
+            self._rescaled.discard(key)
+            if track is not None:
+                return self._restart(key, track, value, now, "scale changed", carried=value)
+            self._fresh.pop(key, None)  # a first reading in the old scale confirms nothing
         if track is None:
             return self._first(key, value, now, rate, counter=counter)
         if value < track.good and self._expect_reset.pop(key, 0):

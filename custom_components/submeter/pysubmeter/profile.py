@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Literal
 
 from .dlms.cosem import Obis
+from .dlms.events import DlmsEventsControl
 from .measurements import PHASES
 
 
@@ -378,6 +379,8 @@ class DlmsMap:
     load_profile: DlmsLoadProfile | None = None
     billing_profile: DlmsBillingProfile | None = None
     phase_loss_below: float | None = None  # a phase voltage under this share of the highest is lost
+    # --- events and control side (issue 20): event logs, disconnect control, CT/VT ratio objects ---
+    events_control: DlmsEventsControl | None = None
 
 
 @dataclass(frozen=True, slots=True)

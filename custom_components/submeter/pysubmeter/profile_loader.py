@@ -26,6 +26,7 @@ import yaml
 
 from .actions import ACTIONS
 from .dlms.cosem import Obis
+from .dlms.events import LOG_NAMES, DlmsEventsControl, EventLogSpec, TransformerSpec, code_tables
 from .exceptions import ProfileError
 from .measurements import ALERTS, MEASUREMENTS, PHASES, UNIT_FACTORS, Kind
 from .profile import (
@@ -786,7 +787,17 @@ def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
     doc = r.mapping(value, path)
     doc, billing_profile = _without_billing_profile(r, doc, path)
     r.only(
-        doc, path, ("flags", "measurements", "actions", "meter_schedules_tariffs", "load_profile", "phase_loss_below")
+        doc,
+        path,
+        (
+            "flags",
+            "measurements",
+            "actions",
+            "meter_schedules_tariffs",
+            "load_profile",
+            "phase_loss_below",
+            *EVENTS_KEYS,
+        ),
     )
     measurements: dict[str, tuple[DlmsSource, ...]] = {}
     for key, spec in r.mapping(r.get(doc, path, "measurements", r.mapping), f"{path}.measurements").items():
@@ -835,6 +846,7 @@ def _dlms(r: _Reader, value: object, path: str) -> DlmsMap:
         load_profile=load_profile,
         billing_profile=billing_profile,
         phase_loss_below=below,
+        events_control=_dlms_events_control(r, doc, path),
     )
 
 
@@ -870,6 +882,47 @@ def _dlms_billing_profile(r: _Reader, doc: Mapping[str, Any], path: str) -> Dlms
 
 
 # --- end billing profile ---
+# --- DLMS events and control side (issue 20): event logs, disconnect control, CT/VT ratio objects ---
+
+EVENTS_KEYS = ("event_logs", "disconnect_control", "transformer")
+
+
+def _dlms_events_control(r: _Reader, doc: Mapping[str, Any], path: str) -> DlmsEventsControl | None:
+    """``event_logs`` (name: {obis, code, codes}), ``disconnect_control`` and ``transformer`` ({ct, vt, …})."""
+    if not any(key in doc for key in EVENTS_KEYS):
+        return None
+    tables = code_tables()
+    logs: dict[str, EventLogSpec] = {}
+    for name, spec in r.mapping(doc.get("event_logs", {}), f"{path}.event_logs").items():
+        where = f"{path}.event_logs.{name}"
+        if name not in LOG_NAMES:
+            raise r.fail(where, f"is not a known event log (one of {', '.join(LOG_NAMES)})")
+        item = r.mapping(spec, where)
+        r.only(item, where, ("obis", "code", "codes"))
+        table = r.get(item, where, "codes", r.text, None, required=False)
+        if table is not None and table not in tables:
+            raise r.fail(f"{where}.codes", f"is not a code table (one of {', '.join(tables)})")
+        logs[name] = EventLogSpec(
+            obis=r.get(item, where, "obis", lambda v, p: _obis(r, v, p)),
+            code_object=r.get(item, where, "code", lambda v, p: _obis(r, v, p), None, required=False),
+            table=table,
+        )
+    disconnect = r.get(doc, path, "disconnect_control", lambda v, p: _obis(r, v, p), None, required=False)
+    transformer = None
+    if "transformer" in doc:
+        where = f"{path}.transformer"
+        item = r.mapping(doc["transformer"], where)
+        r.only(item, where, ("ct", "vt", "ct_denominator", "vt_denominator"))
+
+        def code(key: str, *, required: bool) -> Obis | None:
+            return r.get(item, where, key, lambda v, p: _obis(r, v, p), None, required=required)
+
+        ct, vt = code("ct", required=True), code("vt", required=True)
+        assert ct is not None and vt is not None
+        transformer = TransformerSpec(
+            ct, vt, code("ct_denominator", required=False), code("vt_denominator", required=False)
+        )
+    return DlmsEventsControl(logs, disconnect, transformer)
 
 
 class _ProfileYamlLoader(yaml.SafeLoader):

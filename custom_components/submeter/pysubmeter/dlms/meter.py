@@ -38,6 +38,7 @@ from .cosem import (
     encode_datetime,
     parse_object_list,
 )
+from .events import DisconnectState, EventsControl
 
 if TYPE_CHECKING:
     from .session import DlmsSession
@@ -117,6 +118,7 @@ class DlmsMeter:
         self._columns: list[tuple[int, str | None, float]] | None = None  # load profile: index, key, factor
         self._capture_period = 900
         self._last_raw: dict[AttributeRef, axdr.Value | AccessError] = {}  # the last poll's answers (diagnostics)
+        self.events = EventsControl(profile.dlms.events_control)  # event logs, disconnect control, CT/VT ratios
 
     @property
     def profile(self) -> Profile:
@@ -251,8 +253,12 @@ class DlmsMeter:
 
     async def _read(self, session: DlmsSession) -> Reading:
         learned = await self._learn(session)
-        raw = dict(zip(learned.refs, await session.get_many(learned.refs), strict=True))
+        self.events.learn(learned.objects)
+        side = self.events.refs()  # event log counts and codes, disconnect state, ratios: in the same request
+        answers = await session.get_many([*learned.refs, *side])
+        raw = dict(zip(learned.refs, answers[: len(learned.refs)], strict=True))
         self._last_raw = raw
+        await self.events.poll(session, dict(zip(side, answers[len(learned.refs) :], strict=True)))
         values: dict[str, float | None] = {}
         for key, terms in learned.terms.items():
             numbers = [_number(key, raw[term.ref]) for term in terms]
@@ -261,7 +267,7 @@ class DlmsMeter:
                 if any(n is None for n in numbers)
                 else sum(term.sign * n * term.factor for term, n in zip(terms, numbers, strict=True) if n is not None)
             )
-        return Reading(values=values, alerts=self._alerts(values))
+        return Reading(values=self.events.scale(values), alerts=self._alerts(values))
 
     def _alerts(self, values: dict[str, float | None]) -> dict[str, bool | None]:
         below = self._map.phase_loss_below
@@ -294,6 +300,7 @@ class DlmsMeter:
                 {"obis": str(ref.name), "class_id": ref.class_id, "attribute": ref.attribute, "value": as_json(value)}
                 for ref, value in self.last_raw.items()
             ],
+            "events_control": self.events.diagnostics(),
         }
 
     async def async_info(self) -> MeterInfo:
@@ -333,6 +340,27 @@ class DlmsMeter:
             await session.action(ClassId.SCRIPT_TABLE, spec.table, SCRIPT_EXECUTE, script)
 
         await self._bus.async_run(self._address, work)
+
+    # --- events and control side (issue 20): event logs, disconnect control, CT/VT ratios: dlms/events.py ---
+
+    async def async_learn(self) -> None:
+        """Associate once so that ``events`` knows what the meter lists (before the first poll)."""
+
+        async def work(session: DlmsSession) -> None:
+            self.events.learn((await self._learn(session)).objects)
+
+        await self._bus.async_run(self._address, work)
+
+    async def async_operate_disconnect(self, *, connect: bool) -> DisconnectState:
+        """Reconnect (``connect``) or disconnect through the disconnect control object; the state read back."""
+
+        async def work(session: DlmsSession) -> DisconnectState:
+            self.events.learn((await self._learn(session)).objects)
+            return await self.events.operate(session, connect=connect)
+
+        return await self._bus.async_run(self._address, work)
+
+    # --- end of the events and control side ---
 
     async def async_read_intervals(self, since: datetime, window: timedelta) -> list[IntervalRow]:
         """Load-profile rows captured after ``since``, at most ``window`` of them in time.
