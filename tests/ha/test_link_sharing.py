@@ -55,3 +55,26 @@ async def test_a_loaded_serial_bus_moves_to_other_line_settings(hass: HomeAssist
             coordinator = entry.runtime_data.coordinators["meter1"]
             await coordinator.async_refresh()
             assert coordinator.data.values["energy_import"] == pytest.approx(meters[1].values["energy_import"])
+
+
+async def test_a_port_core_modbus_holds_at_other_settings_is_refused(hass: HomeAssistant, tmp_path: Path) -> None:
+    """Another integration's hold through core's registry (Home Assistant 2026+): our flow may not retune it."""
+    from homeassistant.components import modbus as core_modbus
+
+    if getattr(core_modbus, "async_get_unit", None) is None:
+        pytest.skip("core Modbus shares connections from Home Assistant 2026 on")
+    from modbus_connection import ModbusSerialParams
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from .test_config_flow import start
+
+    async with PtyPair(tmp_path) as pty:
+        port = str(pty.client_end)
+        other = MockConfigEntry(domain="other_meters")
+        other.add_to_hass(hass)
+        core_modbus.async_get_unit(hass, other, ModbusSerialParams(device=port, baudrate=9600), 1)
+        flow_id = await start(hass, "serial")
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {"port": port, "baudrate": "19200", "parity": "N", "stopbits": "1"}
+        )
+        assert result["errors"] == {"base": "settings_conflict"}
