@@ -10,6 +10,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryData,
@@ -194,7 +195,25 @@ def reconfigure(
 
 
 async def _async_check_meters(hass: HomeAssistant, entry: ConfigEntry, link: ModbusLink) -> None:
-    """The link opens and, if the bus has meters, at least one of them reads with its profile."""
+    """The link opens and, if the bus has meters, at least one of them reads with its profile.
+
+    A loaded bus holds its port with the settings being replaced, and a port is shared only with
+    equal settings: the entry lets go of it while the new ones are tried, and takes it back if they fail.
+    """
+    old = link_from_dict(entry.data).params()
+    new = link.params()
+    release = entry.state is ConfigEntryState.LOADED and old.endpoint == new.endpoint and old != new
+    if release:
+        await hass.config_entries.async_unload(entry.entry_id)
+    try:
+        await _async_check_meters_on(hass, entry, link)
+    except BaseException:
+        if release:
+            await hass.config_entries.async_setup(entry.entry_id)
+        raise
+
+
+async def _async_check_meters_on(hass: HomeAssistant, entry: ConfigEntry, link: ModbusLink) -> None:
     meters = [sub.data for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_METER]
     options = dict(entry.options)
     first = meters[0][CONF_UNIT_ADDRESS] if meters else 1

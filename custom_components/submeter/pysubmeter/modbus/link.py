@@ -20,7 +20,6 @@ from modbus_connection import (
     ModbusSerialParams,
     ModbusTcpParams,
     ModbusTimeoutError,
-    ModbusUnit,
 )
 from modbus_connection.tmodbus import ModbusConnection
 
@@ -212,8 +211,3 @@ class ConnectionPool:
             await entry[1].close()
 
         return entry[1], release
-
-    def unit(self, params: Params, unit_id: int) -> tuple[ModbusUnit, Release]:
-        """A unit on the shared connection to ``params``; release it when done."""
-        connection, release = self.acquire(params)
-        return connection.for_unit(unit_id), release
