@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 import yaml
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
 
 from custom_components.submeter.config_flow import stable_port_path
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
-from custom_components.submeter.flows.schemas import parse_addresses
+from custom_components.submeter.flows.schemas import parse_addresses, profile_options
+from custom_components.submeter.naming import meter_title
 from custom_components.submeter.profiles import async_get_profiles
 from custom_components.submeter.pysubmeter import Profile, parse_profile
 from submeter_sim import PtyPair, SimulatedMeter, SimulatorServer
@@ -169,7 +172,7 @@ async def test_unknown_meter_gets_a_profile_choice(hass: HomeAssistant, user_pro
         result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": server.tcp_port})
         result = await finish_scan(hass, hass.config_entries.flow, result)
         # pymodbus' server answers Read Device Identification with its own vendor name.
-        assert found(result) == {"100": "? Pymodbus @ 100"}
+        assert found(result) == {"100": "? Pymodbus #100"}
         placeholders = result["description_placeholders"]
         assert placeholders == {"found": "1", "unknown": "1", "link": ANY, "full_scan": "offered"}
         assert placeholders["link"].startswith("Modbus TCP 127.0.0.1:")  # the result says which link was scanned
@@ -292,6 +295,49 @@ async def test_add_meter_by_hand(hass: HomeAssistant, tcp_bus: SimulatedBus) -> 
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_meter_names_read_well_and_do_not_repeat_across_buses(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """``<product> #<address>``, no "@"; a second bus with the same meter at the same address adds its bus."""
+    other = bus_entry({"link": "tcp", "host": "192.0.2.1", "port": 502}, {}, unique_id="other")
+    other.add_to_hass(hass)  # not set up: its meters' titles count all the same
+    hass.config_entries.async_add_subentry(
+        other,
+        ConfigSubentry(
+            data=MappingProxyType({"address": 2, "profile": "socomec_countis_e4x"}),
+            subentry_type=SUBENTRY_METER,
+            title="Socomec COUNTIS E43/E44 #2",
+            unique_id="2",
+        ),
+    )
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {}))  # titled "bus"
+    result = await add_meter(
+        hass, entry.entry_id, {"address": 1, "profile": "leviton_4100_modbus", "scan_interval": 10}
+    )
+    assert result["title"] == "Leviton Series 4100 Modbus (4DUMR/41OUM) #1"
+    await hass.async_block_till_done()
+    result = await add_meter(
+        hass, entry.entry_id, {"address": 2, "profile": "socomec_countis_e4x", "scan_interval": 10}
+    )
+    assert result["title"] == "Socomec COUNTIS E43/E44 #2 (bus)"
+    await hass.async_block_till_done()
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    # The device is named after its subentry and its model line is the product, never the profile id.
+    assert sorted((d.name, d.model, d.model_id) for d in devices) == [
+        ("Leviton Series 4100 Modbus (4DUMR/41OUM) #1", "Series 4100 Modbus (4DUMR/41OUM)", None),
+        ("Socomec COUNTIS E43/E44 #2 (bus)", "COUNTIS E43/E44", None),
+    ]
+    # The profile list names each product the same way.
+    profiles = await async_get_profiles(hass)
+    labels = {o["value"]: o["label"] for o in profile_options(profiles)}
+    assert labels["socomec_countis_e4x"] == "Socomec COUNTIS E43/E44"
+
+
+def test_meter_title() -> None:
+    assert meter_title("Socomec COUNTIS E43/E44", "2", "bus A", set()) == "Socomec COUNTIS E43/E44 #2"
+    taken = {"Socomec COUNTIS E43/E44 #2"}
+    assert meter_title("Socomec COUNTIS E43/E44", "2", "bus A", taken) == "Socomec COUNTIS E43/E44 #2 (bus A)"
+    assert meter_title("Socomec COUNTIS E43/E44", "3", "bus A", taken) == "Socomec COUNTIS E43/E44 #3"
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,11 @@ from ..bus_kinds.kind import Steps
 from ..bus_kinds.registry import bus_kind
 from ..compat import ha_schema
 from ..const import CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
+from ..naming import meter_title, product_name
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
 from ..pysubmeter.link_kind import Discovery
-from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_schema
+from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_schema, meter_titles
 
 
 class MeterSubentryFlow(ConfigSubentryFlow):
@@ -91,7 +92,8 @@ class MeterSubentryFlow(ConfigSubentryFlow):
                 errors["base"] = error
             else:
                 return self.async_create_entry(
-                    title=user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}",
+                    title=user_input.get(CONF_NAME)
+                    or meter_title(product_name(profile), str(address), entry.title, meter_titles(self.hass)),
                     data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)) | extra,
                     unique_id=str(address),
                 )

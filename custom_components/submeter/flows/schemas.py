@@ -27,8 +27,10 @@ from ..const import (
     DEFAULT_MESSAGE_SPACING,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_TIMEOUT,
+    DOMAIN,
     SUBENTRY_METER,
 )
+from ..naming import product_name
 from ..pysubmeter import LinkError, Profile
 from ..pysubmeter.bacnet.mstp.port import same_port
 from ..pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
@@ -36,6 +38,7 @@ from ..pysubmeter.modbus.kind import ADDRESSES
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
 
 BAUDRATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 BY_ID_DIR = "/dev/serial/by-id"
@@ -167,10 +170,20 @@ def meter_addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
     }
 
 
+def meter_titles(hass: HomeAssistant) -> set[str]:
+    """Titles of every meter of ours, on any bus: a new meter's title must not repeat one."""
+    return {
+        sub.title
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for sub in entry.subentries.values()
+        if sub.subentry_type == SUBENTRY_METER
+    }
+
+
 def profile_options(profiles: Mapping[str, Profile], protocol: str = "modbus") -> list[selector.SelectOptionDict]:
     """Profiles of one protocol for a dropdown, built-in first."""
     return [
-        selector.SelectOptionDict(value=p.id, label=f"{p.manufacturer} {p.model}")
+        selector.SelectOptionDict(value=p.id, label=product_name(p))
         for p in sorted(profiles.values(), key=lambda p: (p.user, p.manufacturer, p.model))
         if p.protocol == protocol
     ]
