@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
+import voluptuous as vol
 import yaml
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 
+import custom_components.submeter
 from custom_components.submeter.config_flow import stable_port_path
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
-from custom_components.submeter.flows.schemas import parse_addresses, profile_options
+from custom_components.submeter.flows.schemas import parse_addresses, preferred_port, profile_options
 from custom_components.submeter.naming import meter_title
 from custom_components.submeter.profiles import async_get_profiles
 from custom_components.submeter.pysubmeter import Profile, parse_profile
@@ -593,3 +597,65 @@ async def test_removing_a_meter_removes_its_device_and_entities(hass: HomeAssist
     assert left
     assert {e.unique_id.split("_", 1)[0] for e in left} == {"meter1"}
     assert [d.identifiers for d in dr.async_entries_for_config_entry(devices, entry.entry_id)] == [{(DOMAIN, "meter1")}]
+
+
+# --- the meter and serial forms' defaults and help --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ports", "preferred"),
+    [
+        (
+            ["/dev/ttyS0", "/dev/serial/by-id/usb-FTDI_FT232R_A10K1-if00-port0"],
+            "/dev/serial/by-id/usb-FTDI_FT232R_A10K1-if00-port0",
+        ),
+        (["/dev/ttyS0", "/dev/ttyUSB0"], "/dev/ttyUSB0"),
+        (["/dev/ttyACM0", "/dev/ttyS0", "/dev/ttyS1"], "/dev/ttyACM0"),
+        (["/dev/ttyS0"], None),  # the PC's own UART: never guessed
+        (["/dev/serial/by-id/usb-a-port0", "/dev/serial/by-id/usb-b-port0", "/dev/ttyS0"], None),  # two adapters
+        (["/dev/ttyUSB0", "/dev/ttyUSB1"], None),
+        ([], None),
+    ],
+)
+def test_preferred_serial_port(ports: list[str], preferred: str | None) -> None:
+    assert preferred_port(ports) == preferred
+
+
+def _default(result: dict[str, Any], field: str) -> Any:
+    key = next(key for key in result["data_schema"].schema if key == field)
+    default = key.default
+    return None if default is vol.UNDEFINED else default()
+
+
+@pytest.mark.parametrize(
+    ("ports", "expected"), [(["/dev/ttyS0"], None), (["/dev/ttyS0", "/dev/ttyUSB0"], "/dev/ttyUSB0")]
+)
+async def test_serial_form_preselects_only_a_usb_adapter(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, ports: list[str], expected: str | None
+) -> None:
+    monkeypatch.setattr("custom_components.submeter.flows.modbus.list_serial_ports", lambda: ports)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "serial"})
+    assert result["step_id"] == "serial"
+    assert _default(result, "port") == expected
+
+
+async def test_manual_meter_form_defaults_to_a_free_address_and_explains_the_bus_kind(
+    hass: HomeAssistant, tcp_bus: SimulatedBus
+) -> None:
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {1: "leviton_4100_modbus", 3: "socomec_countis_e4x"}))
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {"next_step_id": "manual"})
+    assert _default(result, "address") == 2  # 1 is taken
+    assert result["description_placeholders"] == {"kind": "modbus"}
+    strings = json.loads((Path(custom_components.submeter.__file__).parent / "translations" / "en.json").read_text())
+    help_ = strings["config_subentries"]["meter"]["step"]["manual"]["data_description"]["address"]
+    branches = dict(re.findall(r"(\w+) \{([^{}]*)\}", help_))
+    assert set(branches) == {"modbus", "bacnet", "dlms", "other"}
+    assert "HDLC" not in branches["modbus"]
+    assert "BACnet" not in branches["modbus"]
+    assert "1–247" in branches["modbus"]
+    assert "HDLC" in branches["dlms"]
+    assert "instance" in branches["bacnet"]

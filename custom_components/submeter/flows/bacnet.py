@@ -381,4 +381,6 @@ class BacnetFind:
                 )
             }
         )
-        return flow.async_show_form(step_id="bacnet_find", data_schema=ha_schema(schema))
+        return flow.async_show_form(
+            step_id="bacnet_find", data_schema=ha_schema(schema), description_placeholders={"network": entry.title}
+        )

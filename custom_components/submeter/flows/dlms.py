@@ -35,6 +35,7 @@ from .schemas import (
     integer_errors,
     list_serial_ports,
     meter_data,
+    port_field,
     port_owner,
     port_selector,
     stable_port_path,
@@ -71,9 +72,7 @@ def dlms_schema(kind: str, defaults: Mapping[str, Any], ports: list[str], *, add
     """The link and association form of a DLMS bus, filled with ``defaults``."""
     fields: dict[Any, Any] = {}
     if kind == LINK_DLMS_SERIAL:
-        fields[vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else ""))] = port_selector(
-            ports
-        )
+        fields[port_field(ports, defaults)] = port_selector(ports)
         fields[vol.Required(CONF_OPTICAL, default=defaults.get(CONF_OPTICAL, True))] = selector.BooleanSelector()
         fields[vol.Required("baudrate", default=str(defaults.get("baudrate", DEFAULT_BAUDRATE)))] = (
             selector.SelectSelector(

@@ -17,7 +17,15 @@ from ..naming import meter_title, product_name
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
 from ..pysubmeter.link_kind import Discovery
-from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_schema, meter_titles
+from .schemas import (
+    error_key,
+    integer_errors,
+    lowest_free,
+    meter_addresses,
+    meter_data,
+    meter_schema,
+    meter_titles,
+)
 
 
 class MeterSubentryFlow(ConfigSubentryFlow):
@@ -100,9 +108,15 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="manual",
             data_schema=ha_schema(
-                meter_schema(profiles, user_input or {}, protocol=kind.protocol, addresses=kind.addresses)
+                meter_schema(
+                    profiles,
+                    user_input or {CONF_UNIT_ADDRESS: lowest_free(kind.addresses, meter_addresses(entry))},
+                    protocol=kind.protocol,
+                    addresses=kind.addresses,
+                )
             ),
             errors=errors,
+            description_placeholders={"kind": kind.protocol},  # the address help is the bus kind's
         )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
@@ -131,7 +145,12 @@ class MeterSubentryFlow(ConfigSubentryFlow):
                     )
         defaults = user_input or {**subentry.data, CONF_NAME: subentry.title}
         schema = meter_schema(profiles, defaults, protocol=kind.protocol, addresses=kind.addresses)
-        return self.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=ha_schema(schema),
+            errors=errors,
+            description_placeholders={"kind": kind.protocol},
+        )
 
     async def _async_probe(
         self, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any] | None = None

@@ -33,6 +33,7 @@ from .schemas import (
     integer_errors,
     list_serial_ports,
     meter_titles,
+    port_field,
     port_owner,
     port_selector,
     stable_port_path,
@@ -46,7 +47,7 @@ def mstp_schema(ports: list[str], defaults: dict[str, Any]) -> vol.Schema:
     """Port, baud rate, our MAC and Max_Master, filled with ``defaults``."""
     return vol.Schema(
         {
-            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else "")): port_selector(ports),
+            port_field(ports, defaults): port_selector(ports),
             vol.Required(CONF_BAUDRATE, default=str(defaults.get(CONF_BAUDRATE, DEFAULT_BAUDRATE))): (
                 selector.SelectSelector(
                     selector.SelectSelectorConfig(
