@@ -74,9 +74,10 @@ def _loaded_meters(hass: HomeAssistant) -> dict[str, tuple[SubmeterConfigEntry, 
 
 
 def _meter_of(
-    device: dr.DeviceEntry | None, loaded: dict[str, tuple[SubmeterConfigEntry, MeterCoordinator]]
+    identifiers: set[tuple[str, str]], loaded: dict[str, tuple[SubmeterConfigEntry, MeterCoordinator]]
 ) -> tuple[SubmeterConfigEntry, MeterCoordinator] | None:
-    subentry_ids = {ident for domain, ident in device.identifiers if domain == DOMAIN} if device else set()
+    """The loaded meter a device stands for, by its identifiers (a meter's is its subentry id)."""
+    subentry_ids = {ident for domain, ident in identifiers if domain == DOMAIN}
     return next((loaded[sid] for sid in subentry_ids if sid in loaded), None)
 
 
@@ -101,7 +102,7 @@ def _meters(hass: HomeAssistant, call: ServiceCall, action: str) -> list[tuple[S
     found: dict[str, tuple[SubmeterConfigEntry, MeterCoordinator]] = {}
     for device_id in named:
         device = registry.async_get(device_id)
-        match = _meter_of(device, loaded)
+        match = _meter_of(device.identifiers if device else set(), loaded)
         if match is None:
             name = (device.name_by_user or device.name) if device else device_id
             raise ServiceValidationError(
@@ -110,15 +111,15 @@ def _meters(hass: HomeAssistant, call: ServiceCall, action: str) -> list[tuple[S
                 translation_placeholders={"device": str(name)},
             )
         found.setdefault(match[1].subentry.subentry_id, match)
-    for device in _grouped_devices(hass, call):
-        match = _meter_of(device, loaded)
+    for identifiers in _grouped_devices(hass, call):
+        match = _meter_of(identifiers, loaded)
         if match is not None and action in match[1].meter.profile.actions:
             found.setdefault(match[1].subentry.subentry_id, match)
     return list(found.values())
 
 
-def _grouped_devices(hass: HomeAssistant, call: ServiceCall) -> list[dr.DeviceEntry]:
-    """Devices in the target's areas (floors' areas included) and labels."""
+def _grouped_devices(hass: HomeAssistant, call: ServiceCall) -> list[set[tuple[str, str]]]:
+    """The identifiers of the devices in the target's areas (floors' areas included) and labels."""
     registry = dr.async_get(hass)
     areas = set(_ids(call, ATTR_AREA_ID))
     for floor_id in _ids(call, ATTR_FLOOR_ID):
@@ -127,7 +128,7 @@ def _grouped_devices(hass: HomeAssistant, call: ServiceCall) -> list[dr.DeviceEn
     devices += [
         device for label_id in _ids(call, ATTR_LABEL_ID) for device in dr.async_entries_for_label(registry, label_id)
     ]
-    return devices
+    return [device.identifiers for device in devices]
 
 
 async def _async_handle(hass: HomeAssistant, action: str, call: ServiceCall) -> None:

@@ -146,7 +146,7 @@ def dlms_schema(
     )
     advanced |= secret_fields("hls_gmac", defaults)
     fields[vol.Required(CONF_ADVANCED)] = section(
-        vol.Schema(advanced), {"collapsed": not _expanded(defaults, errors or {})}
+        ha_schema(vol.Schema(advanced)), {"collapsed": not _expanded(defaults, errors or {})}
     )
     return vol.Schema(fields)
 
