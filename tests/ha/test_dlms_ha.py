@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import voluptuous_serialize
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, section
@@ -26,6 +25,11 @@ from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 from submeter_sim.pty import PtyPair
+
+try:  # how the flow view sends a form to the frontend
+    from voluptuous_serialize import convert as to_fields
+except ImportError:  # Home Assistant 2026: probatio
+    from probatio import to_field_list as to_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +76,7 @@ async def test_dlms_form_keeps_the_association_in_a_collapsed_section(hass: Home
     assert advanced.options["collapsed"] is True
     assert {str(key) for key in advanced.schema.schema} == set(ADVANCED_FIELDS)
     # What the frontend is sent: an expandable with the fields inside (both Home Assistant ends serialise it).
-    sent = voluptuous_serialize.convert(result["data_schema"], custom_serializer=cv.custom_serializer)
+    sent = to_fields(result["data_schema"], custom_serializer=cv.custom_serializer)
     expandable = next(field for field in sent if field["name"] == "advanced")
     assert expandable["type"] == "expandable"
     assert expandable["expanded"] is False
