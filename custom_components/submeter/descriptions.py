@@ -226,6 +226,17 @@ EXPORTING_DESCRIPTION = MeterBinarySensorDescription(
 )
 
 
+def sentence_case(name: str) -> str:
+    """A meter's own object name in Home Assistant's sentence case: "Reverse Rotation" → "Reverse rotation".
+
+    Only capitalised plain words after the first are lowered; abbreviations and codes ("PF", "kWh", "L1-N")
+    stay as the meter writes them.
+    """
+    first, *rest = name.split(" ") or [""]
+    words = [w.lower() if w.isalpha() and w[:1].isupper() and w[1:].islower() else w for w in rest]
+    return " ".join([first, *words])
+
+
 def generic_sensor_description(key: str, name: str, unit: str | None) -> MeterSensorDescription:
     """An object of a generic meter the vocabulary cannot name, under the meter's own name.
 
@@ -234,7 +245,7 @@ def generic_sensor_description(key: str, name: str, unit: str | None) -> MeterSe
     """
     return MeterSensorDescription(
         key=key,
-        name=name,
+        name=sentence_case(name),
         native_unit_of_measurement=unit,
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=False,
@@ -246,7 +257,7 @@ def generic_alert_description(key: str, name: str) -> MeterBinarySensorDescripti
     """A binary input of a generic meter that no alert key names, under the meter's own name."""
     return MeterBinarySensorDescription(
         key=key,
-        name=name,
+        name=sentence_case(name),
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=extra(key),

@@ -8,6 +8,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
 from .descriptions import MeterBinarySensorDescription, MeterSensorDescription, Raw
+from .naming import product
 
 
 class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
@@ -20,13 +21,15 @@ class SubmeterEntity(CoordinatorEntity[MeterCoordinator]):
         super().__init__(coordinator)
         subentry = coordinator.subentry
         info = coordinator.info
+        # One name per product: the profile's, which the actions' target filters match (naming.py).
+        manufacturer, model = product(coordinator.meter.profile, info.manufacturer, info.model)
         self._key = key
         self._attr_unique_id = f"{subentry.subentry_id}_{key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, subentry.subentry_id)},
             name=subentry.title,
-            manufacturer=info.manufacturer,
-            model=info.model,
+            manufacturer=manufacturer,
+            model=model,
             model_id=None,  # not the profile id: the device page shows it after the model
             serial_number=info.serial_number,
             sw_version=info.firmware,

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import yaml
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
+from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service import async_get_all_descriptions
 from pytest_homeassistant_custom_component.common import MockUser
 
+import custom_components.submeter
 from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.naming import is_generic, product
+from custom_components.submeter.pysubmeter import load_builtin_profiles
+from custom_components.submeter.pysubmeter.actions import ACTIONS
 from submeter_sim import SimulatedMeter, SimulatorServer
 
 from ..meters import PROFILES, SimulatedBus
@@ -255,3 +263,86 @@ async def test_buttons_follow_the_profile(hass: HomeAssistant, tcp_bus: Simulate
     await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)  # no user: automation
     assert countis.writes == [(0xE222, [0x001F])]
     assert countis.state["partial_energy_import"] == 0
+
+
+# --- the actions' target ---------------------------------------------------------------------
+
+
+def _filters() -> dict[str, set[str]]:
+    """Each action's device filter in services.yaml: the models it offers."""
+    raw = yaml.safe_load((Path(custom_components.submeter.__file__).parent / "services.yaml").read_text())
+    found: dict[str, set[str]] = {}
+    for action, spec in raw.items():
+        assert "device_id" not in spec.get("fields", {}), action  # a target, not a field
+        filters = spec["target"]["device"]
+        assert all(f["integration"] == DOMAIN and set(f) == {"integration", "model"} for f in filters), action
+        found[action] = {f["model"] for f in filters}
+    return found
+
+
+def test_target_filters_name_the_products_that_have_the_action() -> None:
+    profiles = load_builtin_profiles()
+    # A generic profile's devices show the meter's own model, which no static filter can name.
+    assert not [p.id for p in profiles.values() if is_generic(p) and p.actions]
+    expected = {action: {product(p)[1] for p in profiles.values() if action in p.actions} for action in ACTIONS}
+    assert _filters() == expected
+    assert _filters()["set_tariff"] == {"COUNTIS E43/E44"}  # only where the tariff select exists
+    assert "COUNTIS E43/E44" not in _filters()["reset_demand"]
+
+
+async def test_target_filter_matches_the_loaded_devices(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """What the frontend offers for each action (device model in its filter) is exactly the meters that have it."""
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link))
+    filters = _filters()
+    registry = dr.async_get(hass)
+    for address in (LEVITON, COUNTIS):
+        model = registry.async_get(device(hass, address)).model
+        actions = entry.runtime_data.coordinators[f"meter{address}"].meter.profile.actions
+        assert {a for a, models in filters.items() if model in models} == set(actions), model
+    # Home Assistant takes the target with its filters (its services.yaml schema differs between 2025.4 and 2026).
+    descriptions = await async_get_all_descriptions(hass)
+    assert descriptions[DOMAIN]["set_tariff"]["target"] == {
+        "device": [{"integration": DOMAIN, "model": "COUNTIS E43/E44"}]
+    }
+    assert set(descriptions[DOMAIN]["set_tariff"]["fields"]) == {"tariff", "all_meters"}
+
+
+async def test_target_by_entity_and_by_area(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    await setup_bus(hass, bus_entry(tcp_bus.link))
+    select = entity_id(hass, "select", COUNTIS, "tariff")
+    await hass.services.async_call(DOMAIN, "set_tariff", {"entity_id": select, "tariff": "3"}, blocking=True)
+    assert tcp_bus.meters[COUNTIS].state["tariff_active"] == 3
+    # An area stands for the meters in it that have the action: the Leviton there is left alone, not refused.
+    area = ar.async_get(hass).async_create("Plant room")
+    registry = dr.async_get(hass)
+    for address in (LEVITON, COUNTIS):
+        registry.async_update_device(device(hass, address), area_id=area.id)
+    await hass.services.async_call(DOMAIN, "set_tariff", {"area_id": area.id, "tariff": "4"}, blocking=True)
+    assert tcp_bus.meters[COUNTIS].state["tariff_active"] == 4
+    await hass.services.async_call(DOMAIN, "reset_demand", {"area_id": area.id}, blocking=True)
+    assert tcp_bus.meters[LEVITON].applied_actions == ["reset_demand"]
+    # A meter named explicitly that lacks the action is still refused, by the action's name.
+    with pytest.raises(ServiceValidationError, match="“Set tariff”"):
+        await hass.services.async_call(
+            DOMAIN, "set_tariff", {"device_id": device(hass, LEVITON), "tariff": "1"}, blocking=True
+        )
+
+
+async def test_no_target_is_a_translated_error(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    await setup_bus(hass, bus_entry(tcp_bus.link))
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(DOMAIN, "sync_clock", {}, blocking=True)
+    assert caught.value.translation_key == "no_meter_targeted"
+    assert str(caught.value).startswith("Choose the meters to run “Synchronise clock” on")
+    assert "sync_clock" not in str(caught.value)
+
+
+async def test_broadcast_needs_no_meter(hass: HomeAssistant, three_meter_bus: SimulatedBus) -> None:
+    """“All meters on the bus” with no meter chosen: every bus with meters that take the broadcast."""
+    meters = {1: "leviton_4100_modbus", 2: "socomec_countis_e4x", 3: "socomec_countis_e4x"}
+    await setup_bus(hass, bus_entry(three_meter_bus.link, meters))
+    await hass.services.async_call(DOMAIN, "set_tariff", {"tariff": "3", "all_meters": True}, blocking=True)
+    sim = three_meter_bus.meters
+    assert sim[2].state["tariff_active"] == sim[3].state["tariff_active"] == 3
+    assert sim[2].writes == sim[3].writes == [(0x9E21, [3])]  # one broadcast frame
+    assert sim[1].writes == []

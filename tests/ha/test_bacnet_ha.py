@@ -93,7 +93,7 @@ async def test_flow_finds_meters_and_entities_read_them(hass: HomeAssistant, sit
     dts_energy = hass.states.get(entity(hass, entry, 473001, "energy_import"))
     assert (float(dts_energy.state), dts_energy.attributes["state_class"]) == (812.0, "total_increasing")
     temperature = er.async_get(hass).async_get(entity(hass, entry, 473001, "ai_13"))
-    assert temperature.original_name == "Meter Temperature"
+    assert temperature.original_name == "Meter temperature"  # the meter's own name, in sentence case
     assert temperature.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     reverse = hass.states.get(entity(hass, entry, 473001, "bi_4", "binary_sensor"))
     assert reverse.state == STATE_OFF

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
+import voluptuous as vol
 import yaml
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
 
+import custom_components.submeter
 from custom_components.submeter.config_flow import stable_port_path
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
-from custom_components.submeter.flows.schemas import parse_addresses
+from custom_components.submeter.flows.schemas import parse_addresses, preferred_port, profile_options
+from custom_components.submeter.naming import meter_title
 from custom_components.submeter.profiles import async_get_profiles
 from custom_components.submeter.pysubmeter import Profile, parse_profile
 from submeter_sim import PtyPair, SimulatedMeter, SimulatorServer
@@ -169,7 +176,7 @@ async def test_unknown_meter_gets_a_profile_choice(hass: HomeAssistant, user_pro
         result = await hass.config_entries.flow.async_configure(flow_id, {"host": "127.0.0.1", "port": server.tcp_port})
         result = await finish_scan(hass, hass.config_entries.flow, result)
         # pymodbus' server answers Read Device Identification with its own vendor name.
-        assert found(result) == {"100": "? Pymodbus @ 100"}
+        assert found(result) == {"100": "? Pymodbus #100"}
         placeholders = result["description_placeholders"]
         assert placeholders == {"found": "1", "unknown": "1", "link": ANY, "full_scan": "offered"}
         assert placeholders["link"].startswith("Modbus TCP 127.0.0.1:")  # the result says which link was scanned
@@ -292,6 +299,49 @@ async def test_add_meter_by_hand(hass: HomeAssistant, tcp_bus: SimulatedBus) -> 
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_meter_names_read_well_and_do_not_repeat_across_buses(hass: HomeAssistant, tcp_bus: SimulatedBus) -> None:
+    """``<product> #<address>``, no "@"; a second bus with the same meter at the same address adds its bus."""
+    other = bus_entry({"link": "tcp", "host": "192.0.2.1", "port": 502}, {}, unique_id="other")
+    other.add_to_hass(hass)  # not set up: its meters' titles count all the same
+    hass.config_entries.async_add_subentry(
+        other,
+        ConfigSubentry(
+            data=MappingProxyType({"address": 2, "profile": "socomec_countis_e4x"}),
+            subentry_type=SUBENTRY_METER,
+            title="Socomec COUNTIS E43/E44 #2",
+            unique_id="2",
+        ),
+    )
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {}))  # titled "bus"
+    result = await add_meter(
+        hass, entry.entry_id, {"address": 1, "profile": "leviton_4100_modbus", "scan_interval": 10}
+    )
+    assert result["title"] == "Leviton Series 4100 Modbus (4DUMR/41OUM) #1"
+    await hass.async_block_till_done()
+    result = await add_meter(
+        hass, entry.entry_id, {"address": 2, "profile": "socomec_countis_e4x", "scan_interval": 10}
+    )
+    assert result["title"] == "Socomec COUNTIS E43/E44 #2 (bus)"
+    await hass.async_block_till_done()
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    # The device is named after its subentry and its model line is the product, never the profile id.
+    assert sorted((d.name, d.model, d.model_id) for d in devices) == [
+        ("Leviton Series 4100 Modbus (4DUMR/41OUM) #1", "Series 4100 Modbus (4DUMR/41OUM)", None),
+        ("Socomec COUNTIS E43/E44 #2 (bus)", "COUNTIS E43/E44", None),
+    ]
+    # The profile list names each product the same way.
+    profiles = await async_get_profiles(hass)
+    labels = {o["value"]: o["label"] for o in profile_options(profiles)}
+    assert labels["socomec_countis_e4x"] == "Socomec COUNTIS E43/E44"
+
+
+def test_meter_title() -> None:
+    assert meter_title("Socomec COUNTIS E43/E44", "2", "bus A", set()) == "Socomec COUNTIS E43/E44 #2"
+    taken = {"Socomec COUNTIS E43/E44 #2"}
+    assert meter_title("Socomec COUNTIS E43/E44", "2", "bus A", taken) == "Socomec COUNTIS E43/E44 #2 (bus A)"
+    assert meter_title("Socomec COUNTIS E43/E44", "3", "bus A", taken) == "Socomec COUNTIS E43/E44 #3"
 
 
 @pytest.mark.parametrize(
@@ -547,3 +597,65 @@ async def test_removing_a_meter_removes_its_device_and_entities(hass: HomeAssist
     assert left
     assert {e.unique_id.split("_", 1)[0] for e in left} == {"meter1"}
     assert [d.identifiers for d in dr.async_entries_for_config_entry(devices, entry.entry_id)] == [{(DOMAIN, "meter1")}]
+
+
+# --- the meter and serial forms' defaults and help --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ports", "preferred"),
+    [
+        (
+            ["/dev/ttyS0", "/dev/serial/by-id/usb-FTDI_FT232R_A10K1-if00-port0"],
+            "/dev/serial/by-id/usb-FTDI_FT232R_A10K1-if00-port0",
+        ),
+        (["/dev/ttyS0", "/dev/ttyUSB0"], "/dev/ttyUSB0"),
+        (["/dev/ttyACM0", "/dev/ttyS0", "/dev/ttyS1"], "/dev/ttyACM0"),
+        (["/dev/ttyS0"], None),  # the PC's own UART: never guessed
+        (["/dev/serial/by-id/usb-a-port0", "/dev/serial/by-id/usb-b-port0", "/dev/ttyS0"], None),  # two adapters
+        (["/dev/ttyUSB0", "/dev/ttyUSB1"], None),
+        ([], None),
+    ],
+)
+def test_preferred_serial_port(ports: list[str], preferred: str | None) -> None:
+    assert preferred_port(ports) == preferred
+
+
+def _default(result: dict[str, Any], field: str) -> Any:
+    key = next(key for key in result["data_schema"].schema if key == field)
+    default = key.default
+    return None if default is vol.UNDEFINED else default()
+
+
+@pytest.mark.parametrize(
+    ("ports", "expected"), [(["/dev/ttyS0"], None), (["/dev/ttyS0", "/dev/ttyUSB0"], "/dev/ttyUSB0")]
+)
+async def test_serial_form_preselects_only_a_usb_adapter(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, ports: list[str], expected: str | None
+) -> None:
+    monkeypatch.setattr("custom_components.submeter.flows.modbus.list_serial_ports", lambda: ports)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "serial"})
+    assert result["step_id"] == "serial"
+    assert _default(result, "port") == expected
+
+
+async def test_manual_meter_form_defaults_to_a_free_address_and_explains_the_bus_kind(
+    hass: HomeAssistant, tcp_bus: SimulatedBus
+) -> None:
+    entry = await setup_bus(hass, bus_entry(tcp_bus.link, {1: "leviton_4100_modbus", 3: "socomec_countis_e4x"}))
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {"next_step_id": "manual"})
+    assert _default(result, "address") == 2  # 1 is taken
+    assert result["description_placeholders"] == {"kind": "modbus"}
+    strings = json.loads((Path(custom_components.submeter.__file__).parent / "translations" / "en.json").read_text())
+    help_ = strings["config_subentries"]["meter"]["step"]["manual"]["data_description"]["address"]
+    branches = dict(re.findall(r"(\w+) \{([^{}]*)\}", help_))
+    assert set(branches) == {"modbus", "bacnet", "dlms", "other"}
+    assert "HDLC" not in branches["modbus"]
+    assert "BACnet" not in branches["modbus"]
+    assert "1–247" in branches["modbus"]
+    assert "HDLC" in branches["dlms"]
+    assert "instance" in branches["bacnet"]

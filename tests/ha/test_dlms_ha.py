@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
+import custom_components.submeter
 from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.flows.dlms import ADVANCED_FIELDS
 from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 from submeter_sim.pty import PtyPair
+
+try:  # how the flow view sends a form to the frontend
+    from voluptuous_serialize import convert as to_fields
+except ImportError:  # Home Assistant 2026: probatio
+    from probatio import to_field_list as to_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +42,12 @@ async def sim() -> AsyncIterator[DlmsSimServer]:
     hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
     async with DlmsSimServer(Sm307(start=hour), "wrapper") as server:
         yield server
+
+
+def dlms_form(flat: dict[str, Any]) -> dict[str, Any]:
+    """A DLMS bus form's input as the frontend sends it: the association fields in their section."""
+    advanced = {key: value for key, value in flat.items() if key in ADVANCED_FIELDS}
+    return {key: value for key, value in flat.items() if key not in ADVANCED_FIELDS} | {"advanced": advanced}
 
 
 def tcp_input(sim: DlmsSimServer, **changes: Any) -> dict[str, Any]:
@@ -47,6 +63,32 @@ def tcp_input(sim: DlmsSimServer, **changes: Any) -> dict[str, Any]:
     } | changes
 
 
+def _section(result: dict[str, Any]) -> section:
+    return result["data_schema"].schema["advanced"]
+
+
+async def test_dlms_form_keeps_the_association_in_a_collapsed_section(hass: HomeAssistant) -> None:
+    """Host, port, framing and address first; client, logical device and security folded away."""
+    result = await start_flow(hass)
+    assert [str(key) for key in result["data_schema"].schema] == ["host", "port", "framing", "address", "advanced"]
+    advanced = _section(result)
+    assert isinstance(advanced, section)
+    assert advanced.options["collapsed"] is True
+    assert {str(key) for key in advanced.schema.schema} == set(ADVANCED_FIELDS)
+    # What the frontend is sent: an expandable with the fields inside (both Home Assistant ends serialise it).
+    sent = to_fields(result["data_schema"], custom_serializer=cv.custom_serializer)
+    expandable = next(field for field in sent if field["name"] == "advanced")
+    assert expandable["type"] == "expandable"
+    assert expandable["expanded"] is False
+    assert {field["name"] for field in expandable["schema"]} == set(ADVANCED_FIELDS)
+    strings = json.loads((Path(custom_components.submeter.__file__).parent / "translations" / "en.json").read_text())
+    for step in ("dlms_tcp", "dlms_serial", "reconfigure_dlms_tcp", "reconfigure_dlms_serial"):
+        labels = strings["config"]["step"][step]["sections"]["advanced"]
+        assert labels["name"] == "Association and security"
+        assert set(labels["data"]) == set(ADVANCED_FIELDS)
+        assert not set(strings["config"]["step"][step]["data"]) & set(ADVANCED_FIELDS)
+
+
 async def start_flow(hass: HomeAssistant) -> dict[str, Any]:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     return await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_tcp"})
@@ -54,7 +96,7 @@ async def start_flow(hass: HomeAssistant) -> dict[str, Any]:
 
 async def add_meter(hass: HomeAssistant, sim: DlmsSimServer, **changes: Any):
     result = await start_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, **changes))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(tcp_input(sim, **changes)))
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
     return result["result"]
@@ -131,21 +173,23 @@ async def test_flow_errors_are_translated(
     hass: HomeAssistant, sim: DlmsSimServer, changes: dict[str, Any], error: str
 ) -> None:
     result = await start_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, **changes))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(tcp_input(sim, **changes)))
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
     # Nothing was saved; the right settings then work in the same flow.
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(tcp_input(sim)))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
 
 
 async def test_flow_silent_meter_and_missing_password(hass: HomeAssistant, sim: DlmsSimServer) -> None:
     result = await start_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, security="lls"))
-    assert result["errors"] == {"password": "password_required"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], dlms_form(tcp_input(sim, security="lls"))
+    )
+    assert result["errors"] == {"advanced": "password_required"}  # shown on the section that holds the field
     sim.silent = True
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(tcp_input(sim)))
     assert result["errors"] == {"base": "no_response"}
 
 
@@ -193,7 +237,7 @@ async def test_optical_probe_on_a_serial_port(hass: HomeAssistant) -> None:
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_serial"})
         form = {"port": str(pair.client_end), "optical": True, "baudrate": "9600", "address": 17}
         form |= {"client": 16, "logical": 1, "security": "none", "password": ""}
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(form))
         assert result["type"] is FlowResultType.CREATE_ENTRY, result
         entry = result["result"]
         await hass.async_block_till_done()
@@ -236,10 +280,10 @@ async def test_options_and_reconfigure(hass: HomeAssistant, sim: DlmsSimServer) 
     )
     assert result["step_id"] == "reconfigure_dlms_tcp"
     changed = {k: v for k, v in tcp_input(sim).items() if k != "address"} | {"security": "lls"}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
-    assert result["errors"] == {"password": "password_required"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(changed))
+    assert result["errors"] == {"advanced": "password_required"}  # shown on the section that holds the field
     changed |= {"client": 1, "password": PASSWORD}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(changed))
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert entry.data["client"] == 1
@@ -274,7 +318,7 @@ async def test_reconfigure_a_meter_by_its_physical_address(hass: HomeAssistant, 
             result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_serial"})
             form = {"port": str(pair.client_end), "optical": False, "baudrate": "9600", "address": 17}
             form |= {"client": 16, "logical": 1, "security": "none", "password": ""}
-            result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+            result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(form))
             assert result["type"] is FlowResultType.CREATE_ENTRY, result
             entry = result["result"]
             await hass.async_block_till_done()
@@ -313,9 +357,11 @@ async def test_reconfigure_a_meter_by_its_physical_address(hass: HomeAssistant, 
 
 async def test_dlms_form_takes_whole_numbers_only(hass: HomeAssistant, sim: DlmsSimServer) -> None:
     result = await start_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim, port=4059.5, client=16.5))
-    assert result["errors"] == {"port": "not_integer", "client": "not_integer"}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], tcp_input(sim))
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], dlms_form(tcp_input(sim, port=4059.5, client=16.5))
+    )
+    assert result["errors"] == {"port": "not_integer", "advanced": "not_integer"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(tcp_input(sim)))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     entry = result["result"]
@@ -323,6 +369,6 @@ async def test_dlms_form_takes_whole_numbers_only(hass: HomeAssistant, sim: Dlms
         DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
     )
     changed = {k: v for k, v in tcp_input(sim).items() if k != "address"} | {"logical": 1.5}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
-    assert result["errors"] == {"logical": "not_integer"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(changed))
+    assert result["errors"] == {"advanced": "not_integer"}
     assert entry.data["logical"] == 1

@@ -26,6 +26,8 @@ from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 from submeter_sim.dlms_secure import MeterSecurity
 
+from .test_dlms_ha import dlms_form
+
 pytestmark = pytest.mark.e2e
 
 TITLE = "5355424D45544552"
@@ -59,7 +61,7 @@ def hls_input(sim: DlmsSimServer, **changes: Any) -> dict[str, Any]:
 async def submit(hass: HomeAssistant, form: dict[str, Any]) -> dict[str, Any]:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_tcp"})
-    return await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    return await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(form))
 
 
 def energy(hass: HomeAssistant, entry: ConfigEntry) -> float:
@@ -108,10 +110,10 @@ async def test_a_meter_that_needs_hls_gmac_is_added_read_and_restarted(
 @pytest.mark.parametrize(
     ("changes", "errors"),
     [
-        ({"authentication_key": "D0D1"}, {"authentication_key": "invalid_key"}),
-        ({"encryption_key": "zz" * 16}, {"encryption_key": "invalid_key"}),
-        ({"dedicated_key": "0011"}, {"dedicated_key": "invalid_key"}),
-        ({"system_title": "SUBMETER"}, {"system_title": "invalid_system_title"}),
+        ({"authentication_key": "D0D1"}, {"advanced": "invalid_key"}),
+        ({"encryption_key": "zz" * 16}, {"advanced": "invalid_key"}),
+        ({"dedicated_key": "0011"}, {"advanced": "invalid_key"}),
+        ({"system_title": "SUBMETER"}, {"advanced": "invalid_system_title"}),
         ({"authentication_key": NEW_AK}, {"base": "wrong_key"}),
         ({"security": "lls", "password": "12345678"}, {"base": "authentication_failed"}),
     ],
@@ -199,7 +201,7 @@ async def test_a_refused_counter_is_explained_and_the_next_try_starts_above_it(
     security.client_counters[bytes.fromhex(TITLE)] = 1_000_000
     result = await submit(hass, hls_input(secure_sim))
     assert result["errors"] == {"base": "counter_rejected"}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], hls_input(secure_sim))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(hls_input(secure_sim)))
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
     assert min(ours(security)) > 1_000_000

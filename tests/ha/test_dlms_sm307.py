@@ -16,6 +16,7 @@ from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307, Variant
 
 from ..meters import PROFILES
+from .test_dlms_ha import dlms_form
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ async def test_absolute_energy_entity(hass: HomeAssistant) -> None:
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": "dlms_tcp"})
         form = {"host": "127.0.0.1", "port": sim.port, "framing": "wrapper", "address": 17, "client": 16}
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], form | {"logical": 1})
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], dlms_form(form | {"logical": 1}))
         assert result["type"] is FlowResultType.CREATE_ENTRY, result
         entry = result["result"]
         await hass.async_block_till_done()

@@ -10,7 +10,12 @@ import pytest
 from homeassistant.const import EntityCategory
 
 from custom_components.submeter.bus_kinds.registry import BUS_KINDS
-from custom_components.submeter.descriptions import BINARY_SENSORS, EXPORTING_DESCRIPTION
+from custom_components.submeter.descriptions import (
+    BINARY_SENSORS,
+    EXPORTING_DESCRIPTION,
+    generic_alert_description,
+    generic_sensor_description,
+)
 
 ROOT = Path(__file__).parents[2]
 STRINGS = json.loads((ROOT / "custom_components/submeter/strings.json").read_text())
@@ -74,3 +79,20 @@ def test_alerts_other_than_phase_loss_are_diagnostics() -> None:
     assert all(key.startswith("alert_phase_loss_") for key in primary)
     assert BINARY_SENSORS["alert_tamper"].entity_category is EntityCategory.DIAGNOSTIC
     assert EXPORTING_DESCRIPTION.entity_category is None  # automations switch on it
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("Reverse Rotation", "Reverse rotation"),  # the DTS 307's binary input
+        ("Phase Loss L1", "Phase loss L1"),
+        ("PF Total", "PF total"),
+        ("kWh Delivered", "kWh delivered"),
+        ("Volts L1-N", "Volts L1-N"),
+        ("CT Ratio", "CT ratio"),
+        ("Frequency", "Frequency"),
+    ],
+)
+def test_a_generic_meters_own_names_are_in_sentence_case(given: str, shown: str) -> None:
+    assert generic_alert_description("bi_4", given).name == shown
+    assert generic_sensor_description("av_1", given, None).name == shown

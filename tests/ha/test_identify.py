@@ -91,7 +91,10 @@ async def test_device_registry_has_countis_serial_and_firmware(hass: HomeAssista
     countis = devices["Meter 2"]
     assert (countis.serial_number, countis.sw_version) == ("1002-2002-2", "1.00")
     old = devices["Meter 1"]
-    assert (old.manufacturer, old.model, old.sw_version, old.serial_number) == ("Leviton", "S4100", "1.000", None)
+    # The model line is the product's name as the profile list shows it (one name per product), not the
+    # meter's own "S4100"; its firmware and serial number come from the meter.
+    model = "Series 4100 Modbus (4DUMR/41OUM)"
+    assert (old.manufacturer, old.model, old.sw_version, old.serial_number) == ("Leviton", model, "1.000", None)
 
 
 @pytest.mark.parametrize(
@@ -132,4 +135,4 @@ async def test_config_flow_scan_lists_the_e51_without_sunspec(hass: HomeAssistan
     async with SimulatorServer([_old_e51(1)], tcp=("127.0.0.1", 0), tick_interval=None) as server:
         assert server.tcp_port is not None
         _, result = await scanned(hass, server.tcp_port)
-    assert found(result) == {"1": "Leviton S4100 @ 1"}
+    assert found(result) == {"1": "Leviton Series 4100 Modbus (4DUMR/41OUM) #1"}

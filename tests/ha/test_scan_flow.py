@@ -25,10 +25,10 @@ async def test_tcp_gateway_scan_finds_every_meter(hass: HomeAssistant, memory_bu
     result = await finish_scan(hass, hass.config_entries.flow, result)
     # Quick scan: factory addresses only; the Leviton sits at its default.
     assert result["step_id"] == "meters"
-    assert found(result) == {"1": "Leviton E51 Series 4100 Modbus @ 1"}
+    assert found(result) == {"1": "Leviton Series 4100 Modbus (4DUMR/41OUM) #1"}
     result = await hass.config_entries.flow.async_configure(flow_id, {"full_scan": True})
     result = await finish_scan(hass, hass.config_entries.flow, result)
-    assert found(result) == {"1": "Leviton E51 Series 4100 Modbus @ 1", "2": "Socomec COUNTIS E43/E44 @ 2"}
+    assert found(result) == {"1": "Leviton Series 4100 Modbus (4DUMR/41OUM) #1", "2": "Socomec COUNTIS E43/E44 #2"}
     result = await hass.config_entries.flow.async_configure(flow_id, {"meters": ["1", "2"]})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {"link": "tcp"} | link

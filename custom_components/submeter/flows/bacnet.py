@@ -9,6 +9,7 @@ entry opens its own on the same UDP port.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 import ifaddr
@@ -30,13 +31,14 @@ from homeassistant.helpers import selector
 from ..bus_kinds.kind import AddMeters, StepHandler, named_steps
 from ..compat import ha_schema
 from ..const import CONF_BACNET_ADDRESS, LINK_BACNET_IP, SUBENTRY_METER
+from ..naming import meter_title, product_name
 from ..profiles import async_get_profiles
-from ..pysubmeter import LinkError
+from ..pysubmeter import LinkError, Profile
 from ..pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
 from ..pysubmeter.bacnet.kind import unique_id
 from ..pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
 from .progress import ProgressStep
-from .schemas import error_key, integer_errors, meter_addresses, meter_data
+from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_titles
 
 CONF_INTERFACE = "interface"
 CONF_BBMD = "bbmd"
@@ -164,21 +166,27 @@ def bacnet_link(
     return link
 
 
-def device_title(device: BacnetDevice, *, where: bool = True) -> str:
-    """``maker model #instance @ address``; ``?`` when no profile or known maker claims it.
+def device_name(device: BacnetDevice, profiles: Mapping[str, Profile]) -> str:
+    """The product found (as ``naming`` names it); ``?`` before it when no profile or known maker claims it."""
+    name = product_name(profiles.get(device.profile_id), device.vendor_name, device.model)
+    name = name or f"vendor {device.vendor_id}"
+    return name if device.recognised else f"? {name}"
 
-    Device names leave out where the meter answers (``where=False``): that may change.
+
+def device_label(device: BacnetDevice, profiles: Mapping[str, Profile]) -> str:
+    """A line of the discovery result: ``product #instance (address)``; the address is where it answered now."""
+    return f"{device_name(device, profiles)} #{device.instance} ({device.address})"
+
+
+def device_subentry(device: BacnetDevice, profiles: Mapping[str, Profile], bus: str, taken: set[str]) -> dict[str, Any]:
+    """Title, data and unique id of a found meter's subentry: its instance, profile and last address.
+
+    The title leaves out where the meter answers: that may change.
     """
-    name = " ".join(part for part in (device.vendor_name, device.model) if part) or f"vendor {device.vendor_id}"
-    if not device.recognised:
-        name = f"? {name}"
-    return f"{name} #{device.instance}" + (f" @ {device.address}" if where else "")
-
-
-def device_subentry(device: BacnetDevice) -> dict[str, Any]:
-    """Title, data and unique id of a found meter's subentry: its instance, profile and last address."""
+    title = meter_title(device_name(device, profiles), str(device.instance), bus, taken)
+    taken.add(title)
     return {
-        "title": device_title(device, where=False),
+        "title": title,
         "data": {**meter_data(device.instance, device.profile_id), CONF_BACNET_ADDRESS: device.address},
         "unique_id": str(device.instance),
     }
@@ -258,6 +266,7 @@ class BacnetIpSteps:
     async def async_step_bacnet_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Tick the meters to add."""
         link = self._link
+        profiles = await async_get_profiles(self._flow.hass)
         if user_input is not None:
             chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
             return self._flow.async_create_entry(
@@ -270,11 +279,14 @@ class BacnetIpSteps:
                         title=meter["title"],
                         unique_id=meter["unique_id"],
                     )
-                    for meter in map(device_subentry, chosen)
+                    for meter in [
+                        device_subentry(d, profiles, link.name, meter_titles(self._flow.hass)) for d in chosen
+                    ]
                 ],
             )
         options = [
-            selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in self._devices.values()
+            selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles))
+            for d in self._devices.values()
         ]
         recognised = [str(d.instance) for d in self._devices.values() if d.recognised]
         schema = vol.Schema(
@@ -337,7 +349,9 @@ class BacnetFind:
         entry = flow._get_entry()
         if user_input is not None:
             chosen = [self._found[int(i)] for i in user_input.get(CONF_DEVICES, [])]
-            return await self._add_meters([device_subentry(d) for d in chosen])
+            profiles = await async_get_profiles(flow.hass)
+            taken = meter_titles(flow.hass)
+            return await self._add_meters([device_subentry(d, profiles, entry.title, taken) for d in chosen])
         if entry.state is not ConfigEntryState.LOADED:
             return flow.async_abort(reason="bus_not_loaded")
         network = entry.runtime_data.bus
@@ -354,7 +368,8 @@ class BacnetFind:
         if not found:
             return flow.async_abort(reason="no_new_meters")
         self._found = {d.instance: d for d in found}
-        options = [selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in found]
+        profiles = await async_get_profiles(flow.hass)
+        options = [selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles)) for d in found]
         schema = vol.Schema(
             {
                 vol.Optional(CONF_DEVICES, default=[str(d.instance) for d in found if d.recognised]): (
@@ -366,4 +381,6 @@ class BacnetFind:
                 )
             }
         )
-        return flow.async_show_form(step_id="bacnet_find", data_schema=ha_schema(schema))
+        return flow.async_show_form(
+            step_id="bacnet_find", data_schema=ha_schema(schema), description_placeholders={"network": entry.title}
+        )

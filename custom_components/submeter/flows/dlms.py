@@ -17,6 +17,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, ConfigSubentryData
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers import selector
 
 from ..bus_kinds.kind import StepHandler
@@ -35,6 +36,7 @@ from .schemas import (
     integer_errors,
     list_serial_ports,
     meter_data,
+    port_field,
     port_owner,
     port_selector,
     stable_port_path,
@@ -52,6 +54,38 @@ CONF_AUTHENTICATION_KEY = "authentication_key"
 CONF_ENCRYPTION_KEY = "encryption_key"
 CONF_DEDICATED_KEY = "dedicated_key"
 HLS_KEYS = (CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_DEDICATED_KEY)
+# The association's client, logical device and security: most meters take the defaults, so they sit in a
+# collapsed section of the form (Home Assistant's data_entry_flow.section, 2024.8 and later).
+CONF_ADVANCED = "advanced"
+ADVANCED_FIELDS = (CONF_CLIENT, CONF_LOGICAL, CONF_SECURITY, CONF_PASSWORD, CONF_SYSTEM_TITLE, *HLS_KEYS)
+DEFAULT_CLIENT = 16  # the public client
+DEFAULT_LOGICAL = 1  # the management logical device
+
+
+def flat_input(user_input: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The form's input with the advanced section's fields at the top, as the link takes them."""
+    if user_input is None:
+        return None
+    nested = user_input.get(CONF_ADVANCED) or {}
+    return {key: value for key, value in user_input.items() if key != CONF_ADVANCED} | dict(nested)
+
+
+def section_errors(errors: dict[str, str]) -> dict[str, str]:
+    """Errors of fields inside the section shown on the section, where the frontend shows them."""
+    moved = {key: value for key, value in errors.items() if key not in ADVANCED_FIELDS}
+    inner = [value for key, value in errors.items() if key in ADVANCED_FIELDS]
+    return moved | ({CONF_ADVANCED: inner[0]} if inner else {})
+
+
+def _expanded(defaults: Mapping[str, Any], errors: Mapping[str, str]) -> bool:
+    """Open the section when it holds an error or anything but the defaults."""
+    return CONF_ADVANCED in errors or (
+        defaults.get(CONF_SECURITY, "none") != "none"
+        or int(defaults.get(CONF_CLIENT, DEFAULT_CLIENT)) != DEFAULT_CLIENT
+        or int(defaults.get(CONF_LOGICAL, DEFAULT_LOGICAL)) != DEFAULT_LOGICAL
+    )
+
+
 DEFAULT_PHYSICAL = 17
 BAUDRATES = (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
@@ -67,13 +101,18 @@ def _number(low: int, high: int) -> selector.NumberSelector:
     )
 
 
-def dlms_schema(kind: str, defaults: Mapping[str, Any], ports: list[str], *, address: bool = True) -> vol.Schema:
-    """The link and association form of a DLMS bus, filled with ``defaults``."""
+def dlms_schema(
+    kind: str,
+    defaults: Mapping[str, Any],
+    ports: list[str],
+    *,
+    address: bool = True,
+    errors: Mapping[str, str] | None = None,
+) -> vol.Schema:
+    """The link and association form of a DLMS bus, filled with ``defaults``; the association in a section."""
     fields: dict[Any, Any] = {}
     if kind == LINK_DLMS_SERIAL:
-        fields[vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else ""))] = port_selector(
-            ports
-        )
+        fields[port_field(ports, defaults)] = port_selector(ports)
         fields[vol.Required(CONF_OPTICAL, default=defaults.get(CONF_OPTICAL, True))] = selector.BooleanSelector()
         fields[vol.Required("baudrate", default=str(defaults.get("baudrate", DEFAULT_BAUDRATE)))] = (
             selector.SelectSelector(
@@ -95,16 +134,21 @@ def dlms_schema(kind: str, defaults: Mapping[str, Any], ports: list[str], *, add
         fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, DEFAULT_PHYSICAL))] = _number(
             HDLC_ADDRESSES.start, HDLC_ADDRESSES[-1]
         )
-    fields[vol.Required(CONF_CLIENT, default=defaults.get(CONF_CLIENT, 16))] = _number(1, 127)
-    fields[vol.Required(CONF_LOGICAL, default=defaults.get(CONF_LOGICAL, 1))] = _number(0, 0x3FFF)
-    fields[vol.Required(CONF_SECURITY, default=defaults.get(CONF_SECURITY, "none"))] = selector.SelectSelector(
+    advanced: dict[Any, Any] = {}
+    advanced[vol.Required(CONF_CLIENT, default=defaults.get(CONF_CLIENT, DEFAULT_CLIENT))] = _number(1, 127)
+    advanced[vol.Required(CONF_LOGICAL, default=defaults.get(CONF_LOGICAL, DEFAULT_LOGICAL))] = _number(0, 0x3FFF)
+    advanced[vol.Required(CONF_SECURITY, default=defaults.get(CONF_SECURITY, "none"))] = selector.SelectSelector(
         selector.SelectSelectorConfig(options=list(SECURITIES), translation_key="dlms_security")
     )
-    fields[vol.Optional(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, ""))] = _secret()
-    fields[vol.Optional(CONF_SYSTEM_TITLE, default=defaults.get(CONF_SYSTEM_TITLE) or new_system_title())] = (
+    advanced[vol.Optional(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, ""))] = _secret()
+    advanced[vol.Optional(CONF_SYSTEM_TITLE, default=defaults.get(CONF_SYSTEM_TITLE) or new_system_title())] = (
         selector.TextSelector()
     )
-    return vol.Schema(fields | secret_fields("hls_gmac", defaults))
+    advanced |= secret_fields("hls_gmac", defaults)
+    fields[vol.Required(CONF_ADVANCED)] = section(
+        ha_schema(vol.Schema(advanced)), {"collapsed": not _expanded(defaults, errors or {})}
+    )
+    return vol.Schema(fields)
 
 
 def _secret() -> selector.TextSelector:
@@ -223,6 +267,7 @@ class DlmsSteps:
         flow = self._flow
         errors: dict[str, str] = {}
         placeholders = {"owner": "-"}
+        user_input = flat_input(user_input)
         if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
             port = ""
             if kind == LINK_DLMS_SERIAL:
@@ -255,8 +300,8 @@ class DlmsSteps:
         ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
         return flow.async_show_form(
             step_id=kind,
-            data_schema=ha_schema(dlms_schema(kind, user_input or {}, ports)),
-            errors=errors,
+            data_schema=ha_schema(dlms_schema(kind, user_input or {}, ports, errors=section_errors(errors))),
+            errors=section_errors(errors),
             description_placeholders=placeholders,
         )
 
@@ -292,6 +337,7 @@ async def async_reconfigure(
     """
     kind = entry.data[CONF_LINK]
     errors: dict[str, str] = {}
+    user_input = flat_input(user_input)
     if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
         port = ""
         if kind == LINK_DLMS_SERIAL:
@@ -304,7 +350,7 @@ async def async_reconfigure(
             return flow.async_update_reload_and_abort(entry, unique_id=new_id, title=link.name, data=link.as_dict())
     defaults = user_input or dict(entry.data)
     ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
-    schema = dlms_schema(kind, defaults, ports, address=False)
+    schema = dlms_schema(kind, defaults, ports, address=False, errors=section_errors(errors))
     return flow.async_show_form(
-        step_id=f"reconfigure_{entry.data[CONF_LINK]}", data_schema=ha_schema(schema), errors=errors
+        step_id=f"reconfigure_{entry.data[CONF_LINK]}", data_schema=ha_schema(schema), errors=section_errors(errors)
     )

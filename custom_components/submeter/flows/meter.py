@@ -13,10 +13,19 @@ from ..bus_kinds.kind import Steps
 from ..bus_kinds.registry import bus_kind
 from ..compat import ha_schema
 from ..const import CONF_PROFILE, CONF_UNIT_ADDRESS, SUBENTRY_METER
+from ..naming import meter_title, product_name
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile, SubmeterError
 from ..pysubmeter.link_kind import Discovery
-from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_schema
+from .schemas import (
+    error_key,
+    integer_errors,
+    lowest_free,
+    meter_addresses,
+    meter_data,
+    meter_schema,
+    meter_titles,
+)
 from .transformer import transformer_data, transformer_errors, transformer_fields
 
 
@@ -96,16 +105,23 @@ class MeterSubentryFlow(ConfigSubentryFlow):
                 errors["base"] = error
             else:
                 return self.async_create_entry(
-                    title=user_input.get(CONF_NAME) or f"{profile.manufacturer} {profile.model} @ {address}",
+                    title=user_input.get(CONF_NAME)
+                    or meter_title(product_name(profile), str(address), entry.title, meter_titles(self.hass)),
                     data=meter_data(address, profile.id, user_input.get(CONF_SCAN_INTERVAL)) | extra,
                     unique_id=str(address),
                 )
         return self.async_show_form(
             step_id="manual",
             data_schema=ha_schema(
-                meter_schema(profiles, user_input or {}, protocol=kind.protocol, addresses=kind.addresses)
+                meter_schema(
+                    profiles,
+                    user_input or {CONF_UNIT_ADDRESS: lowest_free(kind.addresses, meter_addresses(entry))},
+                    protocol=kind.protocol,
+                    addresses=kind.addresses,
+                )
             ),
             errors=errors,
+            description_placeholders={"kind": kind.protocol},  # the address help is the bus kind's
         )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
@@ -142,7 +158,12 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         schema = meter_schema(profiles, defaults, protocol=kind.protocol, addresses=kind.addresses)
         if dlms:
             schema = schema.extend(transformer_fields(defaults))
-        return self.async_show_form(step_id="reconfigure", data_schema=ha_schema(schema), errors=errors)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=ha_schema(schema),
+            errors=errors,
+            description_placeholders={"kind": kind.protocol},
+        )
 
     async def _async_probe(
         self, entry: ConfigEntry, address: int, profile: Profile, previous: Mapping[str, Any] | None = None

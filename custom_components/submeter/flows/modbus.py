@@ -257,5 +257,7 @@ class ModbusFind:
         flow = self._flow
         entry = flow._get_entry()
         taken = meter_addresses(entry)
-        self._scan = ModbusScan(flow, link_from_dict(entry.data), dict(entry.options), taken, self._add_meters)
+        self._scan = ModbusScan(
+            flow, link_from_dict(entry.data), dict(entry.options), taken, self._add_meters, bus=entry.title
+        )
         return await self._scan.async_start(default_addresses(await async_get_profiles(flow.hass)))

@@ -19,11 +19,12 @@ from homeassistant.helpers import selector
 from ..compat import ha_schema
 from ..connection import async_probe_meter, async_temporary_bus
 from ..const import CONF_PROFILE
+from ..naming import meter_title, product_name
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError, MeterResponseError, MeterTimeoutError, Profile
 from ..pysubmeter.modbus.scan import ALL_ADDRESSES, ProbeTimer, Responder, async_scan
 from .progress import ProgressStep
-from .schemas import error_key, meter_data, meter_schema, parse_addresses
+from .schemas import error_key, meter_data, meter_schema, meter_titles, parse_addresses
 
 if TYPE_CHECKING:
     from ..pysubmeter.modbus import ModbusLink
@@ -41,15 +42,16 @@ def default_addresses(profiles: dict[str, Profile]) -> list[int]:
     return sorted(a for a in addresses if a in ALL_ADDRESSES)
 
 
-def responder_title(responder: Responder, profiles: dict[str, Profile]) -> str:
-    """``maker model @ address``, from what the meter said or its profile."""
+def responder_name(responder: Responder, profiles: dict[str, Profile]) -> str:
+    """The product that answered: its profile's name, or what an unrecognised meter said (after a "?")."""
     profile = profiles.get(responder.profile_id or "")
-    maker = responder.manufacturer or (profile.manufacturer if profile else None)
-    model = responder.model or (profile.model if profile else None)
-    name = " ".join(part for part in (maker, model) if part)
-    if profile is None:  # unrecognised: "?" and whatever the meter said about itself
-        name = f"? {name}".strip()
-    return f"{name} @ {responder.address}"
+    name = product_name(profile, responder.manufacturer, responder.model)
+    return name if profile is not None else f"? {name}".strip()
+
+
+def responder_label(responder: Responder, profiles: dict[str, Profile]) -> str:
+    """``Socomec COUNTIS E43/E44 #2``: a line of the scan result."""
+    return f"{responder_name(responder, profiles)} #{responder.address}"
 
 
 class ModbusScan[ResultT: FlowResult[Any, Any]]:
@@ -65,9 +67,11 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
         options: dict[str, Any],
         taken: set[int],
         add_meters: Callable[[list[dict[str, Any]]], Awaitable[ResultT]],
+        bus: str | None = None,
     ) -> None:
-        """A scan of ``link`` run as the flow's progress task."""
+        """A scan of ``link`` run as the flow's progress task; ``bus`` (the entry's title) tells same-named meters apart."""
         self._flow = flow
+        self._bus = bus or link.name
         self._link, self._options, self._taken = link, options, taken  # taken: addresses already on the bus
         self._add_meters = add_meters
         self._timer: ProbeTimer | None = None
@@ -133,11 +137,11 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
                 return self._flow.async_abort(reason="no_new_meters")
             else:
                 chosen = [self._found[int(a)] for a in user_input.get(CONF_METERS, [])]
-                self._selected = [_subentry(r, profiles) for r in chosen if r.profile_id is not None]
+                self._selected = [self._subentry(r, profiles) for r in chosen if r.profile_id is not None]
                 self._unknown = [r for r in chosen if r.profile_id is None]
                 return await self.async_step_identify()
         options = [
-            selector.SelectOptionDict(value=str(r.address), label=responder_title(r, profiles))
+            selector.SelectOptionDict(value=str(r.address), label=responder_label(r, profiles))
             for r in sorted(self._found.values(), key=lambda r: r.address)
         ]
         recognised = [str(r.address) for r in self._found.values() if r.profile_id is not None]
@@ -188,7 +192,7 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
                 self._unknown.pop(0)
                 chosen = Responder(responder.address, profile.id, responder.manufacturer, responder.model)
                 self._selected.append(
-                    _subentry(chosen, profiles, user_input.get(CONF_NAME), user_input[CONF_SCAN_INTERVAL])
+                    self._subentry(chosen, profiles, user_input.get(CONF_NAME), user_input[CONF_SCAN_INTERVAL])
                 )
                 return await self.async_step_identify()
         seen = " ".join(part for part in (responder.manufacturer, responder.model) if part) or "?"
@@ -199,16 +203,17 @@ class ModbusScan[ResultT: FlowResult[Any, Any]]:
             description_placeholders={"address": str(responder.address), "seen": seen},
         )
 
-
-def _subentry(
-    responder: Responder,
-    profiles: dict[str, Profile],
-    name: str | None = None,
-    interval: float | None = None,
-) -> dict[str, Any]:
-    assert responder.profile_id is not None
-    return {
-        "title": name or responder_title(responder, profiles),
-        "data": meter_data(responder.address, responder.profile_id, interval),
-        "unique_id": str(responder.address),
-    }
+    def _subentry(
+        self,
+        responder: Responder,
+        profiles: dict[str, Profile],
+        name: str | None = None,
+        interval: float | None = None,
+    ) -> dict[str, Any]:
+        assert responder.profile_id is not None
+        taken = meter_titles(self._flow.hass) | {meter["title"] for meter in self._selected}
+        return {
+            "title": name or meter_title(responder_name(responder, profiles), str(responder.address), self._bus, taken),
+            "data": meter_data(responder.address, responder.profile_id, interval),
+            "unique_id": str(responder.address),
+        }

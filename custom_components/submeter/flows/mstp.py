@@ -26,9 +26,18 @@ from ..pysubmeter.bacnet.mstp import BAUDRATES, DEFAULT_BAUDRATE, BacnetMstpLink
 from ..pysubmeter.bacnet.mstp.kind import unique_id
 from ..pysubmeter.bacnet.mstp.port import SerialPort
 from ..pysubmeter.bacnet.mstp.settings import BACNET_MSTP, DEFAULT_MAC, DEFAULT_MAX_MASTER
-from .bacnet import CONF_DEVICES, device_subentry, device_title
+from .bacnet import CONF_DEVICES, device_label, device_subentry
 from .progress import ProgressStep
-from .schemas import error_key, integer_errors, list_serial_ports, port_owner, port_selector, stable_port_path
+from .schemas import (
+    error_key,
+    integer_errors,
+    list_serial_ports,
+    meter_titles,
+    port_field,
+    port_owner,
+    port_selector,
+    stable_port_path,
+)
 
 CONF_MAC = "mac"
 CONF_MAX_MASTER = "max_master"
@@ -38,7 +47,7 @@ def mstp_schema(ports: list[str], defaults: dict[str, Any]) -> vol.Schema:
     """Port, baud rate, our MAC and Max_Master, filled with ``defaults``."""
     return vol.Schema(
         {
-            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else "")): port_selector(ports),
+            port_field(ports, defaults): port_selector(ports),
             vol.Required(CONF_BAUDRATE, default=str(defaults.get(CONF_BAUDRATE, DEFAULT_BAUDRATE))): (
                 selector.SelectSelector(
                     selector.SelectSelectorConfig(
@@ -161,6 +170,7 @@ class MstpSteps:
     async def async_step_mstp_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Tick the meters to add."""
         link = self._link
+        profiles = await async_get_profiles(self._flow.hass)
         if user_input is not None:
             chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
             return self._flow.async_create_entry(
@@ -173,11 +183,14 @@ class MstpSteps:
                         title=meter["title"],
                         unique_id=meter["unique_id"],
                     )
-                    for meter in map(device_subentry, chosen)
+                    for meter in [
+                        device_subentry(d, profiles, link.name, meter_titles(self._flow.hass)) for d in chosen
+                    ]
                 ],
             )
         options = [
-            selector.SelectOptionDict(value=str(d.instance), label=device_title(d)) for d in self._devices.values()
+            selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles))
+            for d in self._devices.values()
         ]
         recognised = [str(d.instance) for d in self._devices.values() if d.recognised]
         schema = vol.Schema(

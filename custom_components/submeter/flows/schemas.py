@@ -27,8 +27,10 @@ from ..const import (
     DEFAULT_MESSAGE_SPACING,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_TIMEOUT,
+    DOMAIN,
     SUBENTRY_METER,
 )
+from ..naming import product_name
 from ..pysubmeter import LinkError, Profile
 from ..pysubmeter.bacnet.mstp.port import same_port
 from ..pysubmeter.modbus import ModbusLink, RtuOverTcpLink, SerialLink, TcpLink
@@ -36,6 +38,7 @@ from ..pysubmeter.modbus.kind import ADDRESSES
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
 
 BAUDRATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 BY_ID_DIR = "/dev/serial/by-id"
@@ -100,6 +103,22 @@ def list_serial_ports() -> list[str]:
     return sorted({stable_port_path(port.device) for port in list_ports.comports()})
 
 
+def preferred_port(ports: list[str]) -> str | None:
+    """The port to preselect: the one USB adapter (by-id name first, then ttyUSB/ttyACM); none when unsure.
+
+    A built-in UART (``/dev/ttyS0``, present on almost every PC) is never guessed: an RS-485 bus hangs on an adapter.
+    """
+    by_id = [port for port in ports if port.startswith(f"{BY_ID_DIR}/")]
+    usb = by_id or [port for port in ports if Path(port).name.startswith(("ttyUSB", "ttyACM"))]
+    return usb[0] if len(usb) == 1 else None
+
+
+def port_field(ports: list[str], defaults: Mapping[str, Any]) -> vol.Required:
+    """The required port field, with the saved port or the preferred adapter as its default (if any)."""
+    default = defaults.get(CONF_PORT) or preferred_port(ports)
+    return vol.Required(CONF_PORT) if default is None else vol.Required(CONF_PORT, default=default)
+
+
 def port_selector(ports: list[str]) -> selector.Selector[Any]:
     """Home Assistant's serial port picker where it has one (2026+), else a list with free text."""
     serialport_selector = getattr(selector, "SerialPortSelector", None)
@@ -114,7 +133,7 @@ def serial_schema(ports: list[str], defaults: Mapping[str, Any]) -> vol.Schema:
     """Port and line settings of a serial bus."""
     return vol.Schema(
         {
-            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, ports[0] if ports else "")): port_selector(ports),
+            port_field(ports, defaults): port_selector(ports),
             vol.Required(CONF_BAUDRATE, default=str(defaults.get(CONF_BAUDRATE, 9600))): selector.SelectSelector(
                 selector.SelectSelectorConfig(
                     options=[str(rate) for rate in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
@@ -167,10 +186,25 @@ def meter_addresses(entry: ConfigEntry, *, but: str | None = None) -> set[int]:
     }
 
 
+def meter_titles(hass: HomeAssistant) -> set[str]:
+    """Titles of every meter of ours, on any bus: a new meter's title must not repeat one."""
+    return {
+        sub.title
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for sub in entry.subentries.values()
+        if sub.subentry_type == SUBENTRY_METER
+    }
+
+
+def lowest_free(addresses: range, taken: set[int]) -> int | None:
+    """The lowest address of the bus kind no meter has (from 1: 0 is DLMS' "no address"); ``None`` if all are."""
+    return next((a for a in addresses if a >= 1 and a not in taken), None)
+
+
 def profile_options(profiles: Mapping[str, Profile], protocol: str = "modbus") -> list[selector.SelectOptionDict]:
     """Profiles of one protocol for a dropdown, built-in first."""
     return [
-        selector.SelectOptionDict(value=p.id, label=f"{p.manufacturer} {p.model}")
+        selector.SelectOptionDict(value=p.id, label=product_name(p))
         for p in sorted(profiles.values(), key=lambda p: (p.user, p.manufacturer, p.model))
         if p.protocol == protocol
     ]
@@ -189,7 +223,12 @@ def meter_schema(
     first = options[0]["value"] if options else ""
     fields: dict[Any, Any] = {}
     if address:
-        fields[vol.Required(CONF_UNIT_ADDRESS, default=defaults.get(CONF_UNIT_ADDRESS, 1))] = selector.NumberSelector(
+        address_field = (
+            vol.Required(CONF_UNIT_ADDRESS, default=defaults[CONF_UNIT_ADDRESS])
+            if defaults.get(CONF_UNIT_ADDRESS) is not None
+            else vol.Required(CONF_UNIT_ADDRESS)
+        )
+        fields[address_field] = selector.NumberSelector(
             selector.NumberSelectorConfig(
                 min=addresses.start, max=addresses[-1], step=1, mode=selector.NumberSelectorMode.BOX
             )
