@@ -23,8 +23,10 @@ from .replay import (
     DumpError,
     ReplayedMeter,
     bacnet_meters,
+    dlms_meters,
     has_bacnet_meters,
     modbus_meters,
+    mstp_line,
     read_dump,
 )
 from .server import LOCALHOST, SimulatorServer
@@ -93,7 +95,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="serve the meters of a submeter diagnostics file (as downloaded from Home Assistant) instead of "
         "simulated ones, frozen as they were read: its Modbus meters on the Modbus endpoints, its BACnet meters "
-        "with --bacnet-site (on PORT+1, PORT+2, ...; PORT+1 is the BBMD)",
+        "with --bacnet-site (on PORT+1, PORT+2, ...; PORT+1 is the BBMD), its DLMS meters with --dlms-tcp (on PORT, "
+        "PORT+1, ...; IP wrapper or HDLC as the dump's bus spoke, the management client's LLS password 12345678)",
+    )
+    parser.add_argument(
+        "--mstp-line",
+        action="store_true",
+        help="with --from-diagnostics: serve the dump's BACnet meters at their MACs on an MS/TP line of PTYs "
+        "(prints the free station's tty, for a bus of kind BACnet MS/TP)",
     )
     parser.add_argument(
         "--dlms-hls",
@@ -258,6 +267,30 @@ async def _dlms_meter(
                 await task
 
 
+async def _mstp_replay(dump: Any, stack: contextlib.AsyncExitStack) -> None:
+    """A dump's BACnet meters, frozen, at their MACs on an MS/TP line of PTYs."""
+    line = mstp_line(dump)
+    await line.start()
+    stack.push_async_callback(line.close)
+    print(f"endpoint bacnet/mstp {line.client_port} ({line.baudrate} baud, the client's station)")
+    for meter, mac in line.meters:
+        print(f"bacnet-meter {meter.instance} at MAC {mac}: replayed {meter.object_name}")
+
+
+async def _dlms_replay(port: int, meters: list[Any], stack: contextlib.AsyncExitStack) -> None:
+    """A dump's DLMS meters, frozen, each on its own 127.0.0.1 TCP port from ``port`` on (0: any free)."""
+    from .dlms_replay import replay_server
+
+    for index, meter in enumerate(meters):
+        transport = "wrapper" if meter.wrapper else "hdlc_tcp"
+        server = await stack.enter_async_context(replay_server(meter, transport, port=port + index if port else 0))
+        print(
+            f"endpoint dlms-{'wrapper' if meter.wrapper else 'hdlc'} 127.0.0.1:{server.port}: replayed {meter.title}, "
+            f"server logical address {meter.logical}, physical address {meter.address}, client 16 (public) or 1 "
+            f"(LLS password {server.password.decode()})"
+        )
+
+
 async def _serve(args: argparse.Namespace, meters: list[Any]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -266,10 +299,14 @@ async def _serve(args: argparse.Namespace, meters: list[Any]) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if _modbus_endpoints(args):
             await _serve_modbus(args, meters, stack)
-        if args.dlms_tcp is not None:
+        if args.dlms_tcp is not None and getattr(args, "replay_dlms", None):
+            await _dlms_replay(args.dlms_tcp, args.replay_dlms, stack)
+        elif args.dlms_tcp is not None:
             await stack.enter_async_context(
                 _dlms_meter(args.dlms_tcp, args.tick, args.seed, args.dlms_hls, args.dlms_profile_period)
             )
+        if args.mstp_line and getattr(args, "replay_bacnet", None) is not None:
+            await _mstp_replay(args.replay_bacnet, stack)
         if args.bacnet_site is not None and getattr(args, "replay_bacnet", None) is not None:
             await stack.enter_async_context(_bacnet_replay(args.bacnet_site, args.replay_bacnet))
         elif args.bacnet_site is not None:
@@ -308,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator; 0 after SIGINT/SIGTERM, 1 when an endpoint cannot be opened."""
     parser = _parser()
     args = parser.parse_args(argv)
-    replaying_bacnet = args.from_diagnostics is not None and args.bacnet_site is not None
+    replaying_bacnet = args.from_diagnostics is not None and (args.bacnet_site is not None or args.mstp_line)
     if not _modbus_endpoints(args) and args.dlms_tcp is None and not replaying_bacnet:
         parser.error("give at least one endpoint: --tcp, --rtu-over-tcp, --serial-link or --dlms-tcp")
     if args.tick < 0:
@@ -320,9 +357,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error("--from-diagnostics and --meter exclude each other")
             dump = read_dump(args.from_diagnostics)
             meters: list[Any] = modbus_meters(dump)
-            args.replay_bacnet = dump if args.bacnet_site is not None and has_bacnet_meters(dump) else None
-            if not meters and args.replay_bacnet is None:
-                parser.error(f"{args.from_diagnostics}: no Modbus meter (nor BACnet meter, with --bacnet-site) in it")
+            bacnet_wanted = args.bacnet_site is not None or args.mstp_line
+            args.replay_bacnet = dump if bacnet_wanted and has_bacnet_meters(dump) else None
+            args.replay_dlms = dlms_meters(dump) if args.dlms_tcp is not None else []
+            if not meters and args.replay_bacnet is None and not args.replay_dlms:
+                parser.error(
+                    f"{args.from_diagnostics}: no Modbus meter (nor BACnet meter with --bacnet-site, nor DLMS meter "
+                    "with --dlms-tcp) in it"
+                )
         else:
             meters = _meters(args.meter, profiles, builtin, args.seed, args.strict)
     except (ValueError, ProfileError, DumpError) as err:

@@ -13,6 +13,7 @@ separately (tests/test_mstp_peers.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from custom_components.submeter.pysubmeter.bacnet.mstp.link import bind_master
@@ -26,17 +27,21 @@ LEVITON_MAC = 1  # the meter's factory address
 DTS_MAC = 2  # its factory address is 1 too: two meters on one line need one changed
 
 
-class MstpSite:
-    """A Leviton (MAC 1) and a DTS (MAC 2) on an MS/TP line; ``client_port`` is the free station."""
+class MstpLine:
+    """Meters, each at its MAC, on an MS/TP line of PTYs; ``client_port`` is the free station."""
 
     def __init__(
-        self, baudrate: int = 38400, *, leviton_instance: int = 1734211, paced: bool = False, latency: float = 0.0
+        self,
+        meters: Sequence[tuple[SimulatedBacnetMeter, int]],
+        baudrate: int = 38400,
+        *,
+        paced: bool = False,
+        latency: float = 0.0,
     ) -> None:
         self.baudrate = baudrate
+        self.meters = list(meters)
         self._port = PacedPort if paced else SerialPort
-        self.leviton = leviton(leviton_instance)
-        self.dts = dts()
-        self.line = RS485Line(3, baudrate=baudrate, latency=latency)
+        self.line = RS485Line(len(self.meters) + 1, baudrate=baudrate, latency=latency)
         self._apps: list[Any] = []
         self.nodes: list[MasterNode] = []
 
@@ -45,14 +50,14 @@ class MstpSite:
         return self.line.paths[0]
 
     def mac_of(self, meter: SimulatedBacnetMeter) -> int:
-        return LEVITON_MAC if meter is self.leviton else DTS_MAC
+        return next(mac for served, mac in self.meters if served is meter)
 
     async def start(self) -> None:
         self.line.start()
         loop = asyncio.get_running_loop()
-        for meter, mac, path in ((self.leviton, LEVITON_MAC, 1), (self.dts, DTS_MAC, 2)):
+        for station, (meter, mac) in enumerate(self.meters, 1):
             app = meter.build([])
-            tty = self.line.paths[path]
+            tty = self.line.paths[station]
             node, _joined = bind_master(
                 app, MasterSettings(mac=mac, usage_timeout=0.02), lambda tty=tty: self._port(tty, self.baudrate), loop
             )
@@ -71,6 +76,17 @@ class MstpSite:
         self._apps.clear()
         self.nodes.clear()
         self.line.close()
+
+
+class MstpSite(MstpLine):
+    """A Leviton (MAC 1) and a DTS (MAC 2) on an MS/TP line."""
+
+    def __init__(
+        self, baudrate: int = 38400, *, leviton_instance: int = 1734211, paced: bool = False, latency: float = 0.0
+    ) -> None:
+        self.leviton = leviton(leviton_instance)
+        self.dts = dts()
+        super().__init__([(self.leviton, LEVITON_MAC), (self.dts, DTS_MAC)], baudrate, paced=paced, latency=latency)
 
 
 async def _serve(baudrate: int, paced: bool, latency: float, tick: float) -> None:

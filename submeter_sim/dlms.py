@@ -159,7 +159,7 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         # does int(timedelta) and raises unless the timeout is 0.
         self.hdlc = GXDLMSHdlcSetup()
         self.hdlc.inactivityTimeout = 0
-        self.cosem = CosemObjects(sim.meter, sim.select_rows)
+        self.cosem = CosemObjects(sim.meter, sim.select_rows) if sim.objects is None else sim.objects()
         self._front: SecureFront | None = None  # HDLC with HLS-GMAC: the management client's security
         # Gurux: initialize() without an association of our own appends the whole
         # collection as one object; ours carries the object list.
@@ -283,6 +283,8 @@ class _Session(GXDLMSServer):  # type: ignore[misc]
         arg.isSkipMaxPduSize = True
         if arg.target is self.cosem.association and arg.index == 7:
             return AccessMode.WRITE if self._client == MANAGEMENT_CLIENT else AccessMode.NO_ACCESS  # the LLS secret
+        if arg.index in getattr(arg.target, "refused", ()):  # a replayed meter refuses what the dump's did
+            return AccessMode.NO_ACCESS
         return AccessMode.READ
 
     def onGetMethodAccess(self, arg: Any) -> Any:
@@ -604,7 +606,8 @@ class DlmsSimServer:
     ``transport``: ``"wrapper"`` (IP wrapper on 127.0.0.1:``port``), ``"hdlc_tcp"``
     (HDLC frames on a TCP stream, as through a serial-to-TCP gateway) or
     ``"serial"`` (HDLC on the tty ``tty``, optionally behind the optical sign-on).
-    Port 0 picks a free one; ``.port`` tells which.
+    Port 0 picks a free one; ``.port`` tells which. ``objects`` builds each session's COSEM objects
+    (``.objects``, ``.association``, ``.script_table``, ``sync()``) in place of ``CosemObjects(meter)``.
     """
 
     def __init__(
@@ -623,6 +626,7 @@ class DlmsSimServer:
         optical_idle: float = 5.0,
         max_pdu: int = 1024,
         security: MeterSecurity | None = None,
+        objects: Callable[[], Any] | None = None,
     ) -> None:
         if transport == "serial" and tty is None:
             raise ValueError("the serial transport needs a tty path")
@@ -634,6 +638,7 @@ class DlmsSimServer:
         self.logical_address, self.physical_address = logical_address, physical_address
         self.password, self.optical_idle, self.max_pdu = password, optical_idle, max_pdu
         self.security = security  # HLS-GMAC for the management client (IP wrapper), see dlms_secure
+        self.objects = objects  # each session's objects instead of the model's (a replayed dump's)
         self.silent = False  # read and drop everything: the meter is unplugged
         self.associations = 0
         self.rejected_associations = 0

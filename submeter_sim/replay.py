@@ -2,8 +2,10 @@
 
 A user's diagnostics file holds, per Modbus meter, the last word read at every
 register the integration asked for and the regions the meter refused; per BACnet
-meter, each object's last Present_Value and Reliability (and a generic meter's
-object names and units). Served as
+meter (BACnet/IP or MS/TP), each object's last Present_Value and Reliability (and a
+generic meter's object names and units); per DLMS meter, the association's object
+list, the scaler_unit of each register and every attribute the last poll read (or
+its refusal). Served as
 they are, they give the integration the same reading the user's meter gave:
 a maintainer reproduces the bug report without the hardware. Registers that the
 dump does not hold (never read, refused, or redacted serial numbers) are refused
@@ -15,8 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from custom_components.submeter.pysubmeter.dlms.cosem import UNITS
 
 from .model import IllegalAddressError
 
@@ -185,6 +190,28 @@ def bacnet_meters(dump: Mapping[str, Any]) -> list[Any]:
     return meters
 
 
+def mstp_macs(dump: Mapping[str, Any]) -> dict[int, int]:
+    """Each BACnet meter's MAC on its MS/TP line (device instance: MAC), as the dump's meters stored it."""
+    macs = {}
+    for key, meter in _data(dump)["meters"].items():
+        if not isinstance(meter, Mapping) or "bacnet" not in meter:
+            continue
+        try:
+            macs[int(meter["address"])] = int(meter["subentry"]["bacnet_address"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DumpError(f"meter {key}: no MS/TP MAC ({err!r})") from err
+    return macs
+
+
+def mstp_line(dump: Mapping[str, Any]) -> Any:
+    """The dump's BACnet meters at their MACs on an MS/TP line of PTYs (``MstpLine``; call in the loop)."""
+    from .bacnet_mstp import MstpLine
+
+    macs = mstp_macs(dump)
+    baudrate = int(_data(dump).get("entry", {}).get("data", {}).get("baudrate", 38400))
+    return MstpLine([(meter, macs[meter.instance]) for meter in bacnet_meters(dump)], baudrate)
+
+
 class BacnetReplaySite:
     """A dump's BACnet meters on loopback UDP ports ``base+1``, ``base+2`` … (``base+1`` is also the BBMD).
 
@@ -217,3 +244,103 @@ class BacnetReplaySite:
                     clock.cancel()
             app.close()
         self._apps.clear()
+
+
+# --- DLMS/COSEM -------------------------------------------------------------------------------------------
+
+DLMS_CLASSES = frozenset({1, 3, 4, 8})  # data, register, extended register, clock: what a poll reads
+LOGICAL_DEVICE_NAME, SERIAL_NUMBER, FIRMWARE = "0.0.42.0.0.255", "0.0.96.1.0.255", "1.0.0.2.0.255"
+UNIT_CODES = {text: code for code, text in UNITS.items()}
+UNKNOWN_UNIT = 0  # no DLMS unit has code 0: a unit the integration did not know stays unknown
+
+
+@dataclass(frozen=True, slots=True)
+class DlmsObject:
+    """One COSEM object of a dump: the attributes as the meter answered them, and those it refused."""
+
+    obis: str
+    class_id: int
+    version: int = 0
+    attributes: dict[int, Any] = field(default_factory=dict)
+    refused: frozenset[int] = frozenset()
+    scaler_unit: tuple[int, int] | None = None  # (scaler, DLMS unit code) of a register
+
+
+@dataclass(slots=True)
+class ReplayedDlmsMeter:
+    """One DLMS meter of a dump; ``submeter_sim.dlms_replay.replay_server`` serves it."""
+
+    key: str
+    title: str
+    address: int  # HDLC physical address
+    logical: int  # server logical address
+    wrapper: bool  # the dump's bus spoke the IP wrapper (else HDLC)
+    objects: list[DlmsObject]
+    serial: str = ""  # the optical sign-on's address: the dump holds no serial number
+
+
+def _dlms_value(value: Any) -> Any:
+    """A dumped attribute back as the A-XDR value: ``{"hex": ...}`` is an octet string."""
+    if isinstance(value, Mapping) and isinstance(value.get("hex"), str):
+        return bytes.fromhex(value["hex"])
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"a value the replay cannot encode: {value!r}")
+
+
+def _dlms_meter(key: str, meter: Mapping[str, Any], entry: Mapping[str, Any]) -> ReplayedDlmsMeter:
+    dlms, identity = meter["dlms"], meter.get("identity") or {}
+    values: dict[str, dict[int, Any]] = {}
+    refused: dict[str, set[int]] = {}
+    for answer in dlms.get("attributes", []):
+        obis, attribute = str(answer["obis"]), int(answer["attribute"])
+        if "refused" in answer:
+            refused.setdefault(obis, set()).add(attribute)
+        else:
+            values.setdefault(obis, {})[attribute] = _dlms_value(answer["value"])
+    flag = str(identity.get("manufacturer") or "")
+    values[LOGICAL_DEVICE_NAME] = {2: flag.encode() if len(flag) == 3 and flag.isalpha() else b""}
+    if identity.get("firmware"):
+        values[FIRMWARE] = {2: str(identity["firmware"])}
+    refused.setdefault(SERIAL_NUMBER, set()).add(2)  # redacted: not served
+    scalers = {str(obis): (int(su[0]), UNIT_CODES.get(su[1], UNKNOWN_UNIT)) for obis, su in dlms["scalers"].items()}
+    objects = [
+        DlmsObject(
+            obis=(obis := str(listed["obis"])),
+            class_id=int(listed["class_id"]),
+            version=int(listed.get("version", 0)),
+            attributes=values.get(obis, {}),
+            refused=frozenset(refused.get(obis, ())),
+            scaler_unit=scalers.get(obis),
+        )
+        for listed in dlms["object_list"]
+        if int(listed["class_id"]) in DLMS_CLASSES
+    ]
+    return ReplayedDlmsMeter(
+        key=key,
+        title=str(meter.get("title", "")),
+        address=int(meter["address"]),
+        logical=int(entry.get("logical", 1)),
+        wrapper=bool(entry.get("wrapper", False)),
+        objects=objects,
+    )
+
+
+def dlms_meters(dump: Mapping[str, Any]) -> list[ReplayedDlmsMeter]:
+    """The dump's DLMS meters: their object lists (data, registers, clock) with the values last read.
+
+    Load profiles, script tables and demand registers are left out of the served object list: a snapshot
+    has no history and takes no commands. The logical device name is the maker's flag alone and the serial
+    number is refused: the dump holds no serial number.
+    """
+    data = _data(dump)
+    entry = data.get("entry", {}).get("data", {}) if isinstance(data.get("entry"), Mapping) else {}
+    meters = []
+    for key, meter in data["meters"].items():
+        if not isinstance(meter, Mapping) or not isinstance(meter.get("dlms"), Mapping):
+            continue
+        try:
+            meters.append(_dlms_meter(str(key), meter, entry))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DumpError(f"meter {key}: {err!r}") from err
+    return meters

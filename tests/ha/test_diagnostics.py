@@ -24,14 +24,23 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.submeter.const import DOMAIN, SUBENTRY_METER
 from custom_components.submeter.diagnostics import REDACTED, redacted_entry_data, redacted_title
 from custom_components.submeter.pysubmeter import load_builtin_profiles
-from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
 from custom_components.submeter.pysubmeter.dlms.link import DLMS_TCP, DlmsLink
 from custom_components.submeter.pysubmeter.modbus import ModbusBus, TcpLink
 from custom_components.submeter.pysubmeter.modbus.link import ConnectionPool
 from submeter_sim import SimulatorServer
+from submeter_sim.bacnet_mstp import MstpSite
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
-from submeter_sim.replay import BacnetReplaySite, DumpError, bacnet_meters, load_dump, modbus_meters
+from submeter_sim.dlms_replay import replay_server
+from submeter_sim.replay import (
+    BacnetReplaySite,
+    DumpError,
+    bacnet_meters,
+    dlms_meters,
+    load_dump,
+    modbus_meters,
+    mstp_line,
+)
 
 from ..meters import SimulatedBus
 from ..sim.bacnet_site import free_base, running_site
@@ -70,6 +79,45 @@ def device_of(hass: HomeAssistant, entry: MockConfigEntry, subentry_id: str) -> 
         if (DOMAIN, subentry_id) in device.identifiers
     ]
     return device
+
+
+async def replayed_entry(
+    hass: HomeAssistant, data: dict[str, Any], link: dict[str, Any], meters: dict[str, dict[str, Any]] | None = None
+) -> MockConfigEntry:
+    """A fresh bus made from a dump as a maintainer makes it: its settings and meters, the redacted ones given."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Replayed bus",
+        data=data["entry"]["data"] | link,
+        options=data["entry"]["options"],
+        subentries_data=[
+            ConfigSubentryData(
+                data=meter["subentry"] | (meters or {}).get(key, {}),
+                subentry_id=key,
+                subentry_type=SUBENTRY_METER,
+                title=meter["title"],
+                unique_id=str(meter["address"]),
+            )
+            for key, meter in data["meters"].items()
+        ],
+    )
+    assert REDACTED not in json.dumps(dict(entry.data)), entry.data  # every redacted setting was given
+    return await setup_bus(hass, entry)
+
+
+async def raw_readings(entry: MockConfigEntry) -> dict[str, Any]:
+    """What each meter of the entry read at its last poll, as it came off the wire (before the guard).
+
+    A meter the first poll missed (a token ring still forming on a loaded machine) is polled again.
+    """
+    coordinators = entry.runtime_data.coordinators
+    for _ in range(5):
+        for coordinator in coordinators.values():
+            if coordinator.last_raw is None:
+                await coordinator.async_refresh()
+    readings = {key: coordinator.last_raw for key, coordinator in coordinators.items()}
+    assert all(reading is not None and reading.values for reading in readings.values()), readings
+    return readings
 
 
 async def test_modbus_diagnostics(
@@ -118,26 +166,22 @@ async def test_the_link_is_redacted_from_the_bus_title(
 async def test_a_dump_replays_as_the_same_meters(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, tcp_bus: SimulatedBus
 ) -> None:
-    """Loaded back into the simulator, a dump reads, through the integration's client, as the user's meters did."""
+    """Loaded back into the simulator, a Modbus dump reads, through a fresh integration, as the user's meters did."""
     entry = await setup_bus(hass, bus_entry(tcp_bus.link))
+    readings = await raw_readings(entry)
     data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
-    profiles = load_builtin_profiles()
+    infos = {key: coordinator.info for key, coordinator in entry.runtime_data.coordinators.items()}
+    await hass.config_entries.async_unload(entry.entry_id)
     replayed = {meter.address: meter for meter in modbus_meters({"data": data})}
     assert set(replayed) == {1, 2}
     async with SimulatorServer(list(replayed.values()), tcp=("127.0.0.1", 0), tick_interval=None) as server:
-        bus = ModbusBus.pooled(TcpLink(host="127.0.0.1", port=server.tcp_port), ConnectionPool(), timeout=1.0)
-        try:
-            for subentry_id, coordinator in entry.runtime_data.coordinators.items():
-                dumped = data["meters"][subentry_id]
-                meter = bus.meter(dumped["address"], profiles[dumped["profile"]["id"]], dumped["modbus"]["refused"])
-                reading = await meter.async_read()
-                assert coordinator.last_raw is not None
-                assert reading == coordinator.last_raw, subentry_id
-                info = await meter.async_info()
-                assert (info.manufacturer, info.model) == (coordinator.info.manufacturer, coordinator.info.model)
-                assert info.serial_number is None  # redacted, so not served
-        finally:
-            await bus.async_close()
+        fresh = await replayed_entry(hass, data, {"host": "127.0.0.1", "port": server.tcp_port})
+        assert await raw_readings(fresh) == readings
+        for key, coordinator in fresh.runtime_data.coordinators.items():
+            original = infos[key]
+            assert (coordinator.info.manufacturer, coordinator.info.model) == (original.manufacturer, original.model)
+            assert coordinator.info.serial_number is None  # redacted, so not served
+        await hass.config_entries.async_unload(fresh.entry_id)
 
 
 async def test_the_simulator_command_line_serves_a_downloaded_dump(
@@ -203,6 +247,7 @@ async def test_bacnet_diagnostics(
             ],
         )  # fmt: skip
         await setup_bus(hass, entry)
+        readings = await raw_readings(entry)
         data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
         assert stable(data) == snapshot
         leviton = data["meters"][f"meter{site.leviton.instance}"]["bacnet"]
@@ -211,23 +256,59 @@ async def test_bacnet_diagnostics(
         dts = data["meters"]["meter473001"]["bacnet"]["object_map"]
         assert {"object": "analog-input:13", "name": "Meter Temperature", "units": "degrees-celsius",
                 "description": "Meter Temperature"} in dts  # fmt: skip
-        readings = {key: c.last_raw for key, c in entry.runtime_data.coordinators.items()}
         await hass.config_entries.async_unload(entry.entry_id)  # one BACnet station per process at a time
 
-    # Served back from the dump, both meters read the same through the integration's client.
+    # Served back from the dump, both meters read the same through a fresh integration.
     replay = BacnetReplaySite(free_base(), bacnet_meters({"data": data}))
     replay.start()
-    network = BacnetNetwork(BacnetIpLink("127.0.0.1/32", replay.base, bbmd=replay.bbmd), timeout=2.0)
     try:
-        await network.async_start()
-        profiles = load_builtin_profiles()
-        for meter in replay.meters:
-            dumped = data["meters"][f"meter{meter.instance}"]
-            client = network.meter(meter.instance, profiles[dumped["profile"]["id"]], replay.address_of(meter))
-            assert await client.async_read() == readings[f"meter{meter.instance}"], meter.instance
+        addresses = {f"meter{m.instance}": {"bacnet_address": replay.address_of(m)} for m in replay.meters}
+        fresh = await replayed_entry(hass, data, {"port": replay.base, "bbmd": replay.bbmd}, addresses)
+        assert await raw_readings(fresh) == readings
+        await hass.config_entries.async_unload(fresh.entry_id)
     finally:
-        await network.async_close()
         replay.close()
+
+
+async def test_mstp_diagnostics_replay(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> None:
+    """An MS/TP line's dump: its meters at their MACs on a line of their own read as the user's did."""
+    site = MstpSite()
+    await site.start()
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="BACnet MS/TP line",
+            data={"link": "bacnet_mstp", "port": site.client_port, "baudrate": 38400, "mac": 0, "max_master": 127,
+                  "max_info_frames": 1},
+            options={"timeout": 3.0},
+            subentries_data=[
+                ConfigSubentryData(
+                    data={"address": meter.instance, "profile": pid, "bacnet_address": str(site.mac_of(meter))},
+                    subentry_id=f"meter{meter.instance}",
+                    subentry_type=SUBENTRY_METER,
+                    title=f"Meter {meter.instance}",
+                    unique_id=str(meter.instance),
+                )
+                for meter, pid in ((site.leviton, "leviton_4100_bacnet"), (site.dts, "bacnet_generic"))
+            ],
+        )  # fmt: skip
+        await setup_bus(hass, entry)
+        readings = await raw_readings(entry)
+        data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert data["entry"]["data"]["port"] == REDACTED
+        await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await site.close()
+
+    line = mstp_line({"data": data})
+    assert {line.mac_of(meter) for meter, _mac in line.meters} == {1, 2}
+    await line.start()
+    try:
+        fresh = await replayed_entry(hass, data, {"port": line.client_port})
+        assert await raw_readings(fresh) == readings
+        await hass.config_entries.async_unload(fresh.entry_id)
+    finally:
+        await line.close()
 
 
 async def test_dlms_diagnostics(
@@ -251,6 +332,7 @@ async def test_dlms_diagnostics(
             ],
         )  # fmt: skip
         await setup_bus(hass, entry)
+        readings = await raw_readings(entry)
         data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
         assert stable(data) == snapshot
         assert data["entry"]["data"]["password"] == "**REDACTED**"
@@ -260,6 +342,89 @@ async def test_dlms_diagnostics(
         energy = next(a for a in meter["dlms"]["attributes"] if a["obis"] == "1.0.1.8.0.255")
         assert energy["value"] == sim.meter.energy_raw("+A")
         await hass.config_entries.async_unload(entry.entry_id)
+
+    # Served back from the dump, the meter reads the same through a fresh integration.
+    (replayed,) = dlms_meters({"data": data})
+    assert (replayed.address, replayed.logical, replayed.wrapper) == (17, 1, True)
+    async with replay_server(replayed, "wrapper", password=b"replayed") as server:
+        fresh = await replayed_entry(hass, data, {"host": "127.0.0.1", "tcp_port": server.port, "password": "replayed"})
+        assert await raw_readings(fresh) == readings
+        info = fresh.runtime_data.coordinators["sm307"].info
+        assert (info.manufacturer, info.firmware, info.serial_number) == ("SMR", "SM307-2.4.1", None)
+        await hass.config_entries.async_unload(fresh.entry_id)
+
+
+async def test_the_simulator_command_line_serves_a_dlms_dump(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, tmp_path: Path
+) -> None:
+    """``--from-diagnostics FILE --dlms-tcp 0`` serves the dump's DLMS meter with the framing its bus spoke."""
+    async with DlmsSimServer(Sm307(), "wrapper") as sim:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="DLMS",
+            data={"link": "dlms_tcp", "host": "127.0.0.1", "tcp_port": sim.port, "wrapper": True, "client": 16,
+                  "logical": 1, "security": "none"},
+            options={"import_load_profile": False},
+            subentries_data=[
+                ConfigSubentryData(data={"address": 17, "profile": "dlms_standard"}, subentry_id="sm307",
+                                   subentry_type=SUBENTRY_METER, title="SM307", unique_id="17")
+            ],
+        )  # fmt: skip
+        await setup_bus(hass, entry)
+        readings = await raw_readings(entry)
+        data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        await hass.config_entries.async_unload(entry.entry_id)
+    dump = tmp_path / "config_entry-submeter.json"
+    dump.write_text(json.dumps({"home_assistant": {}, "data": data}))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "submeter_sim", "--from-diagnostics", str(dump), "--dlms-tcp", "0",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        port = int(re.search(r"endpoint dlms-wrapper 127\.0\.0\.1:(\d+): replayed SM307", line).group(1))
+        fresh = await replayed_entry(hass, data, {"host": "127.0.0.1", "tcp_port": port})
+        assert await raw_readings(fresh) == readings
+        await hass.config_entries.async_unload(fresh.entry_id)
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_a_refused_dlms_attribute_is_refused_again(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> None:
+    """An attribute the user's meter refused is dumped as refused, and the replayed meter refuses it too."""
+    async with DlmsSimServer(Sm307(), "hdlc_tcp") as sim:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="DLMS",
+            data={"link": "dlms_tcp", "host": "127.0.0.1", "tcp_port": sim.port, "wrapper": False, "client": 16,
+                  "logical": 1, "security": "none"},
+            options={"import_load_profile": False},
+            subentries_data=[
+                ConfigSubentryData(data={"address": 17, "profile": "dlms_standard"}, subentry_id="sm307",
+                                   subentry_type=SUBENTRY_METER, title="SM307", unique_id="17")
+            ],
+        )  # fmt: skip
+        await setup_bus(hass, entry)
+        await raw_readings(entry)
+        data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        await hass.config_entries.async_unload(entry.entry_id)
+    frequency = next(a for a in data["meters"]["sm307"]["dlms"]["attributes"] if a["obis"] == "1.0.14.7.0.255")
+    assert frequency["value"] == 5000
+    del frequency["value"]
+    frequency["refused"] = 3  # read-write-denied, as the meter would have answered it
+
+    (replayed,) = dlms_meters({"data": data})
+    assert not replayed.wrapper
+    async with replay_server(replayed, "hdlc_tcp") as server:
+        fresh = await replayed_entry(hass, data, {"host": "127.0.0.1", "tcp_port": server.port})
+        reading = (await raw_readings(fresh))["sm307"]
+        assert reading.values["frequency"] is None  # refused, not a number
+        assert reading.values["voltage_l1_n"] == pytest.approx(63.51)
+        await hass.config_entries.async_unload(fresh.entry_id)
 
 
 def test_every_secret_of_an_hls_link_is_redacted() -> None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -206,3 +206,56 @@ async def test_a_refused_counter_is_explained_and_the_next_try_starts_above_it(
     await hass.async_block_till_done()
     assert min(ours(security)) > 1_000_000
     await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def reconfigure(hass: HomeAssistant, entry: ConfigEntry) -> Any:
+    return await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+
+
+def _field(result: Any, name: str) -> tuple[Any, dict[str, Any]]:
+    """A form field's default and its selector's config, as the frontend gets them."""
+    (key,) = [k for k in result["data_schema"].schema if k == name]
+    return key.default(), result["data_schema"].schema[key].config
+
+
+async def test_reconfigure_prefills_the_stored_secrets_masked_and_saves_changed_ones(
+    hass: HomeAssistant, secure_sim: DlmsSimServer
+) -> None:
+    """The keys a bus has are in the reconfigure form, in masked fields; a changed one is saved, the rest kept."""
+    entry = (await submit(hass, hls_input(secure_sim, dedicated_key=NEW_AK)))["result"]
+    await hass.async_block_till_done()
+    result = await reconfigure(hass, entry)
+    assert result["step_id"] == "reconfigure_dlms_tcp"
+    for name, stored in (("authentication_key", AK), ("encryption_key", EK), ("dedicated_key", NEW_AK)):
+        default, config = _field(result, name)
+        assert default == stored, name  # pre-filled: the user need not type them again
+        assert config["type"] == "password", name  # masked in the form
+    assert _field(result, "password")[1]["type"] == "password"
+    assert not [value for value in (result["description_placeholders"] or {}).values() if AK in str(value)]
+    form = result["data_schema"]({}) | {"encryption_key": "", "authentication_key": NEW_AK.lower()}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form | {"encryption_key": EK})
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data["authentication_key"] == NEW_AK  # changed, normalised
+    assert (entry.data["encryption_key"], entry.data["dedicated_key"]) == (EK, NEW_AK)  # kept as they were
+    assert entry.data["system_title"] == TITLE
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_of_an_lls_bus_prefills_its_password_masked_and_saves_a_new_one(hass: HomeAssistant) -> None:
+    async with DlmsSimServer(Sm307(), "wrapper") as sim:
+        entry = (await submit(hass, hls_input(sim, security="lls", password="12345678")))["result"]
+        await hass.async_block_till_done()
+        result = await reconfigure(hass, entry)
+        default, config = _field(result, "password")
+        assert (default, config["type"]) == ("12345678", "password")
+        sim.password = b"87654321"
+        form = result["data_schema"]({}) | {"password": "87654321"}
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+        assert entry.data["password"] == "87654321"
+        assert entry.state is ConfigEntryState.LOADED  # the reload associated with the new password
+        await hass.config_entries.async_unload(entry.entry_id)

@@ -87,3 +87,17 @@ def test_no_import_cycles(layer: str) -> None:
     prefix = f"{PACKAGE}.{layer}" if layer else PACKAGE
     scoped = {m: {t for t in ts if t.startswith(prefix)} for m, ts in graph.items() if m.startswith(prefix)}
     assert _cycle(scoped) is None
+
+
+PROTOCOL_MODULES = ("modbus", "bacnet", "mstp", "dlms")
+
+
+@pytest.mark.parametrize("module", ["flows.reauth", "flows.bus", "flows.options", "flows.progress"])
+def test_generic_flows_know_no_protocol(module: str) -> None:
+    """The one seam: a generic flow asks the entry's bus kind (its steps, its secrets), never a protocol's module."""
+    graph = _graph()
+    known = {target.removeprefix(f"{PACKAGE}.") for target in graph[f"{PACKAGE}.{module}"]}
+    assert f"{PACKAGE}.{module}" in graph
+    assert not {t for t in known if any(part in PROTOCOL_MODULES for part in t.split("."))}, known
+    text = (ROOT / Path(*module.split("."))).with_suffix(".py").read_text(encoding="utf-8").lower()
+    assert not [word for word in PROTOCOL_MODULES if f"{word}_" in text or f"{word}." in text], module

@@ -11,6 +11,7 @@ INTEGRATION = ROOT / "custom_components" / "submeter"
 GPL_FILES = {
     "submeter_sim/dlms.py",
     "submeter_sim/dlms_objects.py",
+    "submeter_sim/dlms_replay.py",
     "submeter_sim/dlms_secure.py",
     "submeter_sim/dlms_events.py",
     "tests/sim/test_dlms_sim.py",

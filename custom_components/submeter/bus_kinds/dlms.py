@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from ..const import CONF_TIMEOUT, CONF_UNIT_ADDRESS, DEFAULT_DLMS_TIMEOUT
 from ..dlms_counters import async_counter_store
-from ..flows.dlms import CONF_SECURITY, DlmsSteps, async_reconfigure
+from ..flows.dlms import CONF_SECURITY, DlmsSecrets, DlmsSteps, async_reconfigure
 from ..flows.schemas import dlms_options
 from ..load_profile import IntervalSource
 from ..pysubmeter import MeterClient, Profile
@@ -41,6 +41,11 @@ async def _async_probe(
     return {}
 
 
+def _secrets(flow: ConfigFlow, entry: ConfigEntry) -> DlmsSecrets | None:
+    """A bus with LLS or HLS-GMAC has secrets to renew; one without security has none."""
+    return DlmsSecrets(flow, entry) if entry.data.get(CONF_SECURITY) in SECURED else None
+
+
 def _intervals(meter: MeterClient) -> IntervalSource | None:
     """The meter's own load profile, imported into the statistics."""
     return meter if isinstance(meter, DlmsMeter) else None
@@ -60,7 +65,7 @@ def _kind(link: LinkKind[DlmsLink]) -> BusKind[DlmsBus]:
         options_step="dlms",
         options_schema=dlms_options,
         intervals=_intervals,
-        secured=lambda data: data.get(CONF_SECURITY) in SECURED,
+        secrets=_secrets,
     )
 
 

@@ -34,6 +34,16 @@ type Regions = Sequence[Sequence[int]]  # [start, count] of registers a meter re
 type Probe = Callable[[HomeAssistant, ConfigEntry, int, Profile, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
 
+class Secrets(Protocol):
+    """A bus's secrets as its kind renews them: the form that asks for them and the test before they are saved."""
+
+    def schema(self) -> vol.Schema:
+        """The form of the secrets (masked fields), empty: a refused secret is not offered again."""
+
+    async def async_check(self, user_input: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any] | None:
+        """The entry data updates once the meters accept them, else ``None`` with ``errors`` set per field or base."""
+
+
 class Steps[ResultT](Protocol):
     """Steps a kind adds to a flow, by step id; the flow hands them over."""
 
@@ -42,6 +52,10 @@ class Steps[ResultT](Protocol):
 
 
 def _nothing(meter: MeterClient) -> None:
+    return None
+
+
+def _no_secrets(flow: ConfigFlow, entry: ConfigEntry) -> Secrets | None:
     return None
 
 
@@ -66,8 +80,8 @@ class BusKind[BusT: BusClient]:
     options_schema: Callable[[Mapping[str, Any]], vol.Schema]
     refused: Callable[[MeterClient], Regions | None] = _nothing  # what it remembers a meter refused
     intervals: Callable[[MeterClient], IntervalSource | None] = _nothing  # load profile to import
-    # Whether the entry holds secrets the meters may refuse (a password, keys): reauthentication.
-    secured: Callable[[Mapping[str, Any]], bool] = lambda data: False
+    # The secrets of an entry the meters may refuse (a password, keys), for reauthentication; None: it has none.
+    secrets: Callable[[ConfigFlow, ConfigEntry], Secrets | None] = _no_secrets
     # Opens a serial port the repair flow was given once before it is saved; an error key, or None when
     # it opened (None as the check: the next set-up is the check).
     port_check: Callable[[HomeAssistant, ConfigEntry, Mapping[str, Any]], Awaitable[str | None]] | None = None

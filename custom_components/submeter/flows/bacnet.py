@@ -37,6 +37,7 @@ from ..pysubmeter import LinkError, Profile
 from ..pysubmeter.bacnet import BacnetDevice, BacnetIpLink, BacnetNetwork, async_discover
 from ..pysubmeter.bacnet.kind import unique_id
 from ..pysubmeter.bacnet.link import DEFAULT_PORT, DEFAULT_TTL, check_interface, with_prefix
+from ..pysubmeter.bacnet.mstp import BacnetMstpLink
 from .progress import ProgressStep
 from .schemas import error_key, integer_errors, meter_addresses, meter_data, meter_titles
 
@@ -192,6 +193,49 @@ def device_subentry(device: BacnetDevice, profiles: Mapping[str, Profile], bus: 
     }
 
 
+def devices_schema(devices: list[BacnetDevice], profiles: Mapping[str, Profile]) -> vol.Schema:
+    """The devices to tick, labelled ``product #instance (address)``; the recognised ones ticked."""
+    options = [selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles)) for d in devices]
+    return vol.Schema(
+        {
+            vol.Optional(CONF_DEVICES, default=[str(d.instance) for d in devices if d.recognised]): (
+                selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
+                )
+            )
+        }
+    )
+
+
+async def async_meters_found(
+    flow: ConfigFlow,
+    step_id: str,
+    link: BacnetIpLink | BacnetMstpLink,
+    devices: dict[int, BacnetDevice],
+    user_input: dict[str, Any] | None,
+) -> ConfigFlowResult:
+    """The meters a discovery found, to tick; the bus entry with one meter subentry per ticked device."""
+    profiles = await async_get_profiles(flow.hass)
+    if user_input is not None:
+        chosen = [devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
+        taken = meter_titles(flow.hass)
+        return flow.async_create_entry(
+            title=link.name,
+            data=link.as_dict(),
+            subentries=[
+                ConfigSubentryData(
+                    data=meter["data"], subentry_type=SUBENTRY_METER, title=meter["title"], unique_id=meter["unique_id"]
+                )
+                for meter in [device_subentry(d, profiles, link.name, taken) for d in chosen]
+            ],
+        )
+    return flow.async_show_form(
+        step_id=step_id,
+        data_schema=ha_schema(devices_schema(list(devices.values()), profiles)),
+        description_placeholders={"found": str(len(devices)), "network": link.name},
+    )
+
+
 class BacnetIpSteps:
     """Steps ``bacnet_ip``, ``bacnet_scan``, ``bacnet_failed`` and ``bacnet_meters`` of the bus flow holding it."""
 
@@ -252,55 +296,18 @@ class BacnetIpSteps:
         profiles = await async_get_profiles(self._flow.hass)
         network = BacnetNetwork(self._link)
 
-        def progress(done: int, total: int, found: int) -> None:
-            status = {"done": str(done), "total": str(total), "found": str(found)}
-            self._progress.progress(done / total if total else 1.0, status)
-
         try:
             await network.async_start()
-            found = await async_discover(network, profiles, networks=self._link.networks, progress=progress)
+            found = await async_discover(
+                network, profiles, networks=self._link.networks, progress=self._progress.discovery
+            )
         finally:
             await network.async_close()
         self._devices = {device.instance: device for device in found}
 
     async def async_step_bacnet_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Tick the meters to add."""
-        link = self._link
-        profiles = await async_get_profiles(self._flow.hass)
-        if user_input is not None:
-            chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
-            return self._flow.async_create_entry(
-                title=link.name,
-                data=link.as_dict(),
-                subentries=[
-                    ConfigSubentryData(
-                        data=meter["data"],
-                        subentry_type=SUBENTRY_METER,
-                        title=meter["title"],
-                        unique_id=meter["unique_id"],
-                    )
-                    for meter in [
-                        device_subentry(d, profiles, link.name, meter_titles(self._flow.hass)) for d in chosen
-                    ]
-                ],
-            )
-        options = [
-            selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles))
-            for d in self._devices.values()
-        ]
-        recognised = [str(d.instance) for d in self._devices.values() if d.recognised]
-        schema = vol.Schema(
-            {
-                vol.Optional(CONF_DEVICES, default=recognised): selector.SelectSelector(
-                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
-                )
-            }
-        )
-        return self._flow.async_show_form(
-            step_id="bacnet_meters",
-            data_schema=ha_schema(schema),
-            description_placeholders={"found": str(len(self._devices)), "network": link.name},
-        )
+        return await async_meters_found(self._flow, "bacnet_meters", self._link, self._devices, user_input)
 
 
 async def async_reconfigure(
@@ -369,18 +376,8 @@ class BacnetFind:
             return flow.async_abort(reason="no_new_meters")
         self._found = {d.instance: d for d in found}
         profiles = await async_get_profiles(flow.hass)
-        options = [selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles)) for d in found]
-        schema = vol.Schema(
-            {
-                vol.Optional(CONF_DEVICES, default=[str(d.instance) for d in found if d.recognised]): (
-                    selector.SelectSelector(
-                        selector.SelectSelectorConfig(
-                            options=options, multiple=True, mode=selector.SelectSelectorMode.LIST
-                        )
-                    )
-                )
-            }
-        )
         return flow.async_show_form(
-            step_id="bacnet_find", data_schema=ha_schema(schema), description_placeholders={"network": entry.title}
+            step_id="bacnet_find",
+            data_schema=ha_schema(devices_schema(found, profiles)),
+            description_placeholders={"network": entry.title},
         )

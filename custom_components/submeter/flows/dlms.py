@@ -326,6 +326,41 @@ class DlmsSteps:
         return dlms_profile(profiles, info.manufacturer), info
 
 
+class DlmsSecrets:
+    """A DLMS bus's LLS password or HLS keys, renewed: tested with a fresh association before they are saved."""
+
+    def __init__(self, flow: ConfigFlow, entry: ConfigEntry) -> None:
+        """The secrets of ``entry``'s security mode, asked for in ``flow``."""
+        self._flow, self._entry = flow, entry
+        self._security = str(entry.data[CONF_SECURITY])
+
+    def schema(self) -> vol.Schema:
+        """The password, or the HLS keys (the dedicated key optional), empty."""
+        return vol.Schema(secret_fields(self._security, {}))
+
+    async def async_check(self, user_input: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any] | None:
+        """Associate with the bus' first meter using the new secrets; the entry data updates if it works."""
+        found = dlms_secrets(self._security, user_input, errors)
+        if errors:
+            return None
+        updates = found | self._cleared(found)
+        link = DlmsLink.from_dict(dict(self._entry.data) | updates)  # what is saved
+        steps = DlmsSteps(self._flow, str(self._entry.data[CONF_LINK]))
+        if await steps.async_check_dlms(link, self._first_address(link), errors) is None:
+            return None
+        return updates
+
+    def _first_address(self, link: DlmsLink) -> int:
+        meters = [sub.data for sub in self._entry.subentries.values() if sub.subentry_type == SUBENTRY_METER]
+        if meters:
+            return int(meters[0][CONF_UNIT_ADDRESS])
+        return DEFAULT_PHYSICAL if link.hdlc else 1
+
+    def _cleared(self, found: Mapping[str, str]) -> dict[str, str]:
+        """A dedicated key left empty is removed, not kept from before."""
+        return {CONF_DEDICATED_KEY: ""} if self._security == "hls_gmac" and CONF_DEDICATED_KEY not in found else {}
+
+
 async def async_reconfigure(
     flow: ConfigFlow, entry: ConfigEntry, user_input: dict[str, Any] | None
 ) -> ConfigFlowResult:

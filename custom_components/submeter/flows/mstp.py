@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, ConfigSubentryData
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_PORT
 from homeassistant.helpers import selector
 
 from ..bus_kinds.kind import StepHandler, named_steps
 from ..compat import ha_schema
-from ..const import CONF_BAUDRATE, DOMAIN, SUBENTRY_METER
+from ..const import CONF_BAUDRATE, DOMAIN
 from ..profiles import async_get_profiles
 from ..pysubmeter import LinkError
 from ..pysubmeter.bacnet import BacnetDevice, async_discover
@@ -26,13 +26,12 @@ from ..pysubmeter.bacnet.mstp import BAUDRATES, DEFAULT_BAUDRATE, BacnetMstpLink
 from ..pysubmeter.bacnet.mstp.kind import unique_id
 from ..pysubmeter.bacnet.mstp.port import SerialPort
 from ..pysubmeter.bacnet.mstp.settings import BACNET_MSTP, DEFAULT_MAC, DEFAULT_MAX_MASTER
-from .bacnet import CONF_DEVICES, device_label, device_subentry
+from .bacnet import async_meters_found
 from .progress import ProgressStep
 from .schemas import (
     error_key,
     integer_errors,
     list_serial_ports,
-    meter_titles,
     port_field,
     port_owner,
     port_selector,
@@ -154,13 +153,9 @@ class MstpSteps:
         profiles = await async_get_profiles(self._flow.hass)
         network = MstpNetwork(self._link)
 
-        def progress(done: int, total: int, found: int) -> None:
-            status = {"done": str(done), "total": str(total), "found": str(found)}
-            self._progress.progress(done / total if total else 1.0, status)
-
         try:
             await network.async_check()
-            found = await async_discover(network, profiles, progress=progress)
+            found = await async_discover(network, profiles, progress=self._progress.discovery)
         finally:
             await network.async_close()
         if not found:
@@ -169,42 +164,7 @@ class MstpSteps:
 
     async def async_step_mstp_meters(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Tick the meters to add."""
-        link = self._link
-        profiles = await async_get_profiles(self._flow.hass)
-        if user_input is not None:
-            chosen = [self._devices[int(i)] for i in user_input.get(CONF_DEVICES, [])]
-            return self._flow.async_create_entry(
-                title=link.name,
-                data=link.as_dict(),
-                subentries=[
-                    ConfigSubentryData(
-                        data=meter["data"],
-                        subentry_type=SUBENTRY_METER,
-                        title=meter["title"],
-                        unique_id=meter["unique_id"],
-                    )
-                    for meter in [
-                        device_subentry(d, profiles, link.name, meter_titles(self._flow.hass)) for d in chosen
-                    ]
-                ],
-            )
-        options = [
-            selector.SelectOptionDict(value=str(d.instance), label=device_label(d, profiles))
-            for d in self._devices.values()
-        ]
-        recognised = [str(d.instance) for d in self._devices.values() if d.recognised]
-        schema = vol.Schema(
-            {
-                vol.Optional(CONF_DEVICES, default=recognised): selector.SelectSelector(
-                    selector.SelectSelectorConfig(options=options, multiple=True, mode=selector.SelectSelectorMode.LIST)
-                )
-            }
-        )
-        return self._flow.async_show_form(
-            step_id="mstp_meters",
-            data_schema=ha_schema(schema),
-            description_placeholders={"found": str(len(self._devices)), "network": link.name},
-        )
+        return await async_meters_found(self._flow, "mstp_meters", self._link, self._devices, user_input)
 
 
 async def async_reconfigure(

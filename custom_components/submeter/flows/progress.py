@@ -57,6 +57,10 @@ class ProgressStep[ResultT: FlowResult[Any, Any]]:
         self.status = status
         self._refreshed = refresh_dialog(self._flow, fraction, self._refreshed)
 
+    def discovery(self, done: int, total: int, found: int) -> None:
+        """A discovery's progress (``async_discover``'s callback): rounds done of ``total``, meters found so far."""
+        self.progress(done / total if total else 1.0, {"done": str(done), "total": str(total), "found": str(found)})
+
     def async_step(self, work: Callable[[], Coroutine[Any, Any, None]]) -> ResultT:
         """Start ``work`` on the first call; show progress until it is done, then where it leads."""
         if self._task is None:

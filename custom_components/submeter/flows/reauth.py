@@ -1,9 +1,9 @@
 """Reauthentication of a bus whose meters refuse its secrets (a changed LLS password, new HLS keys).
 
 Home Assistant starts it when set-up or a poll raises ``ConfigEntryAuthFailed``.
-The new secrets are tried on the bus' first meter with a fresh association
-before anything is saved; the bus' other settings stay as they are. Only
-DLMS links have secrets: Modbus and BACnet buses never ask for this.
+The bus' kind says what its secrets are (``BusKind.secrets``): the form that asks
+for them and the test on the meters before anything is saved; the bus' other
+settings stay as they are. A kind without secrets never asks for this.
 """
 
 from __future__ import annotations
@@ -11,19 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 
+from ..bus_kinds.kind import Secrets
 from ..bus_kinds.registry import bus_kind
 from ..compat import ha_schema
-from ..const import CONF_LINK, CONF_UNIT_ADDRESS, SUBENTRY_METER
-from ..pysubmeter.dlms.link import DlmsLink
-from .dlms import CONF_SECURITY, DEFAULT_PHYSICAL, DlmsSteps, dlms_secrets, secret_fields
 
 
-def needs_secrets(entry: ConfigEntry) -> bool:
-    """Whether the bus has secrets to enter again."""
-    return bus_kind(entry.data).secured(entry.data)
+def entry_secrets(flow: ConfigFlow, entry: ConfigEntry) -> Secrets | None:
+    """The bus' secrets as its kind renews them; ``None`` when it has none."""
+    return bus_kind(entry.data).secrets(flow, entry)
 
 
 class ReauthSteps:
@@ -35,39 +32,23 @@ class ReauthSteps:
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """Start reauthentication; an entry without secrets has nothing to renew."""
-        entry = self._flow._get_reauth_entry()
-        if not needs_secrets(entry):
+        if entry_secrets(self._flow, self._flow._get_reauth_entry()) is None:
             return self._flow.async_abort(reason="reauth_not_supported")
         return await self.async_step_reauth_confirm(None)
 
     async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None) -> ConfigFlowResult:
-        """Ask for the new secrets and try them on the meter before they are saved."""
+        """Ask for the new secrets and test them on the meters before they are saved."""
         flow = self._flow
         entry = flow._get_reauth_entry()
-        security = str(entry.data[CONF_SECURITY])
+        secrets = entry_secrets(flow, entry)
+        if secrets is None:  # the bus lost its secrets while the form was open (reconfigured)
+            return flow.async_abort(reason="reauth_not_supported")
         errors: dict[str, str] = {}
-        if user_input is not None:
-            found = dlms_secrets(security, user_input, errors)
-            if not errors:
-                link = DlmsLink.from_dict(dict(entry.data) | found | _cleared(security, found))  # what is saved
-                steps = DlmsSteps(flow, str(entry.data[CONF_LINK]))
-                if await steps.async_check_dlms(link, _first_address(entry, link), errors) is not None:
-                    return flow.async_update_reload_and_abort(entry, data_updates=found | _cleared(security, found))
+        if user_input is not None and (updates := await secrets.async_check(user_input, errors)) is not None:
+            return flow.async_update_reload_and_abort(entry, data_updates=updates)
         return flow.async_show_form(
             step_id="reauth_confirm",
-            data_schema=ha_schema(vol.Schema(secret_fields(security, {}))),
+            data_schema=ha_schema(secrets.schema()),
             errors=errors,
             description_placeholders={"bus": entry.title},
         )
-
-
-def _first_address(entry: ConfigEntry, link: DlmsLink) -> int:
-    meters = [sub.data for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_METER]
-    if meters:
-        return int(meters[0][CONF_UNIT_ADDRESS])
-    return DEFAULT_PHYSICAL if link.hdlc else 1
-
-
-def _cleared(security: str, found: Mapping[str, str]) -> dict[str, str]:
-    """A dedicated key left empty is removed, not kept from before."""
-    return {"dedicated_key": ""} if security == "hls_gmac" and "dedicated_key" not in found else {}

@@ -287,7 +287,7 @@ class DlmsMeter:
         return await self._bus.async_run(self._address, self._read)
 
     def diagnostics(self) -> dict[str, Any]:
-        """The association's object list, the scalers and every attribute as last read."""
+        """The association's object list, the scalers and every attribute as last read (or the refusal's code)."""
         return {
             "object_list": [
                 {"obis": str(entry.name), "class_id": entry.class_id, "version": entry.version}
@@ -297,7 +297,8 @@ class DlmsMeter:
                 str(obis): [su.scaler, su.unit] for obis, su in sorted(self.scalers.items(), key=lambda i: str(i[0]))
             },
             "attributes": [
-                {"obis": str(ref.name), "class_id": ref.class_id, "attribute": ref.attribute, "value": as_json(value)}
+                {"obis": str(ref.name), "class_id": ref.class_id, "attribute": ref.attribute}
+                | ({"refused": value.code} if isinstance(value, AccessError) else {"value": as_json(value)})
                 for ref, value in self.last_raw.items()
             ],
             "events_control": self.events.diagnostics(),
