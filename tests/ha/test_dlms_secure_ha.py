@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -214,10 +214,27 @@ async def reconfigure(hass: HomeAssistant, entry: ConfigEntry) -> Any:
     )
 
 
+def _fields(result: Any) -> dict[str, Any]:
+    """Every field of a DLMS form by name, those of its collapsed association section too."""
+    fields: dict[str, Any] = {}
+    for key, value in result["data_schema"].schema.items():
+        if isinstance(value, section):
+            fields |= dict(value.schema.schema.items())
+        else:
+            fields[key] = value
+    return fields
+
+
 def _field(result: Any, name: str) -> tuple[Any, dict[str, Any]]:
     """A form field's default and its selector's config, as the frontend gets them."""
-    (key,) = [k for k in result["data_schema"].schema if k == name]
-    return key.default(), result["data_schema"].schema[key].config
+    (key,) = [k for k in _fields(result) if k == name]
+    return key.default(), _fields(result)[key].config
+
+
+def _filled(result: Any, **changes: Any) -> dict[str, Any]:
+    """The form as the frontend sends it when the user changes only ``changes``."""
+    flat = {str(key): key.default() for key in _fields(result) if callable(key.default)}
+    return dlms_form(flat | changes)
 
 
 async def test_reconfigure_prefills_the_stored_secrets_masked_and_saves_changed_ones(
@@ -234,8 +251,8 @@ async def test_reconfigure_prefills_the_stored_secrets_masked_and_saves_changed_
         assert config["type"] == "password", name  # masked in the form
     assert _field(result, "password")[1]["type"] == "password"
     assert not [value for value in (result["description_placeholders"] or {}).values() if AK in str(value)]
-    form = result["data_schema"]({}) | {"encryption_key": "", "authentication_key": NEW_AK.lower()}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form | {"encryption_key": EK})
+    form = _filled(result, authentication_key=NEW_AK.lower())
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert entry.data["authentication_key"] == NEW_AK  # changed, normalised
@@ -252,7 +269,7 @@ async def test_reconfigure_of_an_lls_bus_prefills_its_password_masked_and_saves_
         default, config = _field(result, "password")
         assert (default, config["type"]) == ("12345678", "password")
         sim.password = b"87654321"
-        form = result["data_schema"]({}) | {"password": "87654321"}
+        form = _filled(result, password="87654321")
         result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
         assert result["reason"] == "reconfigure_successful"
         await hass.async_block_till_done()
