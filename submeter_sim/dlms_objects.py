@@ -28,6 +28,7 @@ from gurux_dlms.objects import (
     GXDLMSAssociationLogicalName,
     GXDLMSClock,
     GXDLMSData,
+    GXDLMSDemandRegister,
     GXDLMSExtendedRegister,
     GXDLMSObject,
     GXDLMSProfileGeneric,
@@ -443,6 +444,7 @@ def _data(variant: Variant) -> dict[str, tuple[DataType, Reader]]:
 
 
 DEMANDS = {"1.0.1.6.0.255": "+A", "1.0.2.6.0.255": "-A"}
+CURRENT_DEMAND = "1.0.1.4.0.255"  # class 5 in the datasheet variant
 CLOCK, PROFILE, SCRIPTS, ASSOCIATION = "0.0.1.0.0.255", "1.0.99.1.0.255", "0.0.10.0.1.255", "0.0.40.0.0.255"
 MDI_RESET_SCRIPT = 1
 
@@ -578,6 +580,16 @@ class CosemObjects:
                 self.billing.addCaptureObject(demand, 2, 0)
                 self.billing.addCaptureObject(demand, 5, 0)
             objects.append(self.billing)
+        # The datasheet's "kW demand": the current average import demand as a demand register (class 5), whose
+        # scaler_unit is attribute 4 and attribute 3 the last period's average.
+        self.current_demand: GXDLMSDemandRegister | None = None
+        if meter.has_billing:
+            self.current_demand = GXDLMSDemandRegister(CURRENT_DEMAND)
+            for index in (2, 3):
+                self.current_demand.setDataType(index, DataType.UINT32)
+            self.current_demand.scaler, self.current_demand.unit = 0.1, Unit.ACTIVE_POWER
+            self.current_demand.period, self.current_demand.numberOfPeriods = 900, 1
+            objects.append(self.current_demand)
         self.side = side_objects(meter.side, self.clock)  # events and control side (dlms_events.py)
         objects += self.side.objects
         self.association = GXDLMSAssociationLogicalName(ASSOCIATION)
@@ -618,6 +630,9 @@ class CosemObjects:
             obj.value = read(meter)
         self.clock.time = gx_time(meter.now)
         self.side.sync()
+        if self.current_demand is not None:  # in 0.1 W; the last period's average stands for the model's power
+            self.current_demand.currentAverageValue = round(max(meter.active_power, 0.0) * 10)
+            self.current_demand.lastAverageValue = self.current_demand.currentAverageValue
         for ln, demand in self.demands.items():
             peak = meter.max_demand[DEMANDS[ln]]
             demand.value, demand.captureTime = round(peak.value), gx_time(peak.time)

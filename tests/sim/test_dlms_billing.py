@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from custom_components.submeter.pysubmeter.dlms.cosem import Obis
 from custom_components.submeter.pysubmeter.dlms.meter import DlmsMeter
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
@@ -91,3 +92,12 @@ async def test_load_profile_at_any_capture_period(minutes: int) -> None:
         assert client.load_profile_period == minutes * 60
     assert [r.end for r in rows] == [start + period * n for n in range(1, 3 * 60 // minutes + 1)]
     assert rows[-1].values["energy_import"] == pytest.approx(kwh(meter, "+A"))
+
+
+async def test_a_demand_register_is_scaled_by_its_own_scaler_unit() -> None:
+    """A class 5 register keeps scaler_unit in attribute 4 (attribute 3 is the last average, a number)."""
+    meter = Sm307(variant="datasheet")
+    async with DlmsSimServer(meter, "wrapper") as server, dlms_meter(server, tcp(server), 1) as client:
+        reading = await client.async_read()
+    assert client.scalers[Obis.parse("1.0.1.4.0.255")].scaler == -1
+    assert reading.values["power_demand"] == pytest.approx(max(meter.active_power, 0.0), abs=0.05)

@@ -32,6 +32,14 @@ class ClassId(IntEnum):
 SCALED_CLASSES: Final = frozenset({ClassId.REGISTER, ClassId.EXTENDED_REGISTER, ClassId.DEMAND_REGISTER})
 
 
+def scaler_attribute(class_id: int) -> int:
+    """Where a scaled class keeps its scaler_unit: attribute 3, but 4 in a demand register (IEC 62056-6-2).
+
+    A demand register's attribute 3 is its last average value, a number.
+    """
+    return 4 if class_id == ClassId.DEMAND_REGISTER else 3
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Obis:
     """A logical name ``A.B.C.D.E.F`` (the six bytes of an OBIS code)."""

@@ -33,7 +33,7 @@ from ..exceptions import MeterResponseError
 from ..measurements import MEASUREMENTS, Quantity
 from . import apdu, axdr
 from .apdu import AccessError, AttributeRef, GetResult
-from .cosem import CLOCK, SCALED_CLASSES, ClassId, Obis, ObjectEntry, ScalerUnit, decode_datetime
+from .cosem import CLOCK, SCALED_CLASSES, ClassId, Obis, ObjectEntry, ScalerUnit, decode_datetime, scaler_attribute
 
 if TYPE_CHECKING:
     from .session import DlmsSession
@@ -321,7 +321,9 @@ class EventsControl:
         if not scaled:
             return {}
         self.requests += 1
-        answers = await session.get_many([AttributeRef(e.class_id, e.name, 3) for e in scaled])
+        answers = await session.get_many(
+            [AttributeRef(e.class_id, e.name, scaler_attribute(e.class_id)) for e in scaled]
+        )
         scalers: dict[Obis, ScalerUnit] = {}
         for entry, answer in zip(scaled, answers, strict=True):
             if not isinstance(answer, AccessError):

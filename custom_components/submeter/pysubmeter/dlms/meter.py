@@ -37,6 +37,7 @@ from .cosem import (
     decode_datetime,
     encode_datetime,
     parse_object_list,
+    scaler_attribute,
 )
 from .events import DisconnectState, EventsControl
 
@@ -168,7 +169,9 @@ class DlmsMeter:
             )
         if (bp := billing.narrow(self._map.billing_profile, objects)) is not None:  # billing profile columns
             scaled = sorted({*scaled, *(o for o in bp.columns.values() if objects[o].class_id in SCALED_CLASSES)})
-        answers = await session.get_many([AttributeRef(objects[o].class_id, o, 3) for o in scaled])
+        answers = await session.get_many(
+            [AttributeRef(objects[o].class_id, o, scaler_attribute(objects[o].class_id)) for o in scaled]
+        )
         scalers: dict[Obis, ScalerUnit] = {}
         for obis, answer in zip(scaled, answers, strict=True):
             if isinstance(answer, AccessError):
