@@ -100,10 +100,7 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
         # What the profile offered when the platforms were set up; None before.
         self._entity_keys: frozenset[str] | None = None
         self.importer: LoadProfileImporter | None = None
-        self.corrections: SeriesCorrections | None = None
-        if "recorder" in hass.config.components:
-            self.corrections = SeriesCorrections(hass)
-            entry.async_on_unload(self.corrections.close)
+        self.corrections: SeriesCorrections | None = None  # set up by async_config_entry_first_refresh
         if (
             intervals is not None
             and entry.options.get(CONF_IMPORT_LOAD_PROFILE, True)
@@ -128,6 +125,8 @@ class MeterCoordinator(DataUpdateCoordinator[Reading]):
 
     async def _async_setup(self) -> None:
         """Start the guard from the totals shown before; read the meter's identity once."""
+        if "recorder" in self.hass.config.components:
+            self.corrections = await SeriesCorrections.async_shared(self.hass)
         if self.side is not None:
             await self.side.async_load()  # also learns the meter's objects, so the guard below knows its totals
         self._seed_guard()

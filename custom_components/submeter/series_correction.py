@@ -5,27 +5,33 @@ When a total restarts lower, Home Assistant's statistics count the new value fro
 for neither a meter replaced by one that already counted elsewhere nor a small dip.
 Once the 5-minute statistics of the restart are compiled, the sum is adjusted to what
 the meters really counted: the same correction a user makes by hand under
-*Developer tools → Statistics*.
+*Developer tools → Statistics*. Waiting corrections are stored, so a restart
+before their period is compiled does not lose them.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.recorder.statistics import get_last_short_term_statistics
 from homeassistant.const import EVENT_RECORDER_5MIN_STATISTICS_GENERATED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN
 from .pysubmeter.guard import GuardEvent
 
 _LOGGER = logging.getLogger(__name__)
 
 # Home Assistant takes a total_increasing sensor as reset below this share of its last state.
 RESET_SHARE = 0.9
+STORE_VERSION = 1
+DATA_CORRECTIONS = f"{DOMAIN}_series_corrections"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,21 @@ class _Correction:
     adjustment: float
     unit: str
 
+    def as_dict(self) -> dict[str, Any]:
+        """As stored: the period as an ISO timestamp."""
+        return {**asdict(self), "period": self.period.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Correction | None:
+        """A stored correction; None for one this version cannot read."""
+        try:
+            period = dt_util.parse_datetime(str(data["period"]))
+            if period is None:
+                return None
+            return cls(str(data["entity_id"]), period, float(data["adjustment"]), str(data["unit"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
 
 def adjustment_for(event: GuardEvent) -> float:
     """What Home Assistant's sum will be off by for this restart (0 when it counts it right)."""
@@ -43,13 +64,34 @@ def adjustment_for(event: GuardEvent) -> float:
 
 
 class SeriesCorrections:
-    """Statistics adjustments waiting for their period to be compiled."""
+    """Statistics adjustments waiting for their period to be compiled: one queue per Home Assistant, stored."""
 
     def __init__(self, hass: HomeAssistant) -> None:
-        """Nothing is scheduled until a correction is queued."""
+        """Use ``shared``: the queue outlives the entries that add to it."""
         self._hass = hass
+        self._store: Store[list[dict[str, Any]]] = Store(hass, STORE_VERSION, f"{DOMAIN}.series_corrections")
         self._pending: list[_Correction] = []
         self._unsubscribe: CALLBACK_TYPE | None = None
+        self._loaded = False
+
+    @classmethod
+    async def async_shared(cls, hass: HomeAssistant) -> SeriesCorrections:
+        """The queue of this Home Assistant, with what was waiting before a restart."""
+        if (corrections := hass.data.get(DATA_CORRECTIONS)) is None:
+            corrections = hass.data[DATA_CORRECTIONS] = cls(hass)
+            await corrections.async_load()
+        assert isinstance(corrections, SeriesCorrections)
+        return corrections
+
+    async def async_load(self) -> None:
+        """Take up what was waiting when Home Assistant stopped."""
+        stored = await self._store.async_load() or []
+        waiting = [c for item in stored if isinstance(item, dict) and (c := _Correction.from_dict(item)) is not None]
+        self._pending = [*waiting, *self._pending]
+        self._loaded = True
+        if waiting:
+            _LOGGER.debug("%s statistics corrections still waiting from before the restart", len(waiting))
+            self._listen()
 
     @callback
     def add(self, entity_id: str, event: GuardEvent, unit: str) -> None:
@@ -63,8 +105,16 @@ class SeriesCorrections:
             "%s restarted at %s: its statistics will be adjusted by %s %s", entity_id, event.value, adjustment, unit
         )
         self._pending.append(_Correction(entity_id, period, adjustment, unit))
+        self._save()
+        self._listen()
+
+    def _listen(self) -> None:
         if self._unsubscribe is None:
             self._unsubscribe = self._hass.bus.async_listen(EVENT_RECORDER_5MIN_STATISTICS_GENERATED, self._compiled)
+
+    def _save(self) -> None:
+        if self._loaded:  # never write over what a restart left before it has been read
+            self._store.async_delay_save(lambda: [c.as_dict() for c in self._pending], 1)
 
     async def _compiled(self, _event: Event) -> None:
         instance = get_instance(self._hass)
@@ -79,12 +129,7 @@ class SeriesCorrections:
                 correction.entity_id, correction.period, correction.adjustment, correction.unit
             )
             self._pending.remove(correction)
-        if not self._pending:
-            self.close()
-
-    @callback
-    def close(self) -> None:
-        """Stop waiting (the entry unloads)."""
-        if self._unsubscribe is not None:
+            self._save()
+        if not self._pending and self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

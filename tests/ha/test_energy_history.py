@@ -254,6 +254,21 @@ async def test_replaced_meter_with_a_lower_total(history: History, new_total: fl
     assert short[-1]["sum"] != pytest.approx(expected, abs=1e-4)  # the correction did it, not the compile
 
 
+async def test_replaced_meter_then_a_restart_before_the_compile(history: History) -> None:
+    """The correction waiting for its 5-minute period survives a restart (it is stored), and is made once."""
+    await history.setup(100.0)
+    await history.poll(100.02, times=2)
+    for step in range(4):
+        await history.poll(5.0 + 0.01 * step)
+    await history.restart(lambda: None)  # before the restart's period was compiled
+    await history.poll()
+    await compiled_statistics(history.hass, history.start, history.entity)
+    for _ in range(2):  # a second compile must not correct twice
+        history.hass.bus.async_fire(EVENT_RECORDER_5MIN_STATISTICS_GENERATED)
+        await history.hass.async_block_till_done()
+    await history.assert_sum(0.02 + 0.03, 5.03)
+
+
 async def test_restart_after_a_long_outage_counts_what_the_meter_counted(history: History) -> None:
     """The restored total carries when the meter was read, so a day's consumption is plausible at once."""
     await history.setup(100.0)
