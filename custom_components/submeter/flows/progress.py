@@ -16,6 +16,10 @@ from ..pysubmeter import LinkError
 from .schemas import error_key
 
 REFRESH_INTERVAL = 0.5  # s between progress refreshes of the dialog
+# The frontend drops a "progressed" event that comes while it still draws the step it fetched for the
+# previous one, and the last event (the task is done) is not sent again: the dialog would hang. So the
+# task ends only this long after the last refresh it asked for.
+SETTLE = 1.5  # s
 
 
 def refresh_dialog(flow: FlowHandler[Any, Any, Any], fraction: float, refreshed: float) -> float:
@@ -64,7 +68,7 @@ class ProgressStep[ResultT: FlowResult[Any, Any]]:
     def async_step(self, work: Callable[[], Coroutine[Any, Any, None]]) -> ResultT:
         """Start ``work`` on the first call; show progress until it is done, then where it leads."""
         if self._task is None:
-            self._task = self._flow.hass.async_create_task(work(), self._name)
+            self._task = self._flow.hass.async_create_task(self._settled(work), self._name)
         if not self._task.done():
             return self._flow.async_show_progress(
                 step_id=self._step_id,
@@ -79,6 +83,18 @@ class ProgressStep[ResultT: FlowResult[Any, Any]]:
             self.error = error_key(err)
             return self._flow.async_show_progress_done(next_step_id=self._failed_step)
         return self._flow.async_show_progress_done(next_step_id=self._done_step)
+
+    async def _settled(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await work()
+        except LinkError:
+            await self._settle()
+            raise
+        await self._settle()
+
+    async def _settle(self) -> None:
+        if self._refreshed:  # never when no refresh was asked for (a quick task)
+            await asyncio.sleep(max(0.0, self._refreshed + SETTLE - time.monotonic()))
 
     def async_abort(self) -> ResultT:
         """The failed step: the link's reason."""
