@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -13,10 +13,10 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.submeter.const import DOMAIN
 from custom_components.submeter.coordinator import FAILURES_BEFORE_UNAVAILABLE
-from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim.bacnet import BacnetSite
 
 from ..sim.bacnet_site import running_site
+from .conftest import reconfigure_meter_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_interfaces")]
 
@@ -219,17 +219,9 @@ async def test_reconfigure_a_meter_by_its_device_instance(hass: HomeAssistant, s
     subentry = next(s for s in entry.subentries.values() if s.unique_id == str(site.leviton.instance))
     where = subentry.data["bacnet_address"]
     manager = hass.config_entries.subentries
-    result = await manager.async_init(
-        (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
-    )
-    schema = dict(result["data_schema"].schema.items())
-    address = next(v for k, v in schema.items() if k == "address").config
-    assert (address["min"], address["max"]) == (0, 4194302)
-    profiles = {o["value"] for o in next(v for k, v in schema.items() if k == "profile").config["options"]}
-    known = await async_get_profiles(hass)  # built-in ones and any user file in the config folder
-    builtin = {"leviton_4100_bacnet", "bacnet_generic"}
-    assert profiles == {p.id for p in known.values() if p.protocol == "bacnet"} >= builtin
-    flow_id = result["flow_id"]
+    form = {"protocol": "bacnet", "addresses": (0, 4194302)}
+    flow_id, profiles = await reconfigure_meter_form(hass, entry, subentry.subentry_id, **form)
+    assert profiles >= {"leviton_4100_bacnet", "bacnet_generic"}
     base = {"profile": "leviton_4100_bacnet", "scan_interval": 30}
     result = await manager.async_configure(flow_id, base | {"address": 1001})  # in range; nobody has it
     assert result["errors"] == {"base": "no_response"}
@@ -254,9 +246,7 @@ async def test_reconfigure_a_meter_by_its_device_instance(hass: HomeAssistant, s
     assert float(hass.states.get(entity(hass, entry, site.leviton.instance, "energy_import")).state) == 1500.0
     # A bus that is not running: no second station is started beside it.
     assert await hass.config_entries.async_unload(entry.entry_id)
-    result = await manager.async_init(
-        (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
-    )
-    result = await manager.async_configure(result["flow_id"], base | {"address": site.leviton.instance})
+    flow_id, _ = await reconfigure_meter_form(hass, entry, subentry.subentry_id, **form)
+    result = await manager.async_configure(flow_id, base | {"address": site.leviton.instance})
     assert result["errors"] == {"base": "bus_not_loaded"}
     assert entry.subentries[subentry.subentry_id].title == "Main"
