@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from submeter_sim import PtyPair, SimulatorServer
+from submeter_sim.bacnet_mstp import MstpSite
 
 from .meters import SimulatedBus, make_meters
 
@@ -63,3 +64,14 @@ async def tcp_bus() -> AsyncIterator[SimulatedBus]:
     meters = make_meters()
     async with SimulatorServer(list(meters.values()), tcp=("127.0.0.1", 0), tick_interval=None) as server:
         yield SimulatedBus(server, meters, {"link": "tcp", "host": "127.0.0.1", "port": server.tcp_port})
+
+
+@pytest.fixture
+async def mstp_site() -> AsyncIterator[MstpSite]:
+    """The simulator's Leviton and DTS on an RS-485 line of PTYs, one free station for the test (the library or HA)."""
+    line = MstpSite()
+    await line.start()
+    try:
+        yield line
+    finally:
+        await line.close()

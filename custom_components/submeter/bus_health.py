@@ -94,6 +94,27 @@ def profile_issue_id(subentry_id: str) -> str:
     return f"profile_refused_{subentry_id}"
 
 
+def _raise(
+    hass: HomeAssistant,
+    issue_id: str,
+    translation_key: str,
+    placeholders: dict[str, str],
+    *,
+    fix: dict[str, str | int | float | None] | None = None,
+) -> None:
+    """An error-level issue of ours; one with ``fix`` (what the repair flow is given) is fixable."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=fix is not None,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        data=fix,
+    )
+
+
 def bus_failed(hass: HomeAssistant, entry_id: str, title: str, error: str) -> None:
     """Nothing on the bus answered (set-up or every meter's poll); an issue once it has lasted."""
     record = health(hass, entry_id)
@@ -101,19 +122,8 @@ def bus_failed(hass: HomeAssistant, entry_id: str, title: str, error: str) -> No
     if record.failing_since is None:
         record.failing_since = now
     if now - record.failing_since >= UNREACHABLE_AFTER:
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            bus_issue_id(entry_id),
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="bus_unreachable",
-            translation_placeholders={
-                "bus": title,
-                "since": dt_util.as_local(record.failing_since).strftime("%Y-%m-%d %H:%M"),
-                "error": error,
-            },
-        )
+        since = dt_util.as_local(record.failing_since).strftime("%Y-%m-%d %H:%M")
+        _raise(hass, bus_issue_id(entry_id), "bus_unreachable", {"bus": title, "since": since, "error": error})
 
 
 def bus_answered(hass: HomeAssistant, entry_id: str) -> None:
@@ -124,15 +134,8 @@ def bus_answered(hass: HomeAssistant, entry_id: str) -> None:
 
 def port_missing(hass: HomeAssistant, entry_id: str, title: str, port: str) -> None:
     """The bus' serial port is gone (adapter unplugged, renamed): a fixable issue to pick its new port."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        port_issue_id(entry_id),
-        is_fixable=True,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key="serial_port_missing",
-        translation_placeholders={"bus": title, "port": port},
-        data={"entry_id": entry_id},
+    _raise(
+        hass, port_issue_id(entry_id), "serial_port_missing", {"bus": title, "port": port}, fix={"entry_id": entry_id}
     )
 
 
@@ -145,15 +148,8 @@ def profile_refused(hass: HomeAssistant, subentry_id: str, meter: str, profile: 
     """The meter answered but served nothing of its profile; an issue once it has done so repeatedly."""
     if stats.profile_refusals < PROFILE_REFUSALS:
         return
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        profile_issue_id(subentry_id),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key="profile_refused",
-        translation_placeholders={"meter": meter, "profile": profile, "error": stats.last_error or ""},
-    )
+    placeholders = {"meter": meter, "profile": profile, "error": stats.last_error or ""}
+    _raise(hass, profile_issue_id(subentry_id), "profile_refused", placeholders)
 
 
 def profile_served(hass: HomeAssistant, subentry_id: str) -> None:

@@ -9,13 +9,14 @@ from typing import Any
 import ifaddr
 import ifaddr._posix
 import pytest
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntry, ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.submeter.const import CONF_PROFILE, CONF_UNIT_ADDRESS, DOMAIN, SUBENTRY_METER
+from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim import SimulatedMeter
 
 from ..meters import BUS_METERS, make_meters
@@ -91,3 +92,23 @@ async def setup_bus(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEn
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+async def reconfigure_meter_form(
+    hass: HomeAssistant, entry: ConfigEntry, subentry_id: str, *, protocol: str, addresses: tuple[int, int]
+) -> tuple[str, set[str]]:
+    """Open a meter's reconfigure form; it must offer the bus' address range and every profile of its protocol.
+
+    Returns the flow id and the profiles offered (built-in ones and any user file in the config folder).
+    """
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id}
+    )
+    assert result["step_id"] == "reconfigure"
+    schema = dict(result["data_schema"].schema.items())
+    address = next(v for k, v in schema.items() if k == "address").config
+    assert (address["min"], address["max"]) == addresses
+    offered = {o["value"] for o in next(v for k, v in schema.items() if k == "profile").config["options"]}
+    known = await async_get_profiles(hass)
+    assert offered == {p.id for p in known.values() if p.protocol == protocol}
+    return result["flow_id"], offered

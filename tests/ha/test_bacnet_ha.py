@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 
-from custom_components.submeter.const import DOMAIN
+from custom_components.submeter.const import DEFAULT_BACNET_TIMEOUT, DOMAIN
 from custom_components.submeter.coordinator import FAILURES_BEFORE_UNAVAILABLE
-from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim.bacnet import BacnetSite
 
 from ..sim.bacnet_site import running_site
+from .conftest import reconfigure_meter_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_interfaces")]
 
@@ -179,12 +179,16 @@ async def test_actions_and_automatic_clock_sync(hass: HomeAssistant, site: Bacne
 
 
 async def test_silent_meter_turns_unavailable_and_recovers(hass: HomeAssistant, site: BacnetSite) -> None:
-    entry = await add_network(hass, site, timeout=0.5)
+    entry = await add_network(hass, site)  # the default timeout: answers are not lost to a loaded CPU
     energy = entity(hass, entry, site.leviton.instance, "energy_import")
+    network = entry.runtime_data.bus
+    network.timeout = 0.5  # while the meter is silent, each of its polls costs a timeout
     site.leviton.silent = True
     for _ in range(FAILURES_BEFORE_UNAVAILABLE):
         await refresh(hass, entry, site.leviton.instance)
     assert hass.states.get(energy).state == STATE_UNAVAILABLE
+    network.timeout = DEFAULT_BACNET_TIMEOUT
+    await refresh(hass, entry, 473001)
     assert hass.states.get(entity(hass, entry, 473001, "energy_import")).state == "812.0"  # others unaffected
     site.leviton.silent = False
     await refresh(hass, entry, site.leviton.instance)
@@ -195,7 +199,7 @@ async def test_silent_meter_turns_unavailable_and_recovers(hass: HomeAssistant, 
 async def test_generic_meter_silent_at_start_gets_its_entities_once_it_answers(
     hass: HomeAssistant, site: BacnetSite
 ) -> None:
-    entry = await add_network(hass, site, timeout=0.5)
+    entry = await add_network(hass, site)  # the default timeout: answers are not lost to a loaded CPU
     assert await hass.config_entries.async_unload(entry.entry_id)
     site.dts.silent = True
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -219,17 +223,9 @@ async def test_reconfigure_a_meter_by_its_device_instance(hass: HomeAssistant, s
     subentry = next(s for s in entry.subentries.values() if s.unique_id == str(site.leviton.instance))
     where = subentry.data["bacnet_address"]
     manager = hass.config_entries.subentries
-    result = await manager.async_init(
-        (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
-    )
-    schema = dict(result["data_schema"].schema.items())
-    address = next(v for k, v in schema.items() if k == "address").config
-    assert (address["min"], address["max"]) == (0, 4194302)
-    profiles = {o["value"] for o in next(v for k, v in schema.items() if k == "profile").config["options"]}
-    known = await async_get_profiles(hass)  # built-in ones and any user file in the config folder
-    builtin = {"leviton_4100_bacnet", "bacnet_generic"}
-    assert profiles == {p.id for p in known.values() if p.protocol == "bacnet"} >= builtin
-    flow_id = result["flow_id"]
+    form = {"protocol": "bacnet", "addresses": (0, 4194302)}
+    flow_id, profiles = await reconfigure_meter_form(hass, entry, subentry.subentry_id, **form)
+    assert profiles >= {"leviton_4100_bacnet", "bacnet_generic"}
     base = {"profile": "leviton_4100_bacnet", "scan_interval": 30}
     result = await manager.async_configure(flow_id, base | {"address": 1001})  # in range; nobody has it
     assert result["errors"] == {"base": "no_response"}
@@ -254,9 +250,7 @@ async def test_reconfigure_a_meter_by_its_device_instance(hass: HomeAssistant, s
     assert float(hass.states.get(entity(hass, entry, site.leviton.instance, "energy_import")).state) == 1500.0
     # A bus that is not running: no second station is started beside it.
     assert await hass.config_entries.async_unload(entry.entry_id)
-    result = await manager.async_init(
-        (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
-    )
-    result = await manager.async_configure(result["flow_id"], base | {"address": site.leviton.instance})
+    flow_id, _ = await reconfigure_meter_form(hass, entry, subentry.subentry_id, **form)
+    result = await manager.async_configure(flow_id, base | {"address": site.leviton.instance})
     assert result["errors"] == {"base": "bus_not_loaded"}
     assert entry.subentries[subentry.subentry_id].title == "Main"

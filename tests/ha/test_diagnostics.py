@@ -198,9 +198,10 @@ async def test_the_simulator_command_line_serves_a_downloaded_dump(
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        # Deadlines, not waits: the command imports Home Assistant's stack under coverage on a loaded CPU.
+        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
         port = int(re.search(r"endpoint tcp 127\.0\.0\.1:(\d+)", line).group(1))
-        bus = ModbusBus.pooled(TcpLink(host="127.0.0.1", port=port), ConnectionPool(), timeout=1.0)
+        bus = ModbusBus.pooled(TcpLink(host="127.0.0.1", port=port), ConnectionPool(), timeout=10.0)
         try:
             meter = bus.meter(2, load_builtin_profiles()["socomec_countis_e4x"])
             assert await meter.async_read() == entry.runtime_data.coordinators["meter2"].last_raw

@@ -21,7 +21,6 @@ from homeassistant.util import dt as dt_util
 import custom_components.submeter
 from custom_components.submeter.const import DOMAIN
 from custom_components.submeter.flows.dlms import ADVANCED_FIELDS
-from custom_components.submeter.profiles import async_get_profiles
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 from submeter_sim.pty import PtyPair
@@ -30,6 +29,8 @@ try:  # how the flow view sends a form to the frontend
     from voluptuous_serialize import convert as to_fields
 except ImportError:  # Home Assistant 2026: probatio
     from probatio import to_field_list as to_fields
+
+from .conftest import reconfigure_meter_form
 
 pytestmark = pytest.mark.e2e
 
@@ -327,16 +328,9 @@ async def test_reconfigure_a_meter_by_its_physical_address(hass: HomeAssistant, 
             entry = await add_meter(hass, sim, framing="hdlc", address=17)
         subentry = next(iter(entry.subentries.values()))
         manager = hass.config_entries.subentries
-        result = await manager.async_init(
-            (entry.entry_id, "meter"), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id}
-        )
-        schema = dict(result["data_schema"].schema.items())
-        address = next(v for k, v in schema.items() if k == "address").config
-        assert (address["min"], address["max"]) == (0, 0x3FFF)
-        profiles = {o["value"] for o in next(v for k, v in schema.items() if k == "profile").config["options"]}
-        known = await async_get_profiles(hass)  # built-in ones and any user file in the config folder
-        assert profiles == {p.id for p in known.values() if p.protocol == "dlms"} >= {"dlms_standard"}
-        flow_id = result["flow_id"]
+        form = {"protocol": "dlms", "addresses": (0, 0x3FFF)}
+        flow_id, profiles = await reconfigure_meter_form(hass, entry, subentry.subentry_id, **form)
+        assert profiles >= {"dlms_standard"}
         base = {"profile": "dlms_standard", "scan_interval": 30}
         result = await manager.async_configure(flow_id, base | {"address": 300})  # in range; nobody answers there
         assert result["errors"] == {"base": "no_response"}

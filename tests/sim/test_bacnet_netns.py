@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import shutil
 import subprocess
 import sys
@@ -77,14 +78,26 @@ def _skip_unless_netns_works() -> None:
 
 
 def _wait_ready(process: subprocess.Popen[str], deadline: float) -> None:
+    """Until the station prints ``ready``; never past ``deadline``.
+
+    A blocking ``readline`` kept the suite waiting for 20 minutes on a loaded machine
+    once, so the pipe is read with ``select`` and the deadline holds.
+    """
     assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("ready"):
-            return
-        if not line and process.poll() is not None:
+    fd, seen = process.stdout.fileno(), b""
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
             break
-    raise AssertionError(f"station did not start: {process.stderr.read() if process.stderr else ''}")
+        chunk = os.read(fd, 4096)
+        seen += chunk
+        if any(line.startswith(b"ready") for line in seen.splitlines(keepends=True) if line.endswith(b"\n")):
+            return
+        if not chunk:
+            break  # the station exited
+    process.kill()  # so its error output ends and can be read
+    process.wait(10)
+    error = process.stderr.read() if process.stderr else ""
+    raise AssertionError(f"station did not start (it printed {seen!r}): {error[-3000:]}")
 
 
 @pytest.fixture
@@ -131,7 +144,7 @@ def lan() -> Iterator[Lan]:
                     text=True,
                 )
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # three processes import the stack: 45 s seen under load
         for station in built.stations:
             _wait_ready(station, deadline)
         yield built

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from custom_components.submeter.pysubmeter import EnergyGuard, SubmeterError
+from custom_components.submeter.pysubmeter import EnergyGuard, MeterTimeoutError, SubmeterError
 from custom_components.submeter.pysubmeter.measurements import MEASUREMENTS, Kind
 from custom_components.submeter.pysubmeter.modbus import ModbusBus, ModbusMeter, RtuOverTcpLink, TcpLink
 from custom_components.submeter.pysubmeter.modbus.codec import decode_point, encode_point
@@ -59,6 +59,11 @@ TRAIL = 4  # polls shown with a wrong value
 # to False once the guard rejects them.
 UNTRUE_TOTALS_KNOWN = True
 RECOVERY_POLLS = 2  # fault-free polls after a refusal, in which the totals must catch up
+# A fault-free request can still outlast TIMEOUT when a loaded machine does not schedule the event
+# loop in time (CI saw a third of all reads time out). As a Modbus master does, a recovery poll whose
+# read timed out is sent again (counted) for up to this many seconds; any other failure (refused,
+# reset, a reconnect back-off) fails the poll at once.
+RECOVERY_RETRY_SECONDS = 20.0
 
 
 def totals(pid: str) -> list[str]:
@@ -80,6 +85,7 @@ class Tally:
     drops: list[str] = field(default_factory=list)  # guarded value below the one published before
     blanks: list[str] = field(default_factory=list)  # None after a value was published
     recoveries: list[int] = field(default_factory=list)  # polls until every total caught up
+    recovery_retries: int = 0  # timed-out requests sent again in recovery polls (a loaded machine)
     not_recovered: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
@@ -95,7 +101,8 @@ class Tally:
             f" replies relayed intact: {proxy.relayed}; untrue totals reaching the guard: {self.raw_untrue};"
             f" wrong guarded totals: {len(self.wrong)}, ahead of the meter: {len(self.ahead)},"
             f" drops: {len(self.drops)}, blanks: {len(self.blanks)};"
-            f" recoveries: {len(self.recoveries)} (polls needed: {dict(Counter(self.recoveries))}),"
+            f" recoveries: {len(self.recoveries)} (polls needed: {dict(Counter(self.recoveries))},"
+            f" timed-out requests sent again: {self.recovery_retries}),"
             f" not recovered: {len(self.not_recovered)}"
         )
 
@@ -149,6 +156,7 @@ class Track:
     before: dict[str, float] = field(default_factory=dict)  # what they showed at the previous poll
     published: dict[str, float] = field(default_factory=dict)
     error: str = ""  # why the last failed read failed
+    timed_out: bool = False  # the last failed read failed for want of an answer in time
 
     def advance(self, rng: random.Random) -> None:
         """An interval of load: every total counts a step."""
@@ -210,6 +218,7 @@ async def poll(track: Track, now: float, tally: Tally) -> bool:
     except SubmeterError as err:
         tally.failed_reads[type(err).__name__] += 1
         track.error = f"{type(err).__name__}: {err}"
+        track.timed_out = isinstance(err, MeterTimeoutError)
         return False
     guarded = track.guard.filter(reading.values, START + now)
     name = f"poll {tally.polls} meter {track.meter.address}"
@@ -264,6 +273,10 @@ async def run(bench: Bench, polls: int, seed: int) -> Tally:
             ok = await poll(track, now, tally)
             if not recovering:
                 continue
+            retry_until = time.monotonic() + RECOVERY_RETRY_SECONDS
+            while not ok and track.timed_out and time.monotonic() < retry_until:
+                tally.recovery_retries += 1
+                ok = await poll(track, now, tally)
             step = RECOVERY_POLLS - recovering + 1
             name = f"poll {tally.polls} meter {track.meter.address}"
             if not ok:

@@ -8,7 +8,6 @@ rusty-bacnet endpoints cannot serve (ReadPropertyMultiple, writes).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -22,42 +21,32 @@ from ..meters import PROFILES
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-async def site() -> AsyncIterator[MstpSite]:
-    line = MstpSite()
-    await line.start()
-    try:
-        yield line
-    finally:
-        await line.close()
-
-
-async def test_discover_read_act_on_the_line(site: MstpSite) -> None:
-    network = MstpNetwork(BacnetMstpLink(site.client_port), timeout=3.0)
+async def test_discover_read_act_on_the_line(mstp_site: MstpSite) -> None:
+    network = MstpNetwork(BacnetMstpLink(mstp_site.client_port), timeout=3.0)
     try:
         assert await network.async_wait_joined()
         steps: list[tuple[int, int, int]] = []
         found = await async_discover(network, PROFILES, progress=lambda *s: steps.append(s))
         assert [(d.instance, d.address, d.profile_id) for d in found] == [
             (473001, "2", "bacnet_generic"),
-            (site.leviton.instance, "1", "leviton_4100_bacnet"),
+            (mstp_site.leviton.instance, "1", "leviton_4100_bacnet"),
         ]
         assert steps[-1] == (3, 3, 2)
-        meter = network.meter(site.leviton.instance, PROFILES["leviton_4100_bacnet"], "1")
+        meter = network.meter(mstp_site.leviton.instance, PROFILES["leviton_4100_bacnet"], "1")
         reading = await meter.async_read()
         assert reading.values["energy_import"] == pytest.approx(1500.0)
-        site.leviton.advance(0.5)
+        mstp_site.leviton.advance(0.5)
         reading = await meter.async_read()
         assert reading.values["energy_import"] == pytest.approx(1500.5)
         await meter.async_run_action("reset_pulse_counters")
-        assert site.leviton.commands == [16498]
+        assert mstp_site.leviton.commands == [16498]
         await meter.async_run_action("sync_clock")
         await network.async_time_sync("1", datetime(2026, 12, 1, 14, 30))
         for _ in range(100):  # unconfirmed: it leaves with our next token
-            if len(site.leviton.synchronised) == 2:
+            if len(mstp_site.leviton.synchronised) == 2:
                 break
             await asyncio.sleep(0.02)
-        assert len(site.leviton.synchronised) == 2
+        assert len(mstp_site.leviton.synchronised) == 2
         generic = network.meter(473001, PROFILES["bacnet_generic"], "2")
         values = (await generic.async_read()).values
         assert any(v == pytest.approx(812.0) for v in values.values())
