@@ -281,6 +281,43 @@ def ready(api: Api, token_file: Path, marker: Path, deadline: float, pids: dict[
     token_file.chmod(0o600)
     while (state := api.get("/api/config").get("state")) != "RUNNING":
         _sleep(deadline, pids, f"Home Assistant to finish starting (state {state})")
+    confirm_http_config(api)
+
+
+def confirm_http_config(api: Api) -> None:
+    """Confirm the demo's ``http:`` settings where Home Assistant asks for it (2026.10+).
+
+    Those releases take ``http:`` from YAML once, as a pending configuration that the user must
+    confirm (a dialog over every page) within five minutes; unconfirmed, Home Assistant restarts
+    on its default one, listening on every interface. The demo's settings are the ones it runs
+    on, so they are confirmed here. Older releases have no such command.
+    """
+    import asyncio
+
+    async def promote(url: str, token: str) -> str:
+        import aiohttp  # Home Assistant's; the rest needs only the stdlib
+
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.ws_connect(url + "/api/websocket") as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": token})
+            if (reply := await ws.receive_json())["type"] != "auth_ok":
+                return f"websocket auth: {reply}"
+            await ws.send_json({"id": 1, "type": "http/config"})
+            reply = await ws.receive_json()
+            if not reply.get("success"):  # unknown_command before 2026.10
+                return ""
+            if not reply["result"].get("pending") or reply["result"].get("active_config_type") != "pending":
+                return ""
+            await ws.send_json({"id": 2, "type": "http/config/promote"})
+            if not (reply := await ws.receive_json()).get("success"):
+                return f"http/config/promote: {reply.get('error')}"
+            print("confirmed the demo's HTTP settings (Home Assistant asks for it)", flush=True)
+            return ""
+
+    assert api.token
+    if problem := asyncio.run(promote(api.url, api.token)):
+        raise DemoError(f"could not confirm the demo's HTTP settings: {problem}")
 
 
 def tidy(api: Api, wait: float) -> None:
