@@ -430,7 +430,7 @@ def card(text: str, heading: str) -> str:
 
 def device_page(run: Run) -> None:
     """The Leviton's page leads with its measurements, alerts in Diagnostic; Reset energy is pressed."""
-    open_device(run, "Leviton E51")
+    open_device(run, "Leviton Series 4100 Modbus")
     run.page.wait_for_timeout(500)
     run.shot("device-leviton")
     text = run.check_screen("Leviton device page", "Energy import", "Power", "Reset energy", "Diagnostic")
@@ -496,9 +496,14 @@ def energy_config(run: Run) -> None:
     if twice or len(rows) - len(profile) != 1 or len(profile) > 1 or not named:
         raise BrowserTestError(f"Energy picker: SM307 rows {rows} (listed twice: {twice}, load profile: {profile})")
     run.page.keyboard.press("Control+A")
-    run.page.keyboard.type("Leviton E51")
+    run.page.keyboard.type("Leviton Series 4100 Modbus")
     run.page.wait_for_timeout(500)
-    options.filter(has_text="Leviton E51").filter(has_text="Energy import").first.click()
+    leviton = options.filter(has_text="Leviton Series 4100 Modbus").filter(has_text="Energy import")
+    # The same product at address 1 on the TCP and the serial bus: two names, one carrying its bus.
+    names = [" ".join(row.split()) for row in leviton.filter(visible=True).all_inner_texts()]
+    if len(names) != len(set(names)) or [name for name in names if re.search(r" @ \d", name)]:
+        raise BrowserTestError(f"Energy picker: the Levitons are not told apart: {names}")
+    leviton.first.click()
     dialog.get_by_role("button", name=re.compile(r"^save$", re.IGNORECASE)).click()
     run.page.wait_for_timeout(500)
     run.check_screen("Energy configuration saved", "Energy import")
@@ -521,6 +526,8 @@ def entry_titles(run: Run, *titles: str) -> None:
     integration_page(run, *titles)
     if wrong := [title for title in titles if not ENTRY_TITLE.match(title) or "via BBMD" in title]:
         raise BrowserTestError(f"entry titles without their bus kind: {wrong}")
+    if at := re.findall(r"^.* @ \d+$", run.page.inner_text("body"), re.MULTILINE):
+        raise BrowserTestError(f"meters named with '@ address': {at}")
     icons = run.page.locator('img[src*="/submeter/"]')
     served = [src for src in icons.evaluate_all("(imgs) => imgs.map((i) => i.src)") if "/api/brands/" in src]
     broken = icons.evaluate_all(
