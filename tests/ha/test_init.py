@@ -117,7 +117,7 @@ async def test_devices_carry_the_meters_identity(hass: HomeAssistant, tcp_bus: S
     assert set(devices) == {"Meter 1", "Meter 2"}
     leviton = devices["Meter 1"]
     assert leviton.serial_number == "SIM001"
-    assert leviton.model == "E51 Series 4100 Modbus"
+    assert leviton.model == "Series 4100 Modbus (4DUMR/41OUM)"  # the product as the profile names it, everywhere
     assert leviton.model_id is None  # the internal profile id is not shown on the device page
     energy = er.async_get(hass).async_get(entity_id(hass, "sensor", 1, "energy_import"))
     assert energy.config_subentry_id == "meter1"
