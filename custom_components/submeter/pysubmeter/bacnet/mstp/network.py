@@ -141,6 +141,10 @@ class MstpNetwork(BacnetNetwork):
         high = 4194303 if instance is None else instance
         destination = LocalBroadcast() if network is None else Address(f"{network}:*")
         answers = await self.app.who_is(low, high, destination, timeout=wait)
+        if not answers and await self.async_wait_joined():
+            # Our Who-Is goes out only with our token, and each I-Am with its sender's: a ring that a
+            # stalled host had just dropped out of hears it late or not at all. One more, now we are in.
+            answers = await self.app.who_is(low, high, destination, timeout=wait)
         own = self.app.device_object.objectIdentifier[1]
         found: dict[int, IAm] = {}
         for answer in answers:
