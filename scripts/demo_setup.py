@@ -445,10 +445,8 @@ def check(
                 "port": dlms_port,
                 "framing": "wrapper",
                 "address": 17,  # the form's default; the IP wrapper does not use it
-                "client": 16,
-                "logical": 1,
-                "security": "none",
-                "password": "",
+                # The association, in the form's collapsed section.
+                "advanced": {"client": 16, "logical": 1, "security": "none", "password": ""},
             },
         ),
     }
