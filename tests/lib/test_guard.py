@@ -138,6 +138,8 @@ def test_persistent_jump_is_accepted_but_a_spike_is_not() -> None:
     shown = [polls.read(5000.0 + 0.01 * i) for i in range(RESET_CONFIRMATIONS)]
     assert shown[:-1] == [100.0] * (RESET_CONFIRMATIONS - 1)
     assert shown[-1] == pytest.approx(5000.0 + 0.01 * (RESET_CONFIRMATIONS - 1))
+    event = polls.guard.events[0]
+    assert (event.previous, event.first, event.carried) == (100.0, 5000.0, 5000.0)  # the step is no consumption
 
 
 def test_commanded_reset_is_accepted_at_once() -> None:

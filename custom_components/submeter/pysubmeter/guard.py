@@ -18,7 +18,8 @@ corrupt a user's energy history for good. So every total goes through three rule
   lower value) for any number of polls and then its old total again changes nothing.
   A reset commanded through the integration is accepted at once.
 - **Spikes never.** A step beyond the meter's rated power (or the power it measures)
-  is held; a higher series is only accepted once it repeats consistently.
+  is held; a higher series is only accepted once it repeats consistently, and its step
+  is carried, never counted.
 """
 
 from __future__ import annotations
@@ -296,9 +297,9 @@ class EnergyGuard:
         ):
             # A meter reset counts from zero; one replaced by a meter that already counted
             # starts higher than it could have counted since the old total was last seen.
-            # A higher series is taken as counted (a long outage the bound did not foresee).
+            # A higher series jumped beyond what the meter could count: the step is no consumption.
             fresh = self._limit(rate, series.first_at - track.good_at, counter=counter)
-            carried = series.first if fresh < series.first < track.good else 0.0
+            carried = series.first if fresh < series.first else 0.0
             return self._restart(key, track, value, now, f"new series seen on the meter after {problem}", carried)
         self._report(key, track, problem)
         return track.good
