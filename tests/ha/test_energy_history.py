@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -72,7 +73,7 @@ def assert_statistics(
     assert hourly[-1]["sum"] == pytest.approx(expected, abs=1e-4)
     assert short[-1]["state"] == pytest.approx(last_state, abs=1e-4)
     sums = [row["sum"] for row in short]
-    assert all(later >= earlier - 1e-6 for earlier, later in zip(sums, sums[1:])), f"the sum went backwards: {sums}"
+    assert all(later >= earlier - 1e-6 for earlier, later in pairwise(sums)), f"the sum went backwards: {sums}"
     assert all(row["sum"] >= -1e-6 for row in short + hourly)
 
 
