@@ -89,7 +89,8 @@ async def test_adding_bacnet_meters_to_a_bus_that_is_down_is_refused(hass: HomeA
 async def test_mstp_reconfigure_refuses_a_port_another_bus_holds(hass: HomeAssistant, tmp_path: Path) -> None:
     async with PtyPair() as ours, PtyPair() as theirs:
         line = {"link": "bacnet_mstp", "port": str(ours.client_end), "baudrate": 38400, "mac": 0, "max_master": 127}
-        entry = MockConfigEntry(domain=DOMAIN, title="MS/TP line", data=line)
+        own_id = f"bacnet_mstp:{ours.client_end}"
+        entry = MockConfigEntry(domain=DOMAIN, title="MS/TP line", data=line, unique_id=own_id)
         entry.add_to_hass(hass)
         modbus = {"link": "serial", "port": str(theirs.client_end), "baudrate": 9600, "parity": "N", "stopbits": 1}
         MockConfigEntry(domain=DOMAIN, title="Modbus RTU line", data=modbus).add_to_hass(hass)
@@ -101,11 +102,14 @@ async def test_mstp_reconfigure_refuses_a_port_another_bus_holds(hass: HomeAssis
         assert result["description_placeholders"] == {"owner": "Modbus RTU line"}
         result = await hass.config_entries.flow.async_configure(result["flow_id"], form | {"mac": 3, "max_master": 2})
         assert result["errors"] == {"max_master": "max_master_below_mac"}
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form | {"mac": 3.5})
+        assert result["errors"] == {"mac": "not_integer"}  # a NumberSelector takes 3.5; int() would cut it
         assert entry.data == line  # nothing saved
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], form | {"port": str(ours.client_end)}
         )
         assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "reconfigure_successful")
         assert (entry.data["mac"], entry.data["port"]) == (3, str(ours.client_end))
+        assert entry.unique_id == own_id  # the same line
         await hass.async_block_till_done()
         await hass.config_entries.async_unload(entry.entry_id)

@@ -130,14 +130,14 @@ def bacnet_schema(defaults: dict[str, Any], interfaces: list[selector.SelectOpti
 
 
 def bacnet_link(
-    user_input: dict[str, Any], errors: dict[str, str], local: list[ipaddress.IPv4Interface] | None = None
+    user_input: dict[str, Any], errors: dict[str, str], local: list[ipaddress.IPv4Interface]
 ) -> BacnetIpLink | None:
     """The link the form describes; ``None`` with ``errors`` set if a field is malformed.
 
     With ``local`` (this host's addresses) a bare address gets the kernel's prefix, and
     an interface that cannot broadcast is refused here rather than finding nothing.
     """
-    interface = with_prefix(str(user_input[CONF_INTERFACE]).strip(), local or [])
+    interface = with_prefix(str(user_input[CONF_INTERFACE]).strip(), local)
     try:
         ipaddress.IPv4Interface(interface)
     except ValueError:
@@ -158,12 +158,11 @@ def bacnet_link(
         ttl=int(user_input.get(CONF_TTL, DEFAULT_TTL)),
         networks=networks,
     )
-    if local is not None:
-        try:
-            check_interface(link, local)
-        except LinkError as err:
-            errors[CONF_INTERFACE] = err.reason
-            return None
+    try:
+        check_interface(link, local)
+    except LinkError as err:
+        errors[CONF_INTERFACE] = err.reason
+        return None
     return link
 
 

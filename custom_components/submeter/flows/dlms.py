@@ -161,11 +161,9 @@ def new_system_title() -> str:
 
 
 def secret_fields(security: str, defaults: Mapping[str, Any]) -> dict[Any, Any]:
-    """The secret fields of a security choice: the LLS password, or the HLS keys (dedicated key optional)."""
+    """The secret fields of a secured mode: the LLS password (``lls``), else the HLS keys (dedicated key optional)."""
     if security == "lls":
         return {vol.Required(CONF_PASSWORD, default=defaults.get(CONF_PASSWORD, "")): _secret()}
-    if security != "hls_gmac":
-        return {}
     return {vol.Optional(key, default=defaults.get(key, "")): _secret() for key in HLS_KEYS}
 
 
@@ -372,12 +370,18 @@ async def async_reconfigure(
     """
     kind = entry.data[CONF_LINK]
     errors: dict[str, str] = {}
+    placeholders = {"owner": "-"}
     user_input = flat_input(user_input)
     if user_input is not None and not (errors := integer_errors(user_input, dlms_integers(kind))):
         port = ""
         if kind == LINK_DLMS_SERIAL:
             port = await flow.hass.async_add_executor_job(stable_port_path, str(user_input[CONF_PORT]).strip())
-        if (link := dlms_link(kind, user_input, errors, port)) is not None:
+        link = dlms_link(kind, user_input, errors, port)
+        entries = flow.hass.config_entries.async_entries(DOMAIN)
+        if port and (owner := await flow.hass.async_add_executor_job(port_owner, entries, port, entry.entry_id)):
+            errors[CONF_PORT] = "port_in_use"  # one owner per serial port, as the bus form keeps it
+            placeholders["owner"] = owner.title
+        elif link is not None:
             new_id = unique_id(link)
             if new_id != entry.unique_id:
                 await flow.async_set_unique_id(new_id)
@@ -387,5 +391,8 @@ async def async_reconfigure(
     ports = await flow.hass.async_add_executor_job(list_serial_ports) if kind == LINK_DLMS_SERIAL else []
     schema = dlms_schema(kind, defaults, ports, address=False, errors=section_errors(errors))
     return flow.async_show_form(
-        step_id=f"reconfigure_{entry.data[CONF_LINK]}", data_schema=ha_schema(schema), errors=section_errors(errors)
+        step_id=f"reconfigure_{entry.data[CONF_LINK]}",
+        data_schema=ha_schema(schema),
+        errors=section_errors(errors),
+        description_placeholders=placeholders,
     )
