@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESSED
 
 from custom_components.submeter.flows.progress import SETTLE, ProgressStep
@@ -32,6 +32,7 @@ async def test_the_task_ends_a_while_after_the_last_refresh(hass: HomeAssistant)
     refreshed: list[float] = []
     ended: list[float] = []
 
+    @callback  # in the loop when fired, as the websocket forwards it (a plain function runs in the executor, late)
     def progressed(event: Event) -> None:
         if event.data.get("refresh"):
             refreshed.append(time.monotonic())
