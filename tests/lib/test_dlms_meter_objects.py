@@ -128,10 +128,12 @@ async def test_an_attribute_refused_in_a_poll_reads_as_unknown_not_zero() -> Non
 
 async def test_identity_from_text_and_odd_values() -> None:
     objects = {SERIAL_NUMBER: ClassId.DATA, FIRMWARE: ClassId.DATA}
-    values: Values = {(LOGICAL_DEVICE_NAME, 2): b"ISK0001234", (SERIAL_NUMBER, 2): "  ", (FIRMWARE, 2): [1, 2]}
+    values: Values = {(LOGICAL_DEVICE_NAME, 2): b"ISK0001234", (SERIAL_NUMBER, 2): b"\x00  ", (FIRMWARE, 2): [1, 2]}
     meter, _ = dlms_meter(objects, values)
     info = await meter.async_info()
+    # A padded-out serial number object: the logical device name's serial stands.
     assert (info.manufacturer, info.serial_number, info.firmware) == ("ISK", "0001234", None)
+    assert meter.address == 17
 
 
 async def test_learning_once_tells_the_events_side_what_is_listed() -> None:
@@ -176,10 +178,13 @@ async def test_a_broken_load_profile_is_a_meter_error(captured: Any, buffer: Any
 
 
 async def test_load_profile_rows_without_a_clock_and_a_period_past_the_calendar() -> None:
-    """A first row with a null clock has no time: skipped. A null clock 126 years after 9998 cannot exist."""
+    """A first row with a null clock has no time, nor has 30 February: skipped. Neither has a null clock 126 years
+    after 9998."""
     columns = capture((CLOCK, 2), (UNKNOWN, 2), (ENERGY, 2))  # a status column the profile does not know
     end = START + timedelta(minutes=15)
-    buffer = [[None, 0, 100], [encode_datetime(end), 0, 200], [None, 0, 300]]
+    february_30 = bytearray(encode_datetime(START))
+    february_30[2:4] = b"\x02\x1e"
+    buffer = [[None, 0, 100], [encode_datetime(end), 0, 200], [bytes(february_30), 0, 250], [None, 0, 300]]
     meter = lp_meter(columns, buffer, period=0)  # a period of 0: the default 15 minutes stands
     rows = await meter.async_read_intervals(START, timedelta(hours=1))
     assert [(row.end, row.values) for row in rows] == [
@@ -247,11 +252,21 @@ async def test_broken_event_log_answers(captured: Any, buffer: Any, match: str) 
 
 async def test_event_rows_without_a_code_are_skipped_and_a_refused_capacity_is_unknown() -> None:
     rows = [[encode_datetime(START), "tamper"], [encode_datetime(START + timedelta(minutes=1)), 40]]
-    values: Values = {(LOG, 7): 2, (LOG, 3): capture((CLOCK, 2), (CODE, 2)), (LOG, 2): lambda access: rows}
+    rows = [[row[0], 1, row[1]] for row in rows]  # a status column between the clock and the code
+    captured = capture((CLOCK, 2), (UNKNOWN, 2), (CODE, 2))
+    values: Values = {(LOG, 7): 2, (LOG, 3): captured, (LOG, 2): lambda access: rows}
     side, peer = events_side(values, {LOG: 7})
     await side.poll(peer)  # type: ignore[arg-type]
     assert side.marks["fraud"].time == (START + timedelta(minutes=1)).timestamp()
     assert side.marks["fraud"].entries == 2
+    assert side.diagnostics()["requests"] == 4  # count, capacity (refused), capture objects, newest row
+
+
+async def test_a_log_whose_count_is_refused_is_not_read() -> None:
+    side, peer = events_side({(LOG, 3): capture((CLOCK, 2), (CODE, 2))}, {LOG: 7})
+    await side.poll(peer)  # type: ignore[arg-type]
+    assert side.marks == {}
+    assert [ref.attribute for ref, _ in peer.requests] == [7]
 
 
 async def test_ratios_through_their_scalers_and_an_unreadable_ratio_keeps_the_last() -> None:
@@ -282,3 +297,20 @@ def test_stored_marks_and_disconnect_states() -> None:
     assert DisconnectState(None, 0).connected is False
     assert DisconnectState(None, None).connected is None
     assert DisconnectState(True, 0).connected is True
+
+
+async def test_a_ratio_whose_scaler_is_refused_is_not_taken_unscaled() -> None:
+    """CT register 20 with scaler 10¹: the ratio is 200. With its scaler_unit refused, 20 would be a guess that
+    shows every primary value ten times too small: the poll fails instead, and the scaler is asked again."""
+    values: Values = {(CT, 3): AccessError(2, "busy"), (CT, 2): 20, (VT, 2): 100}
+    side, peer = events_side(values, {CT: ClassId.REGISTER, VT: ClassId.DATA})
+    with pytest.raises(MeterResponseError, match="is 20 without its scaler_unit"):
+        await side.poll(peer)  # type: ignore[arg-type]
+    assert side.ratios is None
+    peer.values[CT, 3] = [1, 255]
+    await side.poll(peer)  # type: ignore[arg-type]
+    assert side.ratios == Ratios(200.0, 100.0)
+    # Once known, a scaler refused later changes nothing: the one read stands.
+    peer.values[CT, 3] = AccessError(2, "busy")
+    await side.poll(peer)  # type: ignore[arg-type]
+    assert side.ratios == Ratios(200.0, 100.0)

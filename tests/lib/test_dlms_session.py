@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from custom_components.submeter.pysubmeter import MeterResponseError
+from custom_components.submeter.pysubmeter import MeterResponseError, SubmeterError
 from custom_components.submeter.pysubmeter.dlms import apdu, axdr, session
 from custom_components.submeter.pysubmeter.dlms.apdu import AccessError, AssociationRejectedError, AttributeRef
 from custom_components.submeter.pysubmeter.dlms.ciphering import SecureContext
 from custom_components.submeter.pysubmeter.dlms.cosem import ClassId, Obis
 from custom_components.submeter.pysubmeter.dlms.counters import InvocationCounter, MemoryCounterStore
-from custom_components.submeter.pysubmeter.dlms.security import AUTHENTICATED, Keys, SecurityError, encrypt
+from custom_components.submeter.pysubmeter.dlms.security import AUTHENTICATED, Keys, SecurityError, decrypt, encrypt
 from custom_components.submeter.pysubmeter.dlms.session import DlmsSession
 from custom_components.submeter.pysubmeter.exceptions import MalformedDataError
 
@@ -71,12 +71,15 @@ async def test_blocks_are_joined_and_a_gap_or_an_endless_transfer_is_refused(mon
 
 async def test_without_get_with_list_each_attribute_is_asked_alone() -> None:
     """A meter that grants no GET-with-list: one request per attribute, a refusal stays that attribute's."""
-    dlms, transport = await opened(get_value(axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, 1234)), get_refused(4))
-    results = await dlms.get_many([ENERGY, VOLTAGE])
+    dlms, transport = await opened(
+        get_value(axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, 1234)), get_refused(4), get_refused(200)
+    )
+    results = await dlms.get_many([ENERGY, VOLTAGE, VOLTAGE])
     assert results[0] == 1234
     assert isinstance(results[1], AccessError)
     assert results[1].code == apdu.DataAccessResult.OBJECT_UNDEFINED
-    assert [request[1] for request in transport.requests[1:]] == [apdu.NORMAL, apdu.NORMAL]
+    assert str(results[2]) == "1.0.32.7.0.255 attribute 2: result 200"  # a code the Blue Book does not name
+    assert [request[1] for request in transport.requests[1:]] == [apdu.NORMAL] * 3
 
 
 async def test_a_get_with_list_answer_in_blocks_is_joined() -> None:
@@ -110,6 +113,9 @@ async def test_refusals_and_broken_answers_to_a_get(answer: bytes, error: type[E
 async def test_refusals_to_a_get_with_list_and_to_an_action() -> None:
     dlms, _ = await opened(bytes.fromhex("0e010602"), conformance=WITH_LIST)
     with pytest.raises(MeterResponseError, match="confirmed service error"):
+        await dlms.get_many([VOLTAGE, ENERGY])
+    dlms, _ = await opened(b"\xc4\x03\xc1\x01\x00\x12\x00\x05", conformance=WITH_LIST)  # one result for two
+    with pytest.raises(MeterResponseError, match="wrong number of results"):
         await dlms.get_many([VOLTAGE, ENERGY])
     dlms, _ = await opened(bytes.fromhex("d80101"))
     with pytest.raises(MeterResponseError, match="exception response"):
@@ -263,8 +269,23 @@ def test_exception_responses_pass_unciphered_and_authenticated_only_answers_are_
         context.unwrap(tampered)
 
 
+def test_a_short_tag_never_authenticates() -> None:
+    cipher, tag = encrypt(EK, SERVER_TITLE, 1, AK, b"plain")
+    assert decrypt(EK, SERVER_TITLE, 1, AK, cipher, tag) == b"plain"
+    assert decrypt(EK, SERVER_TITLE, 1, AK, cipher, tag[:8]) is None
+
+
 def test_keys_of_the_wrong_size_never_reach_a_nonce() -> None:
     with pytest.raises(ValueError, match="8 bytes"):
         Keys(CLIENT_TITLE[:7], EK, AK)
     with pytest.raises(ValueError, match="16 bytes"):
         Keys(CLIENT_TITLE, EK, AK, DK[:15])
+
+
+async def test_a_used_up_invocation_counter_stops_before_a_counter_repeats() -> None:
+    store = MemoryCounterStore()
+    store.saved["k"] = 0xFFFFFFFF
+    counter = InvocationCounter(store, "k")
+    assert await counter.next() == 0xFFFFFFFF
+    with pytest.raises(SubmeterError, match="needs a new key"):
+        await counter.next()

@@ -116,12 +116,20 @@ async def test_frames_a_meter_refuses_or_botches(answers: list[bytes], error: ty
         await converse()
 
 
+def endless_address() -> bytes:
+    """A frame with a correct check sum whose addresses never end (no byte with the end bit)."""
+    addresses = b"\x02\x22\x42\x64\x00\x10"
+    body = bytes([hdlc.FORMAT_TYPE_3, 2 + len(addresses) + 2]) + addresses
+    return b"\x7e" + body + hdlc.fcs16(body) + b"\x7e"
+
+
 async def test_damaged_frames_and_frames_for_other_meters_are_skipped() -> None:
     good = information(0, 1, ANSWER)
     noise = [
         good[:-3] + bytes([good[-3] ^ 1]) + good[-2:],  # bad frame check sum
         bad_hcs(good),
         meter_frame(hdlc.information_control(0, 1), hdlc.LLC_RESPONSE + b"\xc4", source=OTHER_METER),
+        endless_address(),
     ]
     line = ScriptedLine(ua(), b"".join(noise) + good)
     link = transport(line)
@@ -215,7 +223,7 @@ class Wire:
 async def test_wrapper_skips_other_clients_and_recovers_from_a_foreign_frame() -> None:
     ours = wrapped(ANSWER)
     wire = Wire(
-        [wrapped(b"\xc4\x01", client=17) + ours[:5], ours[5:]],  # another client's answer, then ours in two reads
+        [wrapped(b"\xc4\x01", client=17) + ours[:5], ours[5:10], ours[10:]],  # another client's, then ours in 3 reads
         wrapped(ANSWER, version=2),
         ours,
     )
