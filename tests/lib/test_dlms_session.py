@@ -132,7 +132,7 @@ async def test_refusals_to_a_get_with_list_and_to_an_action() -> None:
 @pytest.mark.parametrize(
     ("answer", "error", "match"),
     [
-        (aare(initiate_response())[:12], MalformedDataError, ""),  # cut short
+        (aare(initiate_response())[:12], MalformedDataError, "truncated DLMS data"),  # cut short
         (aare(b"\x08\x00\x06\x5f"), MalformedDataError, "truncated"),
         (aare(None), MeterResponseError, "without an initiate response"),
         (aare(bytes.fromhex("0e010602")), MeterResponseError, "confirmed service error 010602"),

@@ -102,7 +102,7 @@ async def test_a_long_request_goes_in_segments_each_acknowledged() -> None:
         ([ua(8), information(0, 1, ANSWER)], MeterResponseError, "did not acknowledge a segment"),
         ([ua(), meter_frame(hdlc.receive_ready_control(1))], MeterResponseError, "expected an information frame"),
         ([ua(), information(0, 1, ANSWER, llc=False)], MeterResponseError, "LLC response header"),
-        ([ua()], MeterTimeoutError, ""),
+        ([ua()], MeterTimeoutError, "no answer"),
     ],
 )
 async def test_frames_a_meter_refuses_or_botches(answers: list[bytes], error: type[Exception], match: str) -> None:
