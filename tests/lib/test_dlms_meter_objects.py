@@ -126,6 +126,14 @@ async def test_an_attribute_refused_in_a_poll_reads_as_unknown_not_zero() -> Non
     assert meter.diagnostics()["attributes"][0]["refused"] == 2
 
 
+async def test_an_object_list_entry_without_a_class_is_a_meter_error() -> None:
+    meter, peer = dlms_meter({}, {})
+    peer.values[CURRENT_ASSOCIATION, 2] = [[b"\x00\x03", 0, bytes(ENERGY), None]]
+    with pytest.raises(MeterResponseError, match="malformed object list entry"):
+        await meter.async_read()
+    assert meter.object_list == []  # nothing learned: the next poll asks again
+
+
 async def test_identity_from_text_and_odd_values() -> None:
     objects = {SERIAL_NUMBER: ClassId.DATA, FIRMWARE: ClassId.DATA}
     values: Values = {(LOGICAL_DEVICE_NAME, 2): b"ISK0001234", (SERIAL_NUMBER, 2): b"\x00  ", (FIRMWARE, 2): [1, 2]}

@@ -63,6 +63,12 @@ async def test_blocks_are_joined_and_a_gap_or_an_endless_transfer_is_refused(mon
     with pytest.raises(MeterResponseError, match="out of sequence"):  # block 2 went missing
         await dlms.get(ENERGY)
 
+    # The meter gives up mid-transfer: block 2 is a data-access-result (14: data block unavailable).
+    dlms, _ = await opened(get_block(1, value[:5], last=False), b"\xc4\x02\xc1\x00\x00\x00\x00\x02\x01\x0e")
+    with pytest.raises(AccessError) as refused:
+        await dlms.get(ENERGY)
+    assert refused.value.code == apdu.DataAccessResult.DATA_BLOCK_UNAVAILABLE
+
     monkeypatch.setattr(session, "MAX_BLOCKS", 3)
     dlms, _ = await opened(*(get_block(n, b"\x00", last=False) for n in range(1, 5)))
     with pytest.raises(MeterResponseError, match="does not end"):
