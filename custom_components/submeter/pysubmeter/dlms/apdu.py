@@ -137,11 +137,6 @@ class Association:
         """Whether the meter takes several attributes in one GET (conformance bit 14)."""
         return bool(self.conformance & (1 << (23 - 14)))
 
-    @property
-    def selective_access(self) -> bool:
-        """Whether the meter takes a range on a profile's buffer (conformance bit 21)."""
-        return bool(self.conformance & (1 << (23 - 21)))
-
 
 def _elements(data: bytes) -> dict[int, bytes]:
     """BER elements at one level: tag → content."""

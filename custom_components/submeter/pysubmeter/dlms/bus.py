@@ -161,9 +161,7 @@ class DlmsBus:
             await self.async_run(address, _nothing)
         except MeterTimeoutError as err:
             raise LinkError("no_response", f"no DLMS answer from server address {address}") from err
-        except SecurityError as err:
-            raise LinkError(err.reason, str(err)) from err
-        except MeterResponseError as err:
+        except MeterResponseError as err:  # the association's own refusals are LinkErrors already (``_open``)
             raise LinkError("bad_frame", str(err)) from err
 
     async def async_broadcast_action(self, profile: Profile, action: str, option: str | None = None) -> None:

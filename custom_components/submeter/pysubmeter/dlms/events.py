@@ -316,7 +316,8 @@ class EventsControl:
             self.disconnect_state = DisconnectState(output if isinstance(output, bool) else None, _int(control))
         self.ratios = self._ratios(answers) if self._transformer else self.option_ratios
 
-    async def _scalers(self, session: DlmsSession) -> dict[Obis, ScalerUnit]:
+    async def _scalers(self, session: DlmsSession) -> dict[Obis, ScalerUnit] | None:
+        """The ratio registers' scaler_units; ``None`` (asked again next poll) while the meter refuses one."""
         scaled = [entry for entry in self._transformer.values() if entry.class_id in SCALED_CLASSES]
         if not scaled:
             return {}
@@ -326,8 +327,10 @@ class EventsControl:
         )
         scalers: dict[Obis, ScalerUnit] = {}
         for entry, answer in zip(scaled, answers, strict=True):
-            if not isinstance(answer, AccessError):
-                scalers[entry.name] = ScalerUnit.parse(answer)
+            if isinstance(answer, AccessError):
+                _LOGGER.debug("transformer ratio %s: no scaler_unit (%s)", entry.name, answer)
+                return None
+            scalers[entry.name] = ScalerUnit.parse(answer)
         return scalers
 
     def _ratios(self, answers: dict[AttributeRef, GetResult]) -> Ratios | None:
@@ -336,11 +339,13 @@ class EventsControl:
         for role, entry in self._transformer.items():
             raw = answers[AttributeRef(entry.class_id, entry.name, 2)]
             scaler = (self._ratio_scalers or {}).get(entry.name)
-            value = None if isinstance(raw, AccessError) else (scaler.apply(raw) if scaler else _float(raw))
+            unscaled = scaler is None and entry.class_id in SCALED_CLASSES  # its raw number would be a guess
+            value = None if isinstance(raw, AccessError) or unscaled else (scaler.apply(raw) if scaler else _float(raw))
             if value is None or value <= 0:
+                what = f"{raw!r} without its scaler_unit" if unscaled else repr(raw)
                 if self.ratios is None:  # never publish secondary values as the site's
-                    raise MeterResponseError(f"transformer ratio {entry.name} is {raw!r}")
-                _LOGGER.warning("transformer ratio %s (%s) is %r; the last ratios stay", role, entry.name, raw)
+                    raise MeterResponseError(f"transformer ratio {entry.name} is {what}")
+                _LOGGER.warning("transformer ratio %s (%s) is %s; the last ratios stay", role, entry.name, what)
                 return self.ratios
             numbers[role] = value
         return Ratios(
