@@ -35,7 +35,7 @@ from custom_components.submeter.pysubmeter.dlms.events import (
     Ratios,
     TransformerSpec,
 )
-from custom_components.submeter.pysubmeter.dlms.meter import DlmsMeter
+from custom_components.submeter.pysubmeter.dlms.meter import MAX_EMPTY_WINDOWS, DlmsMeter
 from custom_components.submeter.pysubmeter.exceptions import ActionNotSupportedError, MeterResponseError
 
 PROFILE = load_builtin_profiles()["dlms_standard"]
@@ -203,6 +203,25 @@ async def test_load_profile_rows_without_a_clock_and_a_period_past_the_calendar(
     meter = lp_meter(columns, [[encode_datetime(last), 0, 1], [None, 0, 2]], period=4_000_000_000)
     rows = await meter.async_read_intervals(last - timedelta(hours=1), timedelta(minutes=30))
     assert [row.end for row in rows] == [last]
+
+
+def lp_reads(peer: Meter) -> int:
+    return sum(1 for ref, _ in peer.requests if ref.name == LOAD and ref.attribute == 2)
+
+
+@pytest.mark.parametrize("clock", [START + timedelta(days=3650), datetime(9998, 12, 31, 23, 59, tzinfo=UTC)])
+async def test_a_meter_clock_years_ahead_costs_a_few_reads_and_never_overflows(clock: datetime) -> None:
+    """Empty windows are walked a few at a time; the rest of the gap is one read (it was one read per day)."""
+    values: Values = {
+        (ENERGY, 3): [0, 30],
+        (LOAD, 3): capture((CLOCK, 2), (ENERGY, 2)),
+        (LOAD, 4): 900,
+        (CLOCK, 2): encode_datetime(clock),
+        (LOAD, 2): lambda access: [],
+    }
+    meter, peer = dlms_meter(LP_OBJECTS, values)
+    assert await meter.async_read_intervals(START, timedelta(days=1)) == []
+    assert lp_reads(peer) == MAX_EMPTY_WINDOWS + 1
 
 
 @pytest.mark.parametrize("in_use", [-1, True, b"\x01"])

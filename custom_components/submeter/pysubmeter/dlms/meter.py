@@ -56,6 +56,8 @@ _LOGGER = logging.getLogger(__name__)
 
 SCRIPT_EXECUTE = 1  # script table method 1: execute(script id)
 CAPTURE_OBJECTS = 3
+# Empty load-profile windows read one by one before the rest of a gap is asked in one read.
+MAX_EMPTY_WINDOWS = 7
 CAPTURE_PERIOD = 4
 
 
@@ -369,8 +371,10 @@ class DlmsMeter:
     async def async_read_intervals(self, since: datetime, window: timedelta) -> list[IntervalRow]:
         """Load-profile rows captured after ``since``, at most ``window`` of them in time.
 
-        Windows with no rows (the meter was off) are skipped up to the meter's
-        own clock, so a gap never stalls the import.
+        Windows with no rows (the meter was off) are skipped up to the meter's own clock,
+        so a gap never stalls the import; after ``MAX_EMPTY_WINDOWS`` of them the rest of
+        the gap is asked in one read, so a clock years ahead costs a few requests, not one
+        per window (and never steps past the calendar's end).
         """
 
         async def work(session: DlmsSession) -> list[IntervalRow]:
@@ -380,15 +384,21 @@ class DlmsMeter:
                 return []
             columns = await self._capture_columns(session, lp, learned)
             meter_now = decode_datetime(await session.get(AttributeRef(ClassId.CLOCK, CLOCK, 2)))
-            start = since
-            while True:
-                end = start + window
+
+            async def rows_between(start: datetime, end: datetime) -> list[IntervalRow]:
                 access = apdu.range_access(CLOCK, encode_datetime(start + timedelta(seconds=1)), encode_datetime(end))
                 buffer = await session.get(AttributeRef(ClassId.PROFILE_GENERIC, lp.obis, 2), access)
-                rows = [row for row in self._rows(buffer, columns) if row.end > since]
-                if rows or meter_now is None or end >= meter_now:
+                return [row for row in self._rows(buffer, columns) if row.end > since]
+
+            if meter_now is None:  # no clock to walk a gap towards
+                return await rows_between(since, since + window)
+            start = since
+            for _ in range(MAX_EMPTY_WINDOWS):
+                end = start + window
+                if (rows := await rows_between(start, end)) or end >= meter_now:
                     return rows
                 start = end
+            return await rows_between(start, meter_now)
 
         return await self._bus.async_run(self._address, work)
 
