@@ -49,7 +49,7 @@ FAILURES_BEFORE_UNAVAILABLE = 3
 
 
 # Link failures that only new credentials cure (a changed LLS password, new HLS keys).
-CREDENTIAL_FAILURES = frozenset({"authentication_failed", "wrong_key"})
+CREDENTIAL_FAILURES = frozenset({"authentication_failed", "wrong_key", "counter_used_up"})
 
 
 @dataclass

@@ -22,6 +22,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.submeter.const import DOMAIN
 from custom_components.submeter.dlms_counters import DATA_COUNTERS
+from custom_components.submeter.pysubmeter.dlms.counters import counter_key
+from custom_components.submeter.pysubmeter.dlms.security import COUNTER_LIMIT
 from submeter_sim.dlms import DlmsSimServer
 from submeter_sim.dlms_objects import Sm307
 from submeter_sim.dlms_secure import MeterSecurity
@@ -206,6 +208,24 @@ async def test_a_refused_counter_is_explained_and_the_next_try_starts_above_it(
     await hass.async_block_till_done()
     assert min(ours(security)) > 1_000_000
     await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_a_used_up_counter_asks_for_new_keys(
+    hass: HomeAssistant, secure_sim: DlmsSimServer, hass_storage: dict[str, Any]
+) -> None:
+    """Every counter of this title and key was used (a key ciphered 2³² messages): no counter is ever sent twice."""
+    hass_storage["submeter.dlms_counters"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": "submeter.dlms_counters",
+        "data": {counter_key(bytes.fromhex(TITLE), bytes.fromhex(EK)): COUNTER_LIMIT + 1},
+    }
+    result = await submit(hass, hls_input(secure_sim))
+    assert result["errors"] == {"base": "counter_used_up"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+    security = secure_sim.security
+    assert security is not None
+    assert not ours(security)  # nothing ciphered reached the meter
 
 
 async def reconfigure(hass: HomeAssistant, entry: ConfigEntry) -> Any:

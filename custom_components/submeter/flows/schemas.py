@@ -65,6 +65,7 @@ LINK_ERRORS = {
     "bus_not_loaded",
     "wrong_key",
     "counter_rejected",
+    "counter_used_up",
     "invalid_key",
     "mac_in_use",
     "line_silent",

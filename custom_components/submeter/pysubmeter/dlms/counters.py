@@ -14,8 +14,7 @@ import hashlib
 import weakref
 from typing import Final, Protocol
 
-from ..exceptions import SubmeterError
-from .security import COUNTER_LIMIT
+from .security import COUNTER_LIMIT, SecurityError
 
 BLOCK: Final = 256
 
@@ -84,7 +83,9 @@ class InvocationCounter:
             await self._ensure()
             assert self._next is not None
             if self._next > COUNTER_LIMIT:
-                raise SubmeterError("the invocation counter of this key is used up: the meter needs a new key")
+                raise SecurityError(
+                    "counter_used_up", "the invocation counter of this key is used up: the meter needs a new key"
+                )
             if self._next >= self._reserved:
                 reserved = min(self._next + self._block, COUNTER_LIMIT + 1)
                 await self._store.async_save(self.key, reserved)

@@ -34,7 +34,7 @@ class SecurityError(MeterResponseError):
     def __init__(self, reason: str, detail: str, expected: int | None = None) -> None:
         """``reason`` is the stable key the HA layer translates."""
         super().__init__(detail)
-        self.reason = reason  # wrong_key, counter_rejected, authentication_failed
+        self.reason = reason  # wrong_key, counter_rejected, counter_used_up, authentication_failed
         self.expected = expected  # counter_rejected by the meter: the lowest counter it would take, if it says
 
 
