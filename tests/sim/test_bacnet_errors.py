@@ -17,7 +17,7 @@ from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNet
 from custom_components.submeter.pysubmeter.bacnet.discovery import GENERIC_PROFILE
 from custom_components.submeter.pysubmeter.bacnet.meter import POLLED
 from custom_components.submeter.pysubmeter.profile import BacnetObject
-from submeter_sim.bacnet import LEVITON_AI
+from submeter_sim.bacnet import LEVITON_AI, BacnetSite
 
 from ..meters import PROFILES
 from .bacnet_site import free_base, joined, running_site
@@ -58,6 +58,21 @@ async def test_a_generic_meter_whose_object_list_does_not_fit_one_answer() -> No
         assert len(facts) == len(LEVITON_AI) + 11 + 15  # every AI, AV and BI of the table was listed
         assert "energy_import" in meter.profile.measurement_keys
         assert reading.values["energy_import"] == pytest.approx(1500.0)
+
+
+async def test_a_meter_that_takes_smaller_apdus_than_its_profile_says() -> None:
+    """The I-Am's max APDU (206) wins over the profile's 480: every read fits it, none is aborted."""
+    site = BacnetSite(free_base())
+    site.leviton.max_apdu = 206
+    site.start()
+    try:
+        async with joined(site) as network:
+            meter = network.meter(site.leviton.instance, PROFILES["leviton_4100_bacnet"])  # found by Who-Is
+            reading = await meter.async_read()
+    finally:
+        site.close()
+    assert site.leviton.oversized == 0
+    assert reading.values["energy_import"] == pytest.approx(1500.0)
 
 
 async def test_a_udp_port_held_by_another_program() -> None:
