@@ -95,3 +95,10 @@ async def test_commands_are_never_broadcast_on_bacnet() -> None:
     for network in (BacnetNetwork(BacnetIpLink("127.0.0.1/8", 47808)), MstpNetwork(BacnetMstpLink(TTY))):
         with pytest.raises(ActionNotSupportedError):
             await network.async_broadcast_action(PROFILES["leviton_4100_bacnet"], "reset_energy")
+
+
+@pytest.mark.parametrize("baudrate", [0, -9600])
+def test_an_impossible_baud_rate_is_refused_with_the_settings(baudrate: int) -> None:
+    """Stored entry data with a broken rate fails when the line is built, not as a silent line later."""
+    with pytest.raises(ValueError, match="baud rate"):
+        BacnetMstpLink.from_dict({"port": TTY, "baudrate": baudrate})
