@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import serial
 from custom_components.submeter.pysubmeter.bacnet import BacnetIpLink, BacnetNetwork
 from custom_components.submeter.pysubmeter.bacnet.mstp import BacnetMstpLink, MstpNetwork
 from custom_components.submeter.pysubmeter.bacnet.mstp import port as mstp_port
+from custom_components.submeter.pysubmeter.bacnet.mstp.frames import Frame, FrameType
 from custom_components.submeter.pysubmeter.bacnet.mstp.port import SerialPort
 from custom_components.submeter.pysubmeter.exceptions import ActionNotSupportedError, LinkError
 
@@ -102,3 +104,41 @@ def test_an_impossible_baud_rate_is_refused_with_the_settings(baudrate: int) -> 
     """Stored entry data with a broken rate fails when the line is built, not as a silent line later."""
     with pytest.raises(ValueError, match="baud rate"):
         BacnetMstpLink.from_dict({"port": TTY, "baudrate": baudrate})
+
+
+class EchoLine:
+    """A line in real time: MAC 1 answers our first poll, and a node set to our MAC 0 talks right after."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._pending = b""
+        self._answered = False
+
+    def fileno(self) -> int:
+        return -1
+
+    def read_available(self, timeout: float) -> bytes:
+        self._wake.wait(min(max(timeout, 0.0), 0.01))
+        data, self._pending = self._pending, b""
+        return data
+
+    def write(self, data: bytes) -> None:
+        if not self._answered:
+            self._answered = True
+            self._pending += Frame(FrameType.REPLY_TO_POLL_FOR_MASTER, 0, 1).encode()
+            self._pending += Frame(FrameType.TOKEN, 5, 0).encode()  # another node set to our MAC
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+async def test_a_node_that_takes_our_mac_after_we_joined() -> None:
+    """The listen phase heard nothing; later frames from our MAC make the line check fail as mac_in_use."""
+    network = MstpNetwork(BacnetMstpLink(TTY, mac=0, max_master=1), open_port=EchoLine, listen=0.05)
+    try:
+        with pytest.raises(LinkError) as caught:
+            await network.async_check()
+        assert caught.value.reason == "mac_in_use"
+        assert network.node.stats.duplicate_mac >= 1
+    finally:
+        await network.async_close()
