@@ -35,6 +35,13 @@ AI = BacnetObject("analog-input", 1)
         ("Frequency", "hertz", ("frequency", 1.0)),
         ("Meter Temperature", "degrees-celsius", None),
         ("Amps", "amperes", None),  # which phase? not guessed
+        ("Phase 2 Amps", "amperes", ("current_l2", 1.0)),
+        ("PhaseB Volts", "volts", ("voltage_l2_n", 1.0)),
+        ("VoltsL1-L2", "volts", ("voltage_l1_l2", 1.0)),
+        ("KVA_Total", "kilowatts", ("apparent_power", 1e3)),  # kVA reported in kW units: the name tells
+        ("Amps Neutral", "amperes", ("current_n", 1.0)),
+        ("Phase Angle A", "degrees-phase", ("phase_angle_l1", 1.0)),
+        ("Phase Angle", "degrees-phase", None),  # an angle between what? not guessed
     ],
 )
 def test_measurement_names(name: str, units: str, expected: tuple[str, float] | None) -> None:
@@ -52,6 +59,12 @@ def test_measurement_names(name: str, units: str, expected: tuple[str, float] | 
         ("Power_Factor_A", "alert_low_power_factor_l1"),
         ("RTC_Reset", "alert_rtc_reset"),
         ("Reverse Rotation", None),
+        ("Under_Voltage", "alert_under_voltage"),
+        ("Over Voltage", "alert_over_voltage"),
+        ("Voltage Error", None),  # too low or too high, on which phase? not guessed
+        ("Over Current", "alert_over_current"),
+        ("Cover Tamper", "alert_tamper"),
+        ("Power Fail", "alert_power_failure"),
     ],
 )
 def test_alert_names(name: str, expected: str | None) -> None:
