@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,26 @@ from submeter_sim import PtyPair, SimulatorServer
 from submeter_sim.bacnet_mstp import MstpSite
 
 from .meters import SimulatedBus, make_meters
+
+
+def _forget_bac0_tasks_of_closed_loops() -> None:
+    if (manager := sys.modules.get("BAC0.tasks.TaskManager")) is None:
+        return
+    manager.Task.tasks = [
+        task
+        for task in manager.Task.tasks
+        if task.aio_task is not None and not task.aio_task.done() and not task.aio_task.get_loop().is_closed()
+    ]
+
+
+@pytest.fixture(autouse=True)
+def forget_bac0_tasks() -> Iterator[None]:
+    """BAC0 keeps its tasks in one list for the process. A station that once failed to stop leaves tasks of a
+    closed event loop there, and every later BACnet test then fails in BAC0's stopAllTasks ("Event loop is
+    closed"). Such tasks are dropped before and after each test; live ones stay for their station to stop."""
+    _forget_bac0_tasks_of_closed_loops()
+    yield
+    _forget_bac0_tasks_of_closed_loops()
 
 
 @pytest.fixture(autouse=True)
