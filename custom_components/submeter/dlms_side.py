@@ -19,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
+from .compat import NEWER_STORE_ERRORS
 from .const import DOMAIN
 from .pysubmeter import EnergyGuard, MeterClient, SubmeterError
 from .pysubmeter.dlms.events import EventsControl, LogEntry, LogMark, Ratios
@@ -46,7 +47,7 @@ class _SideStore:
         if self._data is None:
             try:
                 stored = await self._store.async_load()
-            except NotImplementedError:  # a newer version's (after a downgrade): the meters start afresh
+            except NEWER_STORE_ERRORS:  # a newer version's (after a downgrade): the meters start afresh
                 _LOGGER.warning("%s was written by a newer version; event log marks start afresh", self._store.path)
                 self._keep_file = True
                 stored = None

@@ -14,6 +14,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
 from .bus_kinds.kind import Regions as RefusedRegions
+from .compat import NEWER_STORE_ERRORS
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
 from .pysubmeter import MeterClient
@@ -46,7 +47,7 @@ class RefusedRegisters:
         stored: object  # as found on disk: a file edited by hand may hold anything
         try:
             stored = await self._store.async_load()
-        except NotImplementedError:
+        except NEWER_STORE_ERRORS:
             _LOGGER.warning("%s was written by a newer version; refused registers are found again", self._store.path)
             self._keep_file = True
             stored = {}

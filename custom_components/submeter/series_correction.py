@@ -23,6 +23,7 @@ from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from .compat import NEWER_STORE_ERRORS
 from .const import DOMAIN
 from .pysubmeter.guard import GuardEvent
 
@@ -91,7 +92,7 @@ class SeriesCorrections:
         stored: object  # as found on disk: a file edited by hand may hold anything
         try:
             stored = await self._store.async_load()
-        except NotImplementedError:
+        except NEWER_STORE_ERRORS:
             _LOGGER.warning("%s was written by a newer version; its corrections are left to it", self._store.path)
             return
         items = stored if isinstance(stored, list) else []
