@@ -54,6 +54,7 @@ async def test_a_queue_from_a_newer_version_is_left_for_it(
         7,
         {"entity_id": "sensor.meter_1_energy_import"},
         [{"period": "yesterday", "entity_id": "sensor.meter_1_energy_import", "adjustment": 1, "unit": "kWh"}, "x"],
+        [{"period": "2026-01-01T00:05:00+00:00", "entity_id": "sensor.meter_1_energy_import", "adjustment": "a"}],
     ],
 )
 async def test_a_queue_edited_by_hand_holds_nothing_to_correct(
@@ -65,3 +66,18 @@ async def test_a_queue_edited_by_hand_holds_nothing_to_correct(
     assert next(iter(entry.runtime_data.coordinators.values())).corrections is not None
     # Nothing waits for a compile: no correction was taken from the file.
     assert hass.bus.async_listeners().get(EVENT_RECORDER_5MIN_STATISTICS_GENERATED, 0) == 0
+
+
+async def test_a_correction_waiting_from_before_the_restart_waits_for_its_period(
+    hass: HomeAssistant, memory_bus: MemoryBus, hass_storage: dict[str, Any]
+) -> None:
+    """Its 5-minute period is not compiled yet: a compile of other periods neither applies nor drops it."""
+    waiting = {"entity_id": "sensor.meter_1_energy_import", "period": "2099-01-01T00:05:00+00:00", "adjustment": -5.0}
+    hass_storage[KEY] = {"key": KEY, "version": 1, "data": [{**waiting, "unit": "kWh"}]}
+    entry = await setup_bus(hass, bus_entry(memory_bus.link))
+    assert_read(hass, entry)
+    assert hass.bus.async_listeners().get(EVENT_RECORDER_5MIN_STATISTICS_GENERATED, 0) == 1
+    hass.bus.async_fire(EVENT_RECORDER_5MIN_STATISTICS_GENERATED)
+    await hass.async_block_till_done()
+    assert hass.bus.async_listeners().get(EVENT_RECORDER_5MIN_STATISTICS_GENERATED, 0) == 1  # still waiting
+    assert hass_storage[KEY]["data"] == [{**waiting, "unit": "kWh"}]
