@@ -82,8 +82,16 @@ async def async_temporary_bus(
         async with _core_temporary_bus(hass, link, core[1], timing) as bus:
             yield bus
         return
-    pool = hass.data.setdefault(DATA_POOL, ConnectionPool())
-    bus = ModbusBus.pooled(link, pool, **timing)
+    async with _pooled_temporary_bus(hass, link, timing) as bus:  # pragma: ha2025
+        yield bus
+
+
+@asynccontextmanager
+async def _pooled_temporary_bus(  # pragma: ha2025
+    hass: HomeAssistant, link: ModbusLink, timing: dict[str, Any]
+) -> AsyncIterator[ModbusBus]:
+    """A flow's bus on the library's pool (Home Assistant before 2026), closed when the flow's context exits."""
+    bus = ModbusBus.pooled(link, hass.data.setdefault(DATA_POOL, ConnectionPool()), **timing)
     try:
         yield bus
     finally:
