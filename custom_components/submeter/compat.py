@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import voluptuous as vol
+from homeassistant import exceptions as ha_exceptions
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 14):
@@ -30,3 +31,11 @@ if TYPE_CHECKING:
 def ha_schema(schema: vol.Schema) -> HaSchema:
     """A voluptuous schema, typed as the installed Home Assistant types form and service schemas."""
     return schema  # type: ignore[return-value, unused-ignore]
+
+
+# What ``Store.async_load`` raises for a file a newer version wrote (a downgrade): 2025.4 raises
+# NotImplementedError from its migration, 2026 raises UnsupportedStorageVersionError.
+NEWER_STORE_ERRORS: tuple[type[Exception], ...] = (
+    NotImplementedError,
+    *((error,) if (error := getattr(ha_exceptions, "UnsupportedStorageVersionError", None)) else ()),
+)

@@ -49,8 +49,8 @@ def _core_registry() -> tuple[GetUnit, GetTemporaryUnit] | None:
     get_unit: GetUnit | None = getattr(core_modbus, "async_get_unit", None)
     get_temporary_unit: GetTemporaryUnit | None = getattr(core_modbus, "async_get_temporary_unit", None)
     if get_unit is None or get_temporary_unit is None:
-        return None
-    return get_unit, get_temporary_unit
+        return None  # pragma: ha2025
+    return get_unit, get_temporary_unit  # pragma: ha2026
 
 
 def _timing(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,12 +64,12 @@ def async_create_modbus_bus(hass: HomeAssistant, entry: ConfigEntry) -> ModbusBu
     """The Modbus bus of a config entry, on core's shared connection where it has one."""
     link = link_from_dict(entry.data)
     timing = _timing(entry.options)
-    if (core := _core_registry()) is not None:
+    if (core := _core_registry()) is not None:  # pragma: ha2026
         get_unit = core[0]
         params = link.params()
         return ModbusBus(link, lambda unit_id: get_unit(hass, entry, params, unit_id), **timing)
-    pool = hass.data.setdefault(DATA_POOL, ConnectionPool())
-    return ModbusBus.pooled(link, pool, **timing)
+    pool = hass.data.setdefault(DATA_POOL, ConnectionPool())  # pragma: ha2025
+    return ModbusBus.pooled(link, pool, **timing)  # pragma: ha2025
 
 
 @asynccontextmanager
@@ -78,16 +78,31 @@ async def async_temporary_bus(
 ) -> AsyncIterator[ModbusBus]:
     """A bus for a config flow, which has no entry yet to tie the link to."""
     timing = _timing(options or {})
-    core = _core_registry()
-    if core is None:
-        pool = hass.data.setdefault(DATA_POOL, ConnectionPool())
-        bus = ModbusBus.pooled(link, pool, **timing)
-        try:
+    if (core := _core_registry()) is not None:  # pragma: ha2026
+        async with _core_temporary_bus(hass, link, core[1], timing) as bus:
             yield bus
-        finally:
-            await bus.async_close()
         return
-    get_temporary_unit = core[1]
+    async with _pooled_temporary_bus(hass, link, timing) as bus:  # pragma: ha2025
+        yield bus
+
+
+@asynccontextmanager
+async def _pooled_temporary_bus(  # pragma: ha2025
+    hass: HomeAssistant, link: ModbusLink, timing: dict[str, Any]
+) -> AsyncIterator[ModbusBus]:
+    """A flow's bus on the library's pool (Home Assistant before 2026), closed when the flow's context exits."""
+    bus = ModbusBus.pooled(link, hass.data.setdefault(DATA_POOL, ConnectionPool()), **timing)
+    try:
+        yield bus
+    finally:
+        await bus.async_close()
+
+
+@asynccontextmanager
+async def _core_temporary_bus(  # pragma: ha2026
+    hass: HomeAssistant, link: ModbusLink, get_temporary_unit: GetTemporaryUnit, timing: dict[str, Any]
+) -> AsyncIterator[ModbusBus]:
+    """A flow's bus on core's shared connections: each unit held until the flow's context exits."""
     params = link.params()
     async with AsyncExitStack() as stack:
         units: dict[int, ModbusUnit] = {}
@@ -95,11 +110,10 @@ async def async_temporary_bus(
         def provide(unit_id: int) -> ModbusUnit:
             return units[unit_id]
 
-        bus = _TemporaryBus(link, provide, stack, units, lambda uid: get_temporary_unit(hass, params, uid), timing)
-        yield bus
+        yield _TemporaryBus(link, provide, stack, units, lambda uid: get_temporary_unit(hass, params, uid), timing)
 
 
-class _TemporaryBus(ModbusBus):
+class _TemporaryBus(ModbusBus):  # pragma: ha2026
     """A flow's bus on new Home Assistant: holds each unit only while the flow runs."""
 
     def __init__(

@@ -19,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
+from .compat import NEWER_STORE_ERRORS
 from .const import DOMAIN
 from .pysubmeter import EnergyGuard, MeterClient, SubmeterError
 from .pysubmeter.dlms.events import EventsControl, LogEntry, LogMark, Ratios
@@ -39,11 +40,17 @@ class _SideStore:
     def __init__(self, hass: HomeAssistant) -> None:
         self._store: Store[dict[str, Any]] = Store(hass, STORE_VERSION, f"{DOMAIN}.dlms_events")
         self._data: dict[str, Any] | None = None
+        self._keep_file = False  # a store this version cannot read is left for the version that wrote it
         self._lock = asyncio.Lock()
 
     async def _loaded(self) -> dict[str, Any]:
         if self._data is None:
-            stored = await self._store.async_load()
+            try:
+                stored = await self._store.async_load()
+            except NEWER_STORE_ERRORS:  # a newer version's (after a downgrade): the meters start afresh
+                _LOGGER.warning("%s was written by a newer version; event log marks start afresh", self._store.path)
+                self._keep_file = True
+                stored = None
             self._data = stored if isinstance(stored, dict) else {}
         return self._data
 
@@ -60,7 +67,8 @@ class _SideStore:
                     return
             else:
                 data[subentry_id] = state
-            await self._store.async_save(dict(data))
+            if not self._keep_file:
+                await self._store.async_save(dict(data))
 
 
 DATA_STORE: HassKey[_SideStore] = HassKey(f"{DOMAIN}_dlms_events")

@@ -7,15 +7,19 @@ One store per bus entry, keyed by meter subentry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
 from .bus_kinds.kind import Regions as RefusedRegions
+from .compat import NEWER_STORE_ERRORS
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
 from .pysubmeter import MeterClient
+
+_LOGGER = logging.getLogger(__name__)
 
 STORE_VERSION = 1
 
@@ -32,11 +36,26 @@ class RefusedRegisters:
         self._hass = hass
         self._store: Store[dict[str, Stored]] = Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.refused")
         self._data: dict[str, Stored] = {}
+        self._keep_file = False  # a store this version cannot read is left for the version that wrote it
 
     async def async_load(self, subentry_ids: set[str]) -> None:
-        """Read the store; meters deleted since are forgotten."""
-        stored = await self._store.async_load() or {}
-        self._data = {key: regions for key, regions in stored.items() if key in subentry_ids}
+        """Read the store; meters deleted since are forgotten.
+
+        A store written by a newer version (after a downgrade) is neither read nor overwritten: the polls
+        find what the meters refuse again, as on a first start.
+        """
+        stored: object  # as found on disk: a file edited by hand may hold anything
+        try:
+            stored = await self._store.async_load()
+        except NEWER_STORE_ERRORS:
+            _LOGGER.warning("%s was written by a newer version; refused registers are found again", self._store.path)
+            self._keep_file = True
+            stored = {}
+        if not isinstance(stored, dict):
+            stored = {}
+        self._data = {
+            key: regions for key, regions in stored.items() if key in subentry_ids and isinstance(regions, dict)
+        }
 
     def get(self, subentry_id: str, profile_id: str, address: int) -> Regions:
         """What the meter refused, unless it has been given another profile or address since."""
@@ -44,7 +63,9 @@ class RefusedRegisters:
         if stored is None or stored.get("profile") != profile_id or stored.get("address") != address:
             return []
         regions = stored.get("regions")
-        return regions if isinstance(regions, list) else []
+        if not isinstance(regions, list) or not all(_is_region(region) for region in regions):
+            return []
+        return regions
 
     async def async_track(
         self,
@@ -59,7 +80,8 @@ class RefusedRegisters:
                 coordinator.config_entry.async_on_unload(
                     coordinator.async_add_listener(self._listener(subentry_id, coordinator, refused_of))
                 )
-        await self._store.async_save(dict(self._data))
+        if not self._keep_file:
+            await self._store.async_save(dict(self._data))
 
     def _listener(
         self,
@@ -70,7 +92,11 @@ class RefusedRegisters:
         @callback
         def changed() -> None:
             # Only what a successful poll found: a meter refusing everything is not yet a meter that has nothing.
-            if coordinator.last_update_success and self._remember(subentry_id, coordinator.meter, refused_of):
+            if (
+                coordinator.last_update_success
+                and self._remember(subentry_id, coordinator.meter, refused_of)
+                and not self._keep_file
+            ):
                 self._store.async_delay_save(lambda: dict(self._data), 1)
 
         return changed
@@ -91,3 +117,12 @@ class RefusedRegisters:
     async def async_remove(self) -> None:
         """The bus entry is deleted: so is its store."""
         await self._store.async_remove()
+
+
+def _is_region(region: object) -> bool:
+    """``[start, count]`` in wire addresses, as saved."""
+    return (
+        isinstance(region, list)
+        and len(region) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in region)
+    )

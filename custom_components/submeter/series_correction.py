@@ -23,6 +23,7 @@ from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from .compat import NEWER_STORE_ERRORS
 from .const import DOMAIN
 from .pysubmeter.guard import GuardEvent
 
@@ -84,9 +85,18 @@ class SeriesCorrections:
         return corrections
 
     async def async_load(self) -> None:
-        """Take up what was waiting when Home Assistant stopped."""
-        stored = await self._store.async_load() or []
-        waiting = [c for item in stored if isinstance(item, dict) and (c := _Correction.from_dict(item)) is not None]
+        """Take up what was waiting when Home Assistant stopped.
+
+        A queue a newer version wrote (after a downgrade) is not read, and not written over either.
+        """
+        stored: object  # as found on disk: a file edited by hand may hold anything
+        try:
+            stored = await self._store.async_load()
+        except NEWER_STORE_ERRORS:
+            _LOGGER.warning("%s was written by a newer version; its corrections are left to it", self._store.path)
+            return
+        items = stored if isinstance(stored, list) else []
+        waiting = [c for item in items if isinstance(item, dict) and (c := _Correction.from_dict(item)) is not None]
         self._pending = [*waiting, *self._pending]
         self._loaded = True
         if waiting:
