@@ -28,7 +28,7 @@ def refresh_dialog(flow: FlowHandler[Any, Any, Any], fraction: float, refreshed:
     Returns when the dialog was last told to reload (``refreshed`` if not now).
     """
     update_progress = getattr(flow, "async_update_progress", None)
-    if update_progress is not None:  # Home Assistant 2024.12+: the progress bar
+    if update_progress is not None:  # pragma: ha2026 - the progress bar; 2025.4 has none
         update_progress(fraction)
     now = time.monotonic()
     if now - refreshed < REFRESH_INTERVAL:
