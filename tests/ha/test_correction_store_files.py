@@ -10,12 +10,11 @@ from copy import deepcopy
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_RECORDER_5MIN_STATISTICS_GENERATED
 from homeassistant.core import HomeAssistant
 
 from .conftest import MemoryBus, bus_entry, setup_bus
-from .test_init import entity_id
+from .test_refused_store_files import assert_read
 
 KEY = "submeter.series_corrections"
 
@@ -23,14 +22,6 @@ KEY = "submeter.series_corrections"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(recorder_mock: object, enable_custom_integrations: None) -> None:
     """Set the recorder up before Home Assistant starts, then allow custom integrations."""
-
-
-def assert_read(hass: HomeAssistant, entry: Any) -> None:
-    assert entry.state is ConfigEntryState.LOADED
-    for address in (1, 2):
-        state = hass.states.get(entity_id(hass, "sensor", address, "energy_import"))
-        assert state is not None
-        assert float(state.state) > 0
 
 
 async def test_a_queue_from_a_newer_version_is_left_for_it(
