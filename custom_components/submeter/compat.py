@@ -9,11 +9,13 @@ version. Nothing here changes what runs.
 
 from __future__ import annotations
 
+import inspect
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant import exceptions as ha_exceptions
+from homeassistant.helpers.storage import Store
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 14):
@@ -39,3 +41,13 @@ NEWER_STORE_ERRORS: tuple[type[Exception], ...] = (
     NotImplementedError,
     *((error,) if (error := getattr(ha_exceptions, "UnsupportedStorageVersionError", None)) else ()),
 )
+
+
+def store_reading_newer(newest: int) -> dict[str, Any]:
+    """``Store`` arguments that read files up to major version ``newest``.
+
+    2026 refuses a newer major version unless told; 2025.4 hands every version to the store's migration.
+    """
+    if "max_readable_version" in inspect.signature(Store.__init__).parameters:
+        return {"max_readable_version": newest}  # pragma: ha2026
+    return {}  # pragma: ha2025

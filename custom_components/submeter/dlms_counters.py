@@ -5,20 +5,54 @@ uses any of them (``pysubmeter.dlms.counters``); this is where that upper end
 is written, at once rather than with a delayed save, so a crash or a power
 cut can never make a restart send a counter the meter has already seen. The
 store is keyed by our system title and a digest of the key, never the key.
+
+A file this version cannot take as counters (hand-edited, or written by a newer
+version in another form) is never read as empty: that would send counters the
+meter has seen, and with them repeated AES-GCM IVs. The meters are not read
+until the file is fixed, and the file is left as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
+from .compat import store_reading_newer
 from .const import DOMAIN
+from .pysubmeter.exceptions import LinkError
 
 STORE_VERSION = 1
+STORE_KEY = f"{DOMAIN}.dlms_counters"
+# A newer version (after a downgrade) may have written the file: its counters are read while they are still
+# a map of key to counter. Any counter from any version is a reservation, so using it never repeats one.
+NEWEST_READABLE = 1_000
 DATA_COUNTERS: HassKey[HaCounterStore] = HassKey(f"{DOMAIN}_dlms_counters")
+
+
+def _counters(data: object) -> dict[str, int]:
+    """The file's counters, or the error that keeps the meters from sending any until it is fixed."""
+    if isinstance(data, dict) and all(
+        isinstance(key, str) and type(value) is int and value >= 0 for key, value in data.items()
+    ):
+        return dict(data)
+    raise LinkError(
+        "counter_store_unreadable",
+        f".storage/{STORE_KEY} holds no invocation counters this version can read; it is left as it is",
+    )
+
+
+class _CounterFile(Store[dict[str, int]]):
+    """The counters file, whichever version wrote it."""
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> dict[str, int]:
+        """Another version's file: its counters as they are (Home Assistant then saves them in this version)."""
+        return _counters(old_data)
 
 
 class HaCounterStore:
@@ -26,14 +60,14 @@ class HaCounterStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Load lazily: the store is read on first use, under the lock."""
-        self._store: Store[dict[str, int]] = Store(hass, STORE_VERSION, f"{DOMAIN}.dlms_counters")
+        self._store = _CounterFile(hass, STORE_VERSION, STORE_KEY, **store_reading_newer(NEWEST_READABLE))
         self._data: dict[str, int] | None = None
         self._lock = asyncio.Lock()
 
     async def _loaded(self) -> dict[str, int]:
         if self._data is None:
-            stored = await self._store.async_load() or {}
-            self._data = {key: value for key, value in stored.items() if isinstance(value, int)}
+            stored = await self._store.async_load()
+            self._data = {} if stored is None else _counters(stored)
         return self._data
 
     async def async_load(self, key: str) -> int:

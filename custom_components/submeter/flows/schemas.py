@@ -66,6 +66,7 @@ LINK_ERRORS = {
     "wrong_key",
     "counter_rejected",
     "counter_used_up",
+    "counter_store_unreadable",
     "invalid_key",
     "mac_in_use",
     "line_silent",
