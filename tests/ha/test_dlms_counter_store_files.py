@@ -62,8 +62,11 @@ async def test_counters_are_read_from_this_or_a_newer_version(
         counter_file(1, {OUR_KEY: -1}),
         counter_file(1, {OUR_KEY: True}),
         counter_file(1, [5000]),
+        counter_file(1001, {OUR_KEY: 5000}),  # beyond any version read
+        counter_file("2", {OUR_KEY: 5000}),  # type: ignore[arg-type]
+        {"minor_version": 1, "key": KEY, "data": {OUR_KEY: 5000}},  # no version
     ],
-    ids=["newer_form", "text", "negative", "boolean", "list"],
+    ids=["newer_form", "text", "negative", "boolean", "list", "version_1001", "version_text", "no_version"],
 )
 async def test_a_file_that_holds_no_counters_stops_before_anything_is_ciphered(
     hass: HomeAssistant, secure_sim: DlmsSimServer, hass_storage: dict[str, Any], stored: dict[str, Any]
